@@ -1,0 +1,48 @@
+# metamedia — one command each: install, run, test, lint, bench.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := data/demo-catalog.jsonl.gz
+export METAMEDIA_DATA_DIR ?= var
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test lint typecheck bench demo-catalog clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	@if [ -n "$(APT_PACKAGES)" ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; fi
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned to the CPU build, so nothing pulls CUDA wheels
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[recommend,mcp,postgres,dev]"
+	touch $(STAMP)
+
+APT_PACKAGES ?= redis-server
+
+run: install
+	METAMEDIA_AUTH_DISABLED=1 $(BIN)/metamedia serve --demo $(DEMO)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+# Rebuild the bundled demo catalog from ../shared/data (maintainers only).
+demo-catalog: install
+	$(BIN)/python scripts/build_demo_catalog.py ../shared/data $(DEMO)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

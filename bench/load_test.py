@@ -1,0 +1,146 @@
+"""Load test: N concurrent asyncio clients on loopback, 90% reads / 10% writes, for D seconds.
+
+Starts `metamedia serve` on a temp copy of a catalog (or uses --url with --key), creates one admin
+key per client (so per-key rate limits apply as in production), and records p50/p99 per request
+kind plus the error count into bench/results/load_<time>.json. Zero errors is the bar.
+
+    python bench/load_test.py --clients 50 --duration 60 --catalog /work/shared/data/tmdb-5000/tmdb_5000_movies.csv
+    python bench/load_test.py --clients 20 --duration 60 --reads-only   # the /search latency goal
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from crash_trials import free_port, start_server, wait_ready  # noqa: E402
+
+from metamedia.api.keys import KeyStore  # noqa: E402
+from metamedia.settings import Settings  # noqa: E402
+from metamedia.store.factory import open_store  # noqa: E402
+
+QUERIES = [
+    "dark 90s thrillers",
+    "funny space movies",
+    "romantic comedy in paris",
+    "heist gone wrong",
+    "animated family adventure",
+    "war drama",
+    "superhero",
+    "slow burn horror",
+    "courtroom",
+    "road trip",
+]
+
+
+async def client_loop(
+    url: str,
+    key: str,
+    until: float,
+    write_share: float,
+    seed: int,
+    samples: dict[str, list[float]],
+    errors: list[str],
+) -> None:
+    rng = random.Random(seed)
+    created: list[int] = []
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
+        while time.perf_counter() < until:
+            if rng.random() < write_share:
+                kind = "write"
+                if created and rng.random() < 0.5:
+                    request = client.put(
+                        f"/admin/items/{rng.choice(created)}", json={"title": f"Load {rng.random()}"}
+                    )
+                else:
+                    request = client.post(
+                        "/admin/items", json={"title": f"Load {rng.random()}", "overview": "load"}
+                    )
+            elif rng.random() < 0.8:
+                kind = "search"
+                request = client.get("/search", params={"q": rng.choice(QUERIES), "k": 10})
+            else:
+                kind = "similar"
+                request = client.get(f"/items/{rng.randint(1, 200)}/similar", params={"k": 10})
+            started = time.perf_counter()
+            try:
+                response = await request
+            except httpx.HTTPError as exc:
+                errors.append(f"{kind}: {type(exc).__name__}")
+                continue
+            samples.setdefault(kind, []).append(time.perf_counter() - started)
+            if response.status_code >= 400 and not (kind == "similar" and response.status_code == 404):
+                errors.append(f"{kind}: {response.status_code} {response.text[:100]}")
+            elif kind == "write" and response.status_code == 201:
+                created.append(response.json()["id"])
+
+
+async def run(url: str, keys: list[str], duration: float, write_share: float) -> dict[str, object]:
+    samples: dict[str, list[float]] = {}
+    errors: list[str] = []
+    until = time.perf_counter() + duration
+    await asyncio.gather(
+        *(client_loop(url, k, until, write_share, i, samples, errors) for i, k in enumerate(keys))
+    )
+    summary: dict[str, object] = {}
+    for kind, values in samples.items():
+        arr = np.asarray(values) * 1000
+        summary[kind] = {
+            "n": len(values),
+            "p50_ms": round(float(np.percentile(arr, 50)), 2),
+            "p99_ms": round(float(np.percentile(arr, 99)), 2),
+            "rps": round(len(values) / duration, 1),
+        }
+    return {"latency": summary, "errors": len(errors), "error_examples": errors[:10]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--write-share", type=float, default=0.10)
+    parser.add_argument("--reads-only", action="store_true")
+    parser.add_argument(
+        "--catalog", type=Path, default=Path("/work/shared/data/tmdb-5000/tmdb_5000_movies.csv")
+    )
+    args = parser.parse_args()
+    write_share = 0.0 if args.reads_only else args.write_share
+    with tempfile.TemporaryDirectory(prefix="load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        store = open_store(Settings(data_dir=data_dir).resolved_database_url)
+        key_store = KeyStore(store.engine)
+        keys = [key_store.create(["admin"], name=f"load-{i}")[1] for i in range(args.clients)]
+        store.close()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(data_dir, args.catalog, port, Path(tmp) / "server.log")
+        try:
+            wait_ready(url, proc, timeout=900)
+            result = asyncio.run(run(url, keys, args.duration, write_share))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    result.update(
+        clients=args.clients, duration_s=args.duration, write_share=write_share, catalog=args.catalog.name
+    )
+    out = Path(__file__).resolve().parent / "results" / f"load_{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

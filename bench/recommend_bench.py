@@ -1,0 +1,103 @@
+"""Recommendation benchmark: end-to-end recommend() latency per algorithm and interaction ingest rate.
+
+Run: .venv/bin/python bench/recommend_bench.py [--catalog data/demo-catalog.jsonl.gz] [--data-dir DIR]
+         [--requests 200] [--events 1000] [--out bench/results/recommend.json]
+
+The engine ingests the catalog (embedding it once; reuse --data-dir to skip that next time), imports
+the real MovieLens latest-small ratings, fits the models, then times recommend() for random imported
+users (end to end: bandit, scoring, re-ranking, agent memory, result rows) and record_interaction()
+(validation, commit, preference update, event). Goal: p50 <= 20 ms on the demo catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from metamedia.engine import Engine
+from metamedia.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+MOVIELENS = REPO.parent / "shared" / "data" / "movielens-latest-small"
+ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ms = np.array(samples) * 1000.0
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", type=Path, default=REPO / "data" / "demo-catalog.jsonl.gz")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "recommend.json")
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="recbench-"))
+    rng = random.Random(args.seed)
+    report: dict[str, object] = {"catalog": str(args.catalog), "data_dir": str(data_dir)}
+    with Engine(Settings(data_dir=data_dir)) as engine:
+        tick = time.perf_counter()
+        if engine.count() == 0:
+            engine.ingest([args.catalog])
+        report["items"] = engine.count()
+        report["ingest_s"] = round(time.perf_counter() - tick, 1)
+        recs = engine.recs
+        report["import"] = recs.import_ratings(MOVIELENS / "ratings.csv", MOVIELENS / "links.csv")
+        report["fit"] = recs.refresh()
+        users = sorted(recs.models.fitted().user_rows)
+        for name in ALGORITHMS:  # warm-up: first use opens the bandit and agent memory
+            recs.recommend(users[0], 10, algorithm=name)
+        latency: dict[str, dict[str, float]] = {}
+        for name in ALGORITHMS:
+            samples = []
+            for _ in range(args.requests):
+                user = rng.choice(users)
+                started = time.perf_counter()
+                recs.recommend(user, 10, algorithm=name, context={"hour": 20, "device": "tv"})
+                samples.append(time.perf_counter() - started)
+            latency[name] = percentiles(samples)
+            print(name, latency[name], flush=True)
+        cold = []
+        for i in range(args.requests):
+            started = time.perf_counter()
+            recs.recommend(f"bench-cold-{i}", 10)
+            cold.append(time.perf_counter() - started)
+        latency["cold-start"] = percentiles(cold)
+        report["recommend_k10"] = latency
+        items = engine.store.item_ids()
+        kinds = ("click", "like", "skip", "add_to_list", "view")
+        started = time.perf_counter()
+        for i in range(args.events):
+            user = f"bench-live-{i % 50}"
+            if i % 3 == 0:
+                recs.record_interaction(user, rng.choice(items), "watch", completion=rng.random(),
+                                        idempotency_key=f"bench-{i}")  # fmt: skip
+            else:
+                recs.record_interaction(
+                    user, rng.choice(items), kinds[i % len(kinds)], idempotency_key=f"bench-{i}"
+                )
+        seconds = time.perf_counter() - started
+        report["ingest_events"] = {
+            "events": args.events, "seconds": round(seconds, 2), "events_per_s": round(args.events / seconds, 1)
+        }  # fmt: skip
+        print("ingest", report["ingest_events"], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The FastAPI application factory: routers, auth, limits, metrics, events, logging."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, Response
+
+from .. import __version__
+from ..engine import Engine
+from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
+from ..settings import Settings
+from .auth import ApiSettings, check_auth_mode, require, require_by_method
+from .errors import install_error_handlers
+from .events import EventBus
+from .events import router as events_router
+from .keys import KeyStore
+from .logging import configure_json_logging
+from .metrics import ApiMetrics
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .ratelimit import RateLimiter
+from .routes_admin import ops_router
+from .routes_admin import router as admin_router
+from .routes_catalog import router as catalog_router
+
+log = logging.getLogger("metamedia.api")
+UPLOAD_PATHS = ("/admin/ingest/upload",)
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, api_settings: ApiSettings | None = None
+) -> FastAPI:
+    """Build the app. With no engine given, one is opened at startup (and the demo loaded if empty).
+
+    Refuses (InvalidInput) to run without authentication unless asked for and bound to loopback.
+    """
+    settings = settings or (engine.settings if engine else Settings.from_env())
+    api = api_settings or ApiSettings.from_env()
+    check_auth_mode(api, settings.host)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if api.log_json:
+            configure_json_logging(settings.log_level)
+        owned = engine is None
+        eng = engine or Engine(settings)
+        if owned:
+            report = eng.load_demo_if_empty()
+            if report is not None:
+                log.info("demo catalog loaded: %d items", report.accepted)
+            fix = eng.repair_index()
+            if fix["repaired"]:
+                log.warning("index disagreed with the store and was repaired: %s", fix)
+            else:
+                log.info("index consistent with the store: %d items", fix["items"])
+        app.state.engine = eng
+        eng.listeners.append(app.state.events.publish)
+        schedule = start_learner_schedule(eng) if owned else None
+        app.state.keys = KeyStore(eng.store.engine)
+        if not api.auth_disabled and not app.state.keys.has_active_keys():
+            log.warning(
+                "no active API keys: every request except /health and /ready gets 401 (metamedia keys create)"
+            )
+        app.state.started = True
+        try:
+            yield
+        finally:
+            app.state.started = False
+            if schedule is not None:
+                stop_learner_schedule(schedule)
+            if owned:
+                eng.close()
+
+    app = FastAPI(
+        title="metamedia",
+        version=__version__,
+        description="Semantic search and recommendations over a movie/TV catalog.",
+        lifespan=lifespan,
+    )
+    app.state.api_settings = api
+    app.state.started = False
+    app.state.generation = 0
+    app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
+    app.state.metrics = metrics = ApiMetrics(lambda: getattr(app.state, "engine", None))
+    app.state.events = EventBus(
+        api.events_buffer, on_publish=lambda event: metrics.learning_events.labels(event.kind).inc()
+    )
+    if engine is not None:
+        app.state.engine = engine
+        engine.listeners.append(app.state.events.publish)
+        app.state.keys = KeyStore(engine.store.engine)
+    install_error_handlers(app)
+
+    # /health stays open for liveness probes; everything else in the catalog router needs `read`.
+    app.include_router(
+        catalog_router, dependencies=[Depends(require_by_method("read", "admin", open_paths=("/health",)))]
+    )
+    app.include_router(admin_router)
+    app.include_router(ops_router)
+    app.include_router(events_router)
+    from .routes_bandit import router as bandit_router
+    from .routes_memory import router as memory_router
+
+    app.include_router(memory_router)
+
+    app.include_router(bandit_router, dependencies=[Depends(require_by_method("read", "admin"))])
+    try:
+        from .routes_vectors import router as vectors_router
+
+        app.include_router(vectors_router, dependencies=[Depends(require_by_method("read", "write"))])
+    except ImportError:  # pragma: no cover - vectors routes not built yet
+        log.debug("vector collection routes not available")
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require("admin"))])
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return resources.files("metamedia.web").joinpath("index.html").read_text(encoding="utf-8")
+
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit_for=lambda path: api.max_upload_bytes if path in UPLOAD_PATHS else api.max_body_bytes,
+    )
+    if api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(api.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

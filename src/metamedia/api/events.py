@@ -1,0 +1,153 @@
+"""An in-process event bus and `GET /events`: Server-Sent Events, resumable with Last-Event-ID.
+
+Any layer publishes with ``app.state.events.publish(kind, data)`` (thread-safe, never blocks).
+The last `capacity` events stay in a ring buffer; a client reconnecting with `Last-Event-ID`
+gets every buffered event after that id first. If its id is older than the buffer, it gets a
+`reset` event first (events were lost: reload state), then the buffer. Event ids start from the
+bus's creation time in milliseconds, so ids keep growing across server restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from .auth import Principal, require
+
+MAX_KINDS = 20
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    kind: str
+    data: dict[str, Any]
+    ts: float = field(default_factory=time.time)
+
+
+class EventBus:
+    """Bounded history of events plus wake-ups for waiting subscribers (any thread may publish)."""
+
+    def __init__(self, capacity: int = 1000, *, on_publish: Callable[[Event], None] | None = None) -> None:
+        self._buffer: deque[Event] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._next_id = int(time.time() * 1000)
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._on_publish = on_publish
+
+    @property
+    def last_id(self) -> int:
+        with self._lock:
+            return self._next_id - 1
+
+    def publish(self, kind: str, data: dict[str, Any] | None = None) -> Event:
+        with self._lock:
+            event = Event(self._next_id, kind, dict(data or {}))
+            self._next_id += 1
+            self._buffer.append(event)
+            waiters = list(self._waiters)
+        for loop, flag in waiters:
+            try:
+                loop.call_soon_threadsafe(flag.set)
+            except RuntimeError:  # that subscriber's loop has closed; it is gone
+                pass
+        if self._on_publish is not None:
+            self._on_publish(event)
+        return event
+
+    def since(self, last_id: int | None) -> tuple[list[Event], bool]:
+        """Buffered events after `last_id`, and whether some were lost (the id fell out of the buffer)."""
+        with self._lock:
+            events = list(self._buffer)
+        if last_id is None:
+            return [], False
+        lost = bool(events) and last_id < events[0].id - 1
+        return [e for e in events if e.id > last_id], lost
+
+    async def subscribe(self, last_id: int | None) -> AsyncIterator[Event | None]:
+        """Events after `last_id` (replayed, then live); yields None first when some were lost."""
+        flag = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), flag)
+        with self._lock:
+            self._waiters.add(waiter)
+            cursor = last_id if last_id is not None else self._next_id - 1
+        try:
+            pending, lost = self.since(cursor)
+            if lost:
+                yield None
+            while True:
+                for event in pending:
+                    cursor = event.id
+                    yield event
+                flag.clear()
+                pending, _ = self.since(cursor)
+                if not pending:
+                    await flag.wait()
+                    pending, _ = self.since(cursor)
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+
+router = APIRouter(tags=["events"])
+
+
+def _parse_last_id(raw: str | None) -> int | None:
+    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 19:
+        return None
+    return int(raw.strip())
+
+
+def _visible(event: Event, principal: Principal, kinds: set[str]) -> bool:
+    if kinds and event.kind not in kinds:
+        return False
+    owner = event.data.get("user_id")
+    return principal.user_id is None or owner is None or str(owner) == principal.user_id
+
+
+@router.get(
+    "/events",
+    summary="Server-Sent Events: interactions, strategy evolutions, learner runs, catalog writes",
+    response_class=EventSourceResponse,
+)
+async def events(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
+    kind: Annotated[
+        list[str] | None, Query(max_length=MAX_KINDS, description="Only these kinds (repeat)")
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Header(max_length=32, description="Resume after this event id")
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="Resume after this id (for clients without headers)")
+    ] = None,
+) -> EventSourceResponse:
+    bus: EventBus = request.app.state.events
+    heartbeat = request.app.state.api_settings.events_heartbeat_s
+    resume = _parse_last_id(last_event_id)
+    if resume is None:
+        resume = after
+    wanted = {k[:64] for k in kind or []}
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in bus.subscribe(resume):
+            if event is None:
+                yield ServerSentEvent(
+                    data=json.dumps({"reason": "events were lost; reload state"}), event="reset"
+                )
+                continue
+            if _visible(event, principal, wanted):
+                body = json.dumps({"kind": event.kind, "ts": event.ts, "data": event.data}, default=str)
+                yield ServerSentEvent(data=body, event=event.kind, id=str(event.id))
+
+    return EventSourceResponse(stream(), ping=int(max(1, heartbeat)))

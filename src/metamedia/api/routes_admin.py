@@ -1,0 +1,249 @@
+"""Admin routes (scope `admin`): item create/update/delete, ingest, snapshot, verify, repair; and /ready.
+
+Every write commits to the store of record before it is indexed and answered, so an acknowledged
+write survives a crash: on restart the index is repaired from the store (see app lifespan).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+
+from ..embed.hybrid import item_text, text_hash
+from ..engine import Engine
+from ..errors import Conflict, InvalidInput, NotFound
+from ..ingest.common import RowError
+from ..ingest.jsonl import record_from_json
+from ..ingest.merge import merge_sources, record_data
+from ..models import MediaItem
+from ..store.base import ItemWrite, SourceRow
+from .auth import ApiSettings, require
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require("admin"))])
+ops_router = APIRouter(tags=["ops"])
+
+API_SOURCE = ("jsonl", "api")  # (source, origin) of item rows written through the API: top priority
+EXTERNAL_KEYS = ("tmdb_id", "imdb_id", "movielens_id")
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_LISTED = 100
+
+Text = Annotated[str, Field(max_length=500)]
+
+
+class ItemIn(BaseModel):
+    """A catalog item written through the API (fields as in the JSON Lines catalog format)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    media_type: Literal["movie", "tv"] = "movie"
+    original_title: Text | None = None
+    overview: Annotated[str, Field(max_length=20_000)] | None = None
+    tagline: Text | None = None
+    genres: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=30)
+    keywords: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=200)
+    release_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    year: Annotated[int, Field(ge=1800, le=2100)] | None = None
+    runtime: Annotated[int, Field(ge=1, le=1000)] | None = None
+    vote_average: Annotated[FiniteFloat, Field(ge=0, le=10)] | None = None
+    vote_count: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    popularity: Annotated[FiniteFloat, Field(ge=0, le=1e9)] | None = None
+    language: Annotated[str, Field(max_length=16)] | None = None
+    poster_path: Text | None = None
+    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    imdb_id: Annotated[str, Field(pattern=r"^tt\d{1,10}$")] | None = None
+    movielens_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+
+
+class IngestPathIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=1024, description="File name relative to the ingest folder")
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def _after_write(request: Request, kind: str, data: dict[str, Any]) -> None:
+    """Writes invalidate cached results and are announced on the event bus."""
+    request.app.state.generation += 1
+    request.app.state.events.publish(kind, data)
+
+
+def _source_row(body: ItemIn) -> SourceRow:
+    try:
+        record = record_from_json(body.model_dump(exclude_none=True))
+    except RowError as exc:
+        raise InvalidInput(str(exc)) from exc
+    return SourceRow(API_SOURCE[0], API_SOURCE[1], record_data(record))
+
+
+def _check_keys_free(engine: Engine, data: dict[str, Any], item_id: int | None) -> None:
+    for key in EXTERNAL_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        owner = engine.store.find_ids(key, [value]).get(value)
+        if owner is not None and owner != item_id:
+            raise Conflict(f"{key} {value!r} already belongs to item {owner}", {"item_id": owner, key: value})
+
+
+def _write_item(engine: Engine, row: SourceRow, item_id: int | None) -> MediaItem:
+    """Merge the API row with the item's other sources, commit, then index; returns the stored item."""
+    with engine.write_lock:
+        _check_keys_free(engine, row.data, item_id)
+        rows = [row]
+        if item_id is not None:
+            engine.store.get_item(item_id)  # 404 before anything is written
+            rows += [
+                r for r in engine.store.load_sources([item_id])[item_id] if (r.source, r.origin) != API_SOURCE
+            ]
+        merged = merge_sources(rows)
+        if merged is None:
+            raise InvalidInput("an item needs a title")
+        fields = {k: v for k, v in merged.items() if k in MediaItem.__dataclass_fields__ and k != "id"}
+        merged["content_hash"] = text_hash(engine.embedder.name, item_text(MediaItem(id=0, **fields)))
+        [stored_id] = engine.store.write_items([ItemWrite(item_id, merged, [row])])
+        engine.index_items([stored_id])
+        return engine.store.get_item(stored_id)
+
+
+@router.post("/items", status_code=status.HTTP_201_CREATED, summary="Create a catalog item")
+def create_item(body: ItemIn, request: Request) -> dict[str, Any]:
+    item = _write_item(engine_of(request), _source_row(body), None)
+    _after_write(request, "item.created", {"item_id": item.id, "title": item.title})
+    return item.to_dict()
+
+
+@router.put("/items/{item_id}", summary="Replace an item's API-written fields (they override dataset values)")
+def update_item(
+    item_id: Annotated[int, PathParam(ge=1, le=2**62)], body: ItemIn, request: Request
+) -> dict[str, Any]:
+    item = _write_item(engine_of(request), _source_row(body), item_id)
+    _after_write(request, "item.updated", {"item_id": item.id, "title": item.title})
+    return item.to_dict()
+
+
+@router.delete("/items/{item_id}", summary="Delete an item from the store and the index")
+def delete_item(item_id: Annotated[int, PathParam(ge=1, le=2**62)], request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    with engine.write_lock:
+        engine.store.delete_item(item_id)  # type: ignore[attr-defined]
+        engine.index_items([item_id])
+    _after_write(request, "item.deleted", {"item_id": item_id})
+    return {"deleted": item_id}
+
+
+def _ingest_dir(request: Request) -> Path:
+    api: ApiSettings = request.app.state.api_settings
+    return Path(api.ingest_dir or Path(engine_of(request).settings.data_dir) / "imports").resolve()
+
+
+def _ingest(request: Request, path: Path) -> dict[str, Any]:
+    report = engine_of(request).ingest([path])
+    _after_write(request, "catalog.ingested", {"file": path.name, "changed": len(report.changed_ids)})
+    out = report.to_dict()
+    out["rejects"] = out["rejects"][:MAX_LISTED]
+    out["files"] = [{**f, "path": Path(f["path"]).name} for f in out["files"]]
+    return out
+
+
+@router.post("/ingest", summary="Ingest a catalog file from the server's ingest folder")
+def ingest_path(body: IngestPathIn, request: Request) -> dict[str, Any]:
+    root = _ingest_dir(request)
+    if "\x00" in body.path:
+        raise InvalidInput("path contains a NUL byte")
+    target = (root / body.path).resolve()
+    if not target.is_relative_to(root):
+        raise InvalidInput("path must stay inside the server's ingest folder", {"ingest_dir": root.name})
+    if not target.is_file():
+        raise NotFound(f"no file {body.path!r} in the ingest folder")
+    return _ingest(request, target)
+
+
+@router.post(
+    "/ingest/upload",
+    summary="Ingest an uploaded catalog (JSON Lines or a known CSV format) sent as the raw body",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+    },
+)
+async def ingest_upload(
+    request: Request,
+    name: Annotated[
+        str, Query(pattern=UPLOAD_NAME.pattern, description="Stable name: re-uploads replace it")
+    ] = "upload.jsonl",
+) -> dict[str, Any]:
+    folder = Path(engine_of(request).settings.data_dir) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    target = folder / name
+    try:
+        with target.open("wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)
+        if target.stat().st_size == 0:
+            raise InvalidInput("empty upload")
+        return await run_in_threadpool(_ingest, request, target)
+    finally:
+        target.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+@router.post("/snapshot", summary="Write index snapshots now")
+def snapshot(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    with engine.write_lock:
+        written = engine.vectors.snapshot_all()
+    return {"snapshots": {name: path.name for name, path in written.items()}}
+
+
+@router.post("/backup", summary="Back up every vector collection into data_dir/backups/<time>")
+def backup(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    dest = Path(engine.settings.data_dir) / "backups" / time.strftime("%Y%m%dT%H%M%S")
+    with engine.write_lock:
+        report = engine.vectors.backup(dest)
+    return {"backup": dest.name, "report": report}
+
+
+@router.get("/verify", summary="Compare the media index with the store of record")
+def verify(request: Request) -> dict[str, Any]:
+    report = engine_of(request).check_index()
+    return {k: (v[:MAX_LISTED] if isinstance(v, list) else v) for k, v in report.items()}
+
+
+@router.post("/repair", summary="Bring the media index in line with the store")
+def repair(request: Request) -> dict[str, Any]:
+    out = engine_of(request).repair_index()
+    if out.get("repaired"):
+        _after_write(request, "index.repaired", out)
+    return out
+
+
+@ops_router.get("/ready", summary="200 when the engine is open and the index agrees with the store, else 503")
+def ready(request: Request) -> JSONResponse:
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None or not getattr(request.app.state, "started", False):
+        return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+    try:
+        items, indexed = engine.count(), int(engine.media.count())
+    except Exception:  # a closed or unreachable store means not ready, whatever the cause
+        return JSONResponse({"ready": False, "reason": "store unavailable"}, status_code=503)
+    limiter_ok = request.app.state.limiter.ping()
+    ok = items == indexed and limiter_ok
+    body = {
+        "ready": ok,
+        "items": items,
+        "indexed": indexed,
+        "consistent": items == indexed,
+        "rate_limit_storage": limiter_ok,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)

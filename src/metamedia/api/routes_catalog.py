@@ -1,0 +1,78 @@
+"""Search, items, similar items, health and stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from ..engine import Engine
+
+router = APIRouter(tags=["catalog"])
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+@router.get("/search", summary="Natural-language search with filters; every result carries reasons")
+async def search(
+    request: Request,
+    q: Annotated[str, Query(max_length=500, description="Free-text query, e.g. 'dark 90s thrillers'")] = "",
+    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    genre: Annotated[list[str] | None, Query(description="Required genre(s); repeat for several")] = None,
+    year_min: Annotated[int | None, Query(ge=1800, le=2100)] = None,
+    year_max: Annotated[int | None, Query(ge=1800, le=2100)] = None,
+    rating_min: Annotated[float | None, Query(ge=0, le=10)] = None,
+    runtime_min: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    runtime_max: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    type: Annotated[Literal["movie", "tv"] | None, Query()] = None,
+    ef: Annotated[int | None, Query(ge=1, le=4096, description="HNSW efSearch for this query")] = None,
+    trend: bool = True,
+    diversity: bool = True,
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    return await run_in_threadpool(
+        engine.search,
+        q,
+        k,
+        genres=genre,
+        year_min=year_min,
+        year_max=year_max,
+        rating_min=rating_min,
+        runtime_min=runtime_min,
+        runtime_max=runtime_max,
+        media_type=type,
+        ef=ef,
+        trend=trend,
+        diversity=diversity,
+    )
+
+
+@router.get("/items/{item_id}", summary="One catalog item")
+async def get_item(request: Request, item_id: int) -> dict[str, Any]:
+    return engine_of(request).get_item(item_id).to_dict()
+
+
+@router.get("/items/{item_id}/similar", summary="More like this")
+async def similar(
+    request: Request,
+    item_id: int,
+    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    ef: Annotated[int | None, Query(ge=1, le=4096)] = None,
+    diversity: bool = False,
+) -> dict[str, Any]:
+    return await run_in_threadpool(engine_of(request).similar, item_id, k, ef=ef, diversity=diversity)
+
+
+@router.get("/health", summary="Liveness and index/store consistency")
+async def health(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    items, indexed = engine.count(), int(engine.media.count())
+    return {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+
+
+@router.get("/stats", summary="Catalog and index statistics")
+async def stats(request: Request) -> dict[str, Any]:
+    return await run_in_threadpool(engine_of(request).stats)

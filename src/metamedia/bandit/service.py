@@ -1,0 +1,369 @@
+"""BanditService: picks the recommendation algorithm per request, logs it, joins late rewards.
+
+All state lives in the store of record: every call reads the posterior counts it needs and
+writes its changes in one transaction, so a restarted service (or a second process on the
+same database) continues exactly where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, select
+
+from ..errors import Conflict, InvalidInput, NotFound
+from .context import BanditContext, ContextBucketer
+from .log import (
+    add_counts,
+    arms_table,
+    create_tables,
+    decisions_table,
+    get_meta,
+    load_posteriors,
+    outcomes_table,
+    rewarded_decisions,
+    selection_counts,
+    set_meta,
+)
+from .ope import LoggedDecision, off_policy_report
+from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPolicy, warm_start_prior
+from .reward import Outcome, RewardWeights, composite_reward
+from .split import TrafficSplit, compare_variants
+
+DEFAULT_ARMS = ("popularity", "item-knn", "als", "ease", "gf-cf", "content")
+CONTROL = "control"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Which arm serves a request, with the exact probability it had of being chosen."""
+
+    id: str
+    arm: str
+    propensity: float
+    probabilities: dict[str, float]
+    policy_version: str
+    bucket: str
+    variant: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BanditService:
+    """Thompson sampling over recommendation algorithms, persisted in ``engine``'s database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        arms: Sequence[str] = DEFAULT_ARMS,
+        *,
+        bucketer: ContextBucketer | None = None,
+        weights: RewardWeights | None = None,
+        min_exploration: float = 0.05,
+        prior_strength: float = 4.0,
+        mc_draws: int = 1000,
+        seed: int | None = None,
+        split: TrafficSplit | None = None,
+        variant_policies: Mapping[str, CandidatePolicy] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.bucketer = bucketer or ContextBucketer()
+        self.weights = weights or RewardWeights()
+        self.policy = ThompsonPolicy(
+            min_exploration=min_exploration, prior_strength=prior_strength, mc_draws=mc_draws, seed=seed or 0
+        )
+        self.rng = np.random.default_rng(seed)
+        self.split = split
+        self.variant_policies = dict(variant_policies or {})
+        create_tables(engine)
+        with engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(arms_table)).scalar() == 0:
+                for name in arms:
+                    self._insert_arm(conn, name, (1.0, 1.0))
+
+    # -- arms ---------------------------------------------------------------------------
+
+    def _insert_arm(self, conn: Connection, name: str, prior: tuple[float, float]) -> None:
+        conn.execute(
+            arms_table.insert().values(
+                name=name,
+                active=True,
+                prior_successes=prior[0],
+                prior_failures=prior[1],
+                added_at=time.time(),
+            )
+        )
+
+    def _bump_version(self, conn: Connection) -> None:
+        set_meta(conn, "version", str(int(get_meta(conn, "version", "1")) + 1))
+
+    def _policy_version(self, conn: Connection) -> str:
+        features = "+".join(self.bucketer.features) or "global"
+        return f"thompson[{features}]/v{get_meta(conn, 'version', '1')}"
+
+    def active_arms(self, conn: Connection | None = None) -> list[str]:
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.active_arms(own)
+        rows = conn.execute(
+            select(arms_table.c.name).where(arms_table.c.active.is_(True)).order_by(arms_table.c.name)
+        )
+        return [r.name for r in rows]
+
+    def add_arm(self, name: str, *, warm_start: bool = True) -> dict[str, Any]:
+        """Register (or re-activate) an arm; a new arm's prior is the incumbents' mean reward."""
+        name = name.strip()
+        if not name:
+            raise InvalidInput("arm name must not be empty")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(arms_table).where(arms_table.c.name == name)).first()
+            if row is not None and row.active:
+                raise Conflict(f"arm {name!r} is already active")
+            if row is not None:
+                conn.execute(arms_table.update().where(arms_table.c.name == name).values(active=True))
+            else:
+                table = load_posteriors(conn)
+                prior = warm_start_prior(table, self.active_arms(conn)) if warm_start else (1.0, 1.0)
+                self._insert_arm(conn, name, prior)
+            self._bump_version(conn)
+            return {"arm": name, "policy_version": self._policy_version(conn)}
+
+    def remove_arm(self, name: str) -> dict[str, Any]:
+        """Stop choosing an arm; its history and pending rewards are kept (it can be re-added)."""
+        with self.engine.begin() as conn:
+            active = self.active_arms(conn)
+            if name not in active:
+                raise NotFound(f"no active arm {name!r}")
+            if len(active) == 1:
+                raise Conflict("cannot remove the last active arm")
+            conn.execute(arms_table.update().where(arms_table.c.name == name).values(active=False))
+            self._bump_version(conn)
+            return {"arm": name, "policy_version": self._policy_version(conn)}
+
+    # -- decisions and rewards ----------------------------------------------------------
+
+    def variant(self, user_id: str | int) -> str:
+        return self.split.variant(user_id) if self.split else CONTROL
+
+    def choose(
+        self,
+        user_id: str | int,
+        context: BanditContext | Mapping[str, Any] | None = None,
+        eligible_arms: Sequence[str] | None = None,
+        *,
+        served_items: Sequence[int] | None = None,
+    ) -> Decision:
+        """Pick an arm for this request and log the decision with its exact propensity.
+
+        ``eligible_arms`` (default: every active arm) may name removed arms, which are skipped;
+        arms never registered are an error.
+        """
+        ctx = context if isinstance(context, BanditContext) else BanditContext.from_mapping(context)
+        bucket = self.bucketer.bucket(ctx)
+        variant = self.variant(user_id)
+        with self.engine.begin() as conn:
+            active = self.active_arms(conn)
+            if eligible_arms is None:
+                arms = active
+            else:
+                known = {r.name for r in conn.execute(select(arms_table.c.name))}
+                unknown = [a for a in eligible_arms if a not in known]
+                if unknown:
+                    raise InvalidInput(f"unknown arm(s): {', '.join(unknown)}")
+                arms = [a for a in dict.fromkeys(eligible_arms) if a in active]
+            if not arms:
+                raise InvalidInput("none of the eligible arms is active")
+            if variant in self.variant_policies:
+                probabilities = self.variant_policies[variant].probabilities(bucket, arms)
+            else:
+                self.policy.table = load_posteriors(conn)
+                probabilities = self.policy.mix_floor(
+                    self.policy.thompson_probabilities(bucket, arms, self.rng)
+                )
+            index = int(self.rng.choice(len(arms), p=probabilities))
+            decision = Decision(
+                id=uuid.uuid4().hex,
+                arm=arms[index],
+                propensity=float(probabilities[index]),
+                probabilities={a: float(p) for a, p in zip(arms, probabilities, strict=True)},
+                policy_version=self._policy_version(conn)
+                if variant not in self.variant_policies
+                else variant,
+                bucket=bucket,
+                variant=variant,
+            )
+            conn.execute(
+                decisions_table.insert().values(
+                    id=decision.id,
+                    created_at=time.time(),
+                    user_id=str(user_id),
+                    variant=variant,
+                    policy_version=decision.policy_version,
+                    context=ctx.to_dict(),
+                    bucket=bucket,
+                    eligible_arms=arms,
+                    probabilities=decision.probabilities,
+                    arm=decision.arm,
+                    propensity=decision.propensity,
+                    served_items=[int(i) for i in served_items or ()],
+                )
+            )
+        return decision
+
+    def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None:
+        """Record the items the chosen arm served (known only after it ran)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                decisions_table.update()
+                .where(decisions_table.c.id == decision_id)
+                .values(served_items=[int(i) for i in served_items])
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no bandit decision {decision_id!r}")
+
+    def record_reward(self, decision_id: str, events: Iterable[Outcome | Mapping[str, Any]]) -> float:
+        """Join outcome events to their decision, however late; returns the decision's reward now.
+
+        The reward is recomputed from all events joined so far, and the posterior receives
+        only the change, so a click followed an hour later by a watch counts once, in full.
+        """
+        outcomes = [e if isinstance(e, Outcome) else Outcome.from_mapping(e) for e in events]
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
+            if row is None:
+                raise NotFound(f"no bandit decision {decision_id!r}")
+            for outcome in outcomes:
+                conn.execute(
+                    outcomes_table.insert().values(
+                        decision_id=decision_id, kind=outcome.kind, value=outcome.value, created_at=now
+                    )
+                )
+            joined = conn.execute(
+                select(outcomes_table.c.kind, outcomes_table.c.value).where(
+                    outcomes_table.c.decision_id == decision_id
+                )
+            )
+            reward = composite_reward((Outcome(k, v) for k, v in joined), self.weights)
+            self._apply_reward(conn, row, reward, now)
+        return reward
+
+    def _apply_reward(self, conn: Connection, row: Any, reward: float, now: float) -> None:
+        previous = row.reward
+        if row.policy_version == row.variant:
+            pass  # a candidate variant's decisions do not train the production posterior
+        elif previous is None:
+            add_counts(conn, row.bucket, row.arm, reward, 1.0 - reward, 1)
+        else:
+            add_counts(conn, row.bucket, row.arm, reward - previous, previous - reward, 0)
+        conn.execute(
+            decisions_table.update()
+            .where(decisions_table.c.id == row.id)
+            .values(reward=reward, rewarded_at=now)
+        )
+
+    def expire_pending(self, older_than_seconds: float) -> int:
+        """Give reward 0 to decisions older than this that never received an event; returns how many."""
+        cutoff = time.time() - older_than_seconds
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(decisions_table).where(
+                    decisions_table.c.reward.is_(None), decisions_table.c.created_at < cutoff
+                )
+            ).all()
+            for row in rows:
+                self._apply_reward(conn, row, 0.0, time.time())
+        return len(rows)
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Arms with posterior means, selection shares and pulls, and the policy version."""
+        with self.engine.connect() as conn:
+            table = load_posteriors(conn)
+            counts = selection_counts(conn)
+            rewarded = conn.execute(
+                select(func.count()).select_from(decisions_table).where(decisions_table.c.reward.is_not(None))
+            ).scalar()
+            rows = conn.execute(select(arms_table).order_by(arms_table.c.name)).all()
+            version = self._policy_version(conn)
+        total = sum(counts.values())
+        return {
+            "policy_version": version,
+            "bucket_features": list(self.bucketer.features),
+            "min_exploration": self.policy.min_exploration,
+            "decisions": total,
+            "rewarded": int(rewarded or 0),
+            "arms": [
+                {
+                    "name": r.name,
+                    "active": bool(r.active),
+                    "posterior_mean": table.mean(r.name),
+                    "rewarded_pulls": table.total(r.name).pulls,
+                    "selections": counts.get(r.name, 0),
+                    "selection_share": counts.get(r.name, 0) / total if total else 0.0,
+                }
+                for r in rows
+            ],
+        }
+
+    def logged_decisions(
+        self, *, policy_version: str | None = None, limit: int | None = None
+    ) -> list[LoggedDecision]:
+        with self.engine.connect() as conn:
+            rows = rewarded_decisions(conn, policy_version=policy_version, limit=limit)
+        return [
+            LoggedDecision(r.bucket, tuple(r.eligible_arms), r.arm, float(r.propensity), float(r.reward))
+            for r in rows
+        ]
+
+    def evaluate(
+        self, candidate: CandidatePolicy | Mapping[str, Any], *, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Off-policy (IPS, SNIPS, DR) estimate of ``candidate``'s value from the rewarded log."""
+        policy = candidate if not isinstance(candidate, Mapping) else self.policy_from_spec(candidate)
+        return off_policy_report(self.logged_decisions(limit=limit), policy).to_dict()
+
+    def policy_from_spec(self, spec: Mapping[str, Any]) -> CandidatePolicy:
+        """``{"policy": "fixed", "arm": NAME}``, ``{"policy": "uniform"}`` or ``{"policy": "current"}``."""
+        kind = str(spec.get("policy", ""))
+        if kind == "fixed":
+            arm = spec.get("arm")
+            with self.engine.connect() as conn:
+                known = {r.name for r in conn.execute(select(arms_table.c.name))}
+            if arm not in known:
+                raise InvalidInput(f"fixed policy needs a known 'arm', got {arm!r}")
+            return FixedArmPolicy(str(arm))
+        if kind == "uniform":
+            return UniformPolicy()
+        if kind == "current":
+            with self.engine.connect() as conn:
+                table = load_posteriors(conn)
+            return ThompsonPolicy(
+                table,
+                min_exploration=self.policy.min_exploration,
+                prior_strength=self.policy.prior_strength,
+                mc_draws=self.policy.mc_draws,
+                seed=self.policy.seed,
+                name="current",
+            )
+        raise InvalidInput(f"unknown policy {kind!r}; expected 'fixed', 'uniform' or 'current'")
+
+    def ab_report(self, control: str = CONTROL) -> dict[str, Any]:
+        """Rewards per traffic-split variant compared with the control (Welch t-test)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(decisions_table.c.variant, decisions_table.c.reward).where(
+                    decisions_table.c.reward.is_not(None)
+                )
+            ).all()
+        rewards: dict[str, list[float]] = {}
+        for variant, reward in rows:
+            rewards.setdefault(variant, []).append(float(reward))
+        return compare_variants(rewards, control)

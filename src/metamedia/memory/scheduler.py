@@ -1,0 +1,88 @@
+"""Run the nightly learner inside the server every METAMEDIA_LEARN_INTERVAL seconds (off when 0).
+
+The app lifespan calls `start_learner_schedule(engine)` after the engine is open and
+`stop_learner_schedule(handle)` before it closes. The learner runs on a daemon thread: it is
+CPU-bound and blocking, so it must stay off the event loop. A failed run is logged, not fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Conflict, InvalidInput
+from .facade import MemoryFacade
+
+log = logging.getLogger("metamedia.memory.scheduler")
+INTERVAL_ENV = "METAMEDIA_LEARN_INTERVAL"
+
+
+def learn_interval(environ: dict[str, str] | None = None) -> float:
+    """Seconds between scheduled learner runs from METAMEDIA_LEARN_INTERVAL; 0 (the default) = off."""
+    raw = (os.environ if environ is None else environ).get(INTERVAL_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{INTERVAL_ENV}={raw!r} is not a number of seconds") from exc
+    if value < 0 or value != value:
+        raise InvalidInput(f"{INTERVAL_ENV} must be >= 0, got {raw!r}")
+    return value
+
+
+@dataclass
+class LearnerSchedule:
+    """A running schedule: its thread, the stop flag, and what the runs so far reported."""
+
+    interval: float
+    stop_flag: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    failures: int = 0
+
+
+def _loop(schedule: LearnerSchedule, run: Callable[[], dict[str, Any]]) -> None:
+    # wait() returns True as soon as stop is requested, so shutdown never waits a whole interval.
+    while not schedule.stop_flag.wait(schedule.interval):
+        try:
+            report = run()
+        except Conflict:
+            log.info("scheduled learner run skipped: another run is in progress")
+            continue
+        except Exception:  # a bad run must not kill the schedule; the next one may succeed
+            schedule.failures += 1
+            log.exception("scheduled learner run failed")
+            continue
+        schedule.runs.append({"run_id": report.get("run_id"), "duration_s": report.get("duration_s")})
+        log.info("scheduled learner run %s done in %.1fs", report.get("run_id"), report.get("duration_s", 0))
+
+
+def start_learner_schedule(engine: Any, interval: float | None = None) -> LearnerSchedule | None:
+    """Start learning every `interval` seconds (default: METAMEDIA_LEARN_INTERVAL); None when off."""
+    seconds = learn_interval() if interval is None else float(interval)
+    if seconds < 0:
+        raise InvalidInput(f"the learn interval must be >= 0, got {seconds}")
+    if seconds == 0:
+        return None
+    facade = MemoryFacade(engine)
+    schedule = LearnerSchedule(seconds)
+    schedule.thread = threading.Thread(
+        name="metamedia-learner", daemon=True, target=_loop, args=(schedule, facade.learn)
+    )
+    schedule.thread.start()
+    log.info("learner scheduled every %.0f s", seconds)
+    return schedule
+
+
+def stop_learner_schedule(schedule: LearnerSchedule | None, timeout: float = 30.0) -> None:
+    """Ask the schedule to stop and wait up to `timeout` seconds for a run in progress to finish."""
+    if schedule is None:
+        return
+    schedule.stop_flag.set()
+    if schedule.thread is not None:
+        schedule.thread.join(timeout)

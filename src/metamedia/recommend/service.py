@@ -1,0 +1,606 @@
+"""RecommendService: users, interactions, online preference vectors and the recommendation pipeline.
+
+Pipeline of one request: candidates from one algorithm (chosen by the bandit for "auto"),
+optionally fused with a query's search results; then consumed items and business rules out,
+MMR diversity, "why" explanations, and the agent-memory reranker (user constraints and the
+strategies memory trusts) with its reasons. CF models are fitted in the background
+(models.ModelCache); a request only folds the user's current history into them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+
+from ..errors import InvalidInput, ItemNotFound, NotFound, UserNotFound
+from ..models import MediaItem
+from ..search.pipeline import resolve_genres, result_row
+from .hybrid import reciprocal_rank_fusion, weighted_fusion
+from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
+from .preference import PreferenceEvent, PreferenceVector
+from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
+from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
+from .storage import (
+    StoredProfile,
+    check_context,
+    check_finite,
+    check_key,
+    check_user_id,
+    counts_by_kind,
+    create_tables,
+    ensure_users,
+    insert_ratings,
+    interaction_by_key,
+    interaction_dict,
+    interactions,
+    load_profiles,
+    movie_item_mapping,
+    read_movielens_ratings,
+    save_profile,
+    user_events,
+    users,
+    with_time,
+)
+
+log = logging.getLogger("metamedia.recommend")
+
+Progress = Callable[[str, int, int], None]
+KINDS = tuple(k.value for k in SignalKind)
+ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
+ARM_ALGORITHM = {
+    "popularity": "popularity",
+    "item-knn": "itemknn",
+    "als": "als",
+    "ease": "ease",
+    "gf-cf": "graph",
+    "content": "content",
+}
+HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
+MAX_K = 100
+MIN_RATE = 0.02
+TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
+MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
+SERVED_CACHE = 5000
+IMPORT_BATCH = 5000
+
+
+class RecommendService:
+    """The engine's recommendation layer (``engine.recs``)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.db = engine.store.engine
+        create_tables(self.db)
+        self.models = ModelCache(engine)
+        self._profile_lock = threading.Lock()
+        self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    # ----- interactions ------------------------------------------------------------------------
+    def record_interaction(
+        self,
+        user_id: str,
+        item_id: int,
+        kind: str,
+        *,
+        value: float | None = None,
+        completion: float | None = None,
+        watch_seconds: float | None = None,
+        context: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        timestamp: float | None = None,
+        decision_id: str | None = None,
+        scale: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate and store one interaction, then learn from it (profile, bandit, memory, events).
+
+        ``scale`` ("five" = 0.5-5 stars, "ten" = 1-10) defaults to "ten" for ratings above 5.
+        A retried event (same user and ``idempotency_key``) returns the stored one with
+        ``duplicate: True`` and changes nothing.
+        """
+        user = check_user_id(user_id)
+        item = self._item(item_id)
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown interaction kind {kind!r}; use one of {list(KINDS)}")
+        for name, number in (("value", value), ("completion", completion), ("watch_seconds", watch_seconds)):
+            check_finite(name, number)
+        if value is not None and kind != "rating":
+            raise InvalidInput(f"value is only for ratings, not {kind!r}")
+        if watch_seconds is not None and watch_seconds < 0:
+            raise InvalidInput(f"watch_seconds must be non-negative, got {watch_seconds}")
+        rating_scale = None
+        if kind == "rating":
+            if value is None:
+                raise InvalidInput("a rating needs a value")
+            rating_scale = scale or ("ten" if value > 5.0 else "five")
+            if rating_scale not in RATING_SCALES:
+                raise InvalidInput(f"unknown rating scale {rating_scale!r}; use 'five' or 'ten'")
+        signal = Signal(
+            SignalKind(kind), value=value, completion=completion, watch_seconds=watch_seconds,
+            runtime_seconds=item.runtime * 60.0 if item.runtime else None, scale=rating_scale or "five",
+        )  # fmt: skip
+        strength = signal_strength(signal)
+        if kind == "watch" and completion is None:
+            completion = min(1.0, float(watch_seconds or 0.0) / (float(item.runtime or 1) * 60.0))
+        if completion is not None and not 0.0 <= completion <= 1.0:
+            raise InvalidInput(f"completion must be in [0, 1], got {completion}")
+        ctx = check_context(context)
+        key = check_key(idempotency_key)
+        when = time.time() if timestamp is None else check_finite("timestamp", timestamp)
+        decision = self._decision(decision_id) if decision_id is not None else None
+        now = time.time()
+        row = {
+            "user_id": user, "item_id": item.id, "kind": kind, "value": value, "scale": rating_scale,
+            "completion": completion, "watch_seconds": watch_seconds, "strength": strength, "context": ctx,
+            "idempotency_key": key, "decision_id": decision_id, "created_at": when,
+        }  # fmt: skip
+        try:
+            with self.db.begin() as conn:
+                ensure_users(conn, [user], now)
+                new_id = conn.execute(interactions.insert().values(**row)).inserted_primary_key[0]
+        except sa_exc.IntegrityError:
+            stored = self._by_key(user, key)
+            if stored is None:
+                raise
+            return {**stored, "duplicate": True}
+        stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
+        stored.pop("created_at")
+        learned = self._learn(user, item, kind, strength, completion, when)
+        stored["profile"] = learned
+        if decision is not None:
+            stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
+        self.engine.publish(
+            "interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")}
+        )
+        return stored
+
+    def _learn(
+        self, user: str, item: MediaItem, kind: str, strength: float, completion: float | None, when: float
+    ) -> dict[str, Any]:
+        """Move the user's preference vector (milliseconds: one vector read, one row write)."""
+        vector = self._item_vector(item.id)
+        with self._profile_lock, self.db.begin() as conn:
+            stored = self._load_profile(conn, user, exclude_latest=True)
+            event = PreferenceEvent(item.id, strength, tuple(item.genres), kind, completion, when)
+            if vector is not None:
+                stored.profile.update(vector, strength, event)
+            stored.counts[kind] = stored.counts.get(kind, 0) + 1
+            save_profile(conn, user, stored.profile, stored.counts, time.time())
+        return {
+            "confidence": round(stored.profile.confidence, 4),
+            "evidence": round(stored.profile.evidence, 4),
+        }
+
+    def _reward(
+        self, decision: Any, user: str, item: MediaItem, kind: str, value: float | None,
+        scale: str | None, completion: float | None, context: dict[str, Any],
+    ) -> float | None:  # fmt: skip
+        """Join the bandit reward and, for skips and watches of a served item, teach agent memory."""
+        outcome = {"like": "click", "add_to_list": "click", "dislike": "skip", "rewatch": "watch"}.get(
+            kind, kind
+        )
+        reward = None
+        if outcome in ("click", "watch", "rating", "skip"):
+            number = 1.0
+            if outcome == "watch":
+                number = 1.0 if completion is None else completion
+            elif outcome == "rating" and value is not None:
+                number = value * 2.0 if scale == "five" else value
+            reward = float(
+                self.engine.bandit.record_reward(decision.id, [{"kind": outcome, "value": number}])
+            )
+        if kind in ("skip", "watch"):
+            served = self._served.get(decision.id, {})
+            info = served.get("items", {}).get(item.id, {})
+            from ..memory.rules import Candidate as MemoryCandidate
+
+            candidate = MemoryCandidate(
+                item_id=str(item.id), score=float(info.get("score", 0.5)), genres=list(item.genres),
+                runtime=item.runtime, vote_average=item.vote_average, year=item.year, title=item.title,
+                strategy_ids=list(info.get("strategy_ids", [])),
+            )  # fmt: skip
+            self.engine.memory.record_feedback(
+                user_id=user, candidate=candidate, action=kind,
+                completion=0.0 if kind == "skip" else float(completion or 0.0),
+                context={**dict(decision.context or {}), **context},
+                recommended=[str(i) for i in decision.served_items or []],
+            )  # fmt: skip
+        return reward
+
+    # ----- recommendations --------------------------------------------------------------------
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        algorithm: str = "auto",
+        context: dict[str, Any] | None = None,
+        genres: list[str] | None = None,
+        rating_min: float | None = None,
+        runtime_max: int | None = None,
+        media_type: str | None = None,
+        query: str | None = None,
+    ) -> dict[str, Any]:
+        """The user's k best unseen items, each with "reasons"; see the module docstring."""
+        started = time.perf_counter()
+        user = check_user_id(user_id)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+        if algorithm not in ALGORITHMS:
+            raise InvalidInput(f"unknown algorithm {algorithm!r}; use one of {list(ALGORITHMS)}")
+        wanted_genres = resolve_genres(genres)
+        if rating_min is not None and not 0.0 <= check_finite("rating_min", rating_min) <= 10.0:
+            raise InvalidInput(f"rating_min must be in 0..10, got {rating_min}")
+        if runtime_max is not None and not 1 <= runtime_max <= 1000:
+            raise InvalidInput(f"runtime_max must be in 1..1000 minutes, got {runtime_max}")
+        if media_type is not None and media_type not in ("movie", "tv"):
+            raise InvalidInput(f"media_type must be 'movie' or 'tv', got {media_type!r}")
+        if query is not None and (not query.strip() or len(query) > 500):
+            raise InvalidInput("query must be 1..500 characters")
+        ctx = with_time(check_context(context))
+        catalog = self.models.catalog()
+        fitted = self.models.fitted()
+        events = self._events(user)
+        consumed = {item for item, *_ in events}
+        cold = not any(strength > 0 for _, strength, _, _ in events)
+        decision = None
+        effective = algorithm
+        if cold:
+            effective = "trending"
+        if algorithm == "auto":
+            arms = ["popularity"] if cold else self._runnable_arms(fitted)
+            bandit_ctx: dict[str, Any] = {
+                f: ctx[f] for f in ("hour", "weekday", "device", "session_minutes") if f in ctx
+            }
+            decision = self.engine.bandit.choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
+            effective = "trending" if cold else ARM_ALGORITHM[decision.arm]
+        allowed = allowed_mask(fitted, catalog, wanted_genres, rating_min, runtime_max, media_type, consumed)
+        scores = self._scores(effective, user, fitted, catalog, events, allowed)
+        if query is not None:
+            scores = self._with_query(
+                scores, query, catalog, allowed, wanted_genres, rating_min, runtime_max, media_type
+            )
+        scores = np.where(allowed, scores, -np.inf)
+        pool = max(50, 4 * k)
+        order = np.argsort(-scores, kind="stable")[:pool]
+        order = order[np.isfinite(scores[order])]
+        ranks = trending_rank(fitted, catalog)
+        top_trending = min(TRENDING_TOP, max(1, len(catalog) // 20))
+        candidates = [
+            Candidate(
+                item_id=int(catalog.item_ids[j]), score=float(scores[j]), vector=catalog.vectors[j],
+                genres=catalog.genres[j], title=catalog.titles[j],
+                rating=None if math.isnan(catalog.rating[j]) else float(catalog.rating[j]),
+                runtime=None if math.isnan(catalog.runtime[j]) else int(catalog.runtime[j]),
+                media_type=str(catalog.media_type[j]), trending=bool(ranks[j] < top_trending),
+            )
+            for j in order.tolist()
+        ]  # fmt: skip
+        profile = self._profile_for_reads(user, catalog)
+        explainer = Explainer(self._history(events, catalog), profile)
+        constraints = Constraints(
+            min_rating=rating_min, max_runtime=runtime_max, media_types=(media_type,) if media_type else None
+        )
+        ranked = rerank(
+            candidates, k + MEMORY_SPARE, consumed=consumed, constraints=constraints,
+            diversity="mmr", mmr_lambda=0.8, explainer=explainer,
+        )  # fmt: skip
+        final, notes, strategy_ids = self._memory_rerank(user, ranked, catalog, ctx, k)
+        items = self.engine.store.get_items([item_id for item_id, _, _ in final])
+        results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
+        served = [r["id"] for r in results]
+        if decision is not None:
+            self.engine.bandit.attach_items(decision.id, served)
+            self._remember_served(decision.id, final, strategy_ids)
+        return {
+            "user_id": user,
+            "algorithm": effective,
+            "requested_algorithm": algorithm,
+            "arm": decision.arm if decision else None,
+            "decision_id": decision.id if decision else None,
+            "propensity": decision.propensity if decision else None,
+            "cold_start": cold,
+            "results": results,
+            "notes": notes,
+            "models": {"fitted_at": fitted.fitted_at, "interactions": fitted.interactions}
+            if fitted
+            else None,
+            "took_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+
+    def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
+        active = self.engine.bandit.active_arms()
+        models = fitted.models if fitted else {}
+        runnable = [a for a in active if ARM_ALGORITHM.get(a) in models or ARM_ALGORITHM.get(a) == "content"]
+        return runnable or ["content"]
+
+    def _scores(
+        self, algorithm: str, user: str, fitted: FittedModels | None, catalog: Any,
+        events: list[tuple[int, float, float, str]], allowed: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """One score per catalog item (higher is better; -inf: this algorithm cannot rank it)."""
+        if algorithm in ("popularity", "trending"):
+            return popularity_scores(algorithm, fitted, catalog)
+        if algorithm == "content":
+            return self._content(user, catalog, allowed)
+        if algorithm == "hybrid":
+            parts, weights = [], []
+            for name, weight in HYBRID_WEIGHTS.items():
+                part = (
+                    self._scores(name, user, fitted, catalog, events, allowed) if name != "hybrid" else None
+                )
+                if (
+                    part is not None
+                    and np.isfinite(part).any()
+                    and (fitted is None or name in fitted.models or name == "content")
+                ):
+                    parts.append(
+                        np.where(np.isfinite(part), part, np.nanmin(part[np.isfinite(part)]))[None, :]
+                    )
+                    weights.append(weight)
+            return (
+                weighted_fusion(parts, weights, allowed)[0]
+                if parts
+                else popularity_scores("trending", fitted, catalog)
+            )
+        if fitted is None or algorithm not in fitted.models:
+            why = fitted.errors.get(algorithm, "not fitted yet") if fitted else "models not fitted yet"
+            raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
+        if fitted.catalog is not catalog:
+            raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
+        history = history_row([(i, s, t) for i, s, t, _ in events], catalog)
+        return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)
+
+    def _content(self, user: str, catalog: Any, allowed: np.ndarray) -> np.ndarray:
+        """Preference vector -> vector search over the media collection (any item, interacted or not)."""
+        profile = self._profile_for_reads(user, catalog)
+        scores = np.full(len(catalog), -np.inf, dtype=np.float32)
+        if profile is None or not np.any(profile.vector):
+            return scores
+        hits = self.engine.media.search(profile.direction(), k=min(len(catalog), 200 + int((~allowed).sum())))
+        for hit in hits:
+            column = catalog.position.get(int(hit.id))
+            if column is not None:
+                scores[column] = hit.score
+        return scores
+
+    def _with_query(
+        self, scores: np.ndarray, query: str, catalog: Any, allowed: np.ndarray, genres: list[str],
+        rating_min: float | None, runtime_max: int | None, media_type: str | None,
+    ) -> np.ndarray:  # fmt: skip
+        """Fuse the algorithm's ranking with the query's search results (RRF, query weighted higher)."""
+        found = self.engine.search(
+            query, k=50, genres=genres or None, rating_min=rating_min, runtime_max=runtime_max,
+            media_type=media_type, diversity=False,
+        )  # fmt: skip
+        relevance = np.full(len(catalog), -np.inf, dtype=np.float32)
+        for rank, row in enumerate(found["results"]):
+            column = catalog.position.get(int(row["id"]))
+            if column is not None:
+                relevance[column] = -rank
+        fused = reciprocal_rank_fusion(
+            [np.where(allowed, scores, -np.inf)[None, :], relevance[None, :]], [0.5, 1.0], depth=200
+        )[0]
+        return np.where(fused > 0, fused, -np.inf)
+
+    def _history(self, events: list[tuple[int, float, float, str]], catalog: Any) -> list[HistoryItem]:
+        liked = [(i, s) for i, s, _, kind in events[-50:] if s >= 0.3 and kind not in ("view", "click")]
+        out = []
+        for item_id, strength in liked:
+            column = catalog.position.get(item_id)
+            if column is not None:
+                out.append(HistoryItem(item_id, catalog.titles[column], catalog.vectors[column], strength))
+        return out
+
+    def _memory_rerank(
+        self, user: str, ranked: list[Any], catalog: Any, ctx: dict[str, Any], k: int
+    ) -> tuple[list[tuple[int, float, list[str]]], list[str], dict[int, list[str]]]:
+        """Agent memory's reranker over the list (position scores, so it keeps the MMR order unless a rule acts)."""
+        from ..memory.rules import Candidate as MemoryCandidate
+
+        memory_in = []
+        for position, item in enumerate(ranked):
+            column = catalog.position[item.item_id]
+            memory_in.append(
+                MemoryCandidate(
+                    item_id=str(item.item_id),
+                    score=1.0 - position / max(1, len(ranked)),
+                    genres=list(catalog.genres[column]),
+                    title=catalog.titles[column],
+                    runtime=None if math.isnan(catalog.runtime[column]) else int(catalog.runtime[column]),
+                    vote_average=None
+                    if math.isnan(catalog.rating[column])
+                    else float(catalog.rating[column]),
+                    reasons=[item.explanation],
+                )  # fmt: skip
+            )
+        result = self.engine.memory.reranker.rerank(user, memory_in, ctx, {})
+        out = [
+            (int(c.item_id), float(c.score), list(dict.fromkeys(c.reasons))) for c in result.candidates[:k]
+        ]
+        return out, list(result.notes), {int(c.item_id): list(c.strategy_ids) for c in result.candidates[:k]}
+
+    def _remember_served(
+        self, decision_id: str, final: list[tuple[int, float, list[str]]], strategy_ids: dict[int, list[str]]
+    ) -> None:
+        self._served[decision_id] = {
+            "items": {i: {"score": s, "strategy_ids": strategy_ids.get(i, [])} for i, s, _ in final}
+        }
+        while len(self._served) > SERVED_CACHE:
+            self._served.popitem(last=False)
+
+    # ----- profiles ---------------------------------------------------------------------------
+    def profile(self, user_id: str) -> dict[str, Any]:
+        """Top genres, confidence, interaction counts by kind and recent signals of a known user."""
+        user = check_user_id(user_id)
+        with self.db.connect() as conn:
+            row = conn.execute(select(users).where(users.c.id == user)).first()
+            if row is None:
+                raise UserNotFound(f"no user {user!r}", {"user_id": user})
+            counts = counts_by_kind(conn, user)
+            recent = [
+                interaction_dict(r)
+                for r in conn.execute(
+                    select(interactions).where(interactions.c.user_id == user)
+                    .order_by(interactions.c.created_at.desc(), interactions.c.id.desc()).limit(10)
+                )
+            ]  # fmt: skip
+        titles = self.engine.store.get_items([r["item_id"] for r in recent])
+        for r in recent:
+            r["title"] = titles[r["item_id"]].title if r["item_id"] in titles else None
+        profile = self._profile_for_reads(user, self.models.catalog())
+        affinity = sorted((profile.genre_affinity if profile else {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        finish = {}
+        for genre, _ in affinity if profile else []:
+            rate = profile.genre_finish_rate(genre) if profile else None
+            if profile is not None and rate is not None:
+                finish[genre] = {
+                    "finished_share": round(rate, 3),
+                    "watches": profile.genre_watch_count(genre),
+                }
+        return {
+            "user_id": user,
+            "created_at": row.created_at,
+            "last_seen": row.last_seen,
+            "interactions": sum(counts.values()),
+            "counts": counts,
+            "confidence": round(profile.confidence, 4) if profile else 0.0,
+            "evidence": round(profile.evidence, 4) if profile else 0.0,
+            "top_genres": [{"genre": g, "affinity": round(a, 4)} for g, a in affinity if a > 0][:10],
+            "avoided_genres": [{"genre": g, "affinity": round(a, 4)} for g, a in reversed(affinity) if a < 0][
+                :5
+            ],
+            "finish_rates": finish,
+            "recent": recent,
+        }
+
+    def rebuild_profile(self, user_id: str) -> dict[str, Any]:
+        """Replay the user's whole history into a fresh preference vector and store it."""
+        user = check_user_id(user_id)
+        with self._profile_lock, self.db.begin() as conn:
+            stored = self._replay(conn, user)
+            save_profile(conn, user, stored.profile, stored.counts, time.time())
+        return {
+            "user_id": user,
+            "events": len(stored.profile.history),
+            "confidence": stored.profile.confidence,
+        }
+
+    def refresh(self, *, wait: bool = True) -> dict[str, Any]:
+        """Refit the CF models on all interactions now (``wait=False``: in the background)."""
+        fitted = self.models.refresh(wait=wait)
+        if fitted is None:
+            return {"fitted": False}
+        return {
+            "fitted": True, "interactions": fitted.interactions, "users": len(fitted.user_rows),
+            "items": len(fitted.catalog), "seconds": fitted.seconds, "models": sorted(fitted.models),
+            "errors": fitted.errors,
+        }  # fmt: skip
+
+    def _profile_for_reads(self, user: str, catalog: Any) -> PreferenceVector | None:
+        with self.db.connect() as conn:
+            stored = load_profiles(conn, [user], min_rate=MIN_RATE).get(user)
+        if stored is None or stored.profile.dim != catalog.vectors.shape[1]:
+            return None
+        return stored.profile
+
+    def _load_profile(self, conn: Any, user: str, *, exclude_latest: bool) -> StoredProfile:
+        stored = load_profiles(conn, [user], min_rate=MIN_RATE).get(user)
+        dim = self.models.catalog().vectors.shape[1]
+        if stored is not None and stored.profile.dim == dim:
+            return stored
+        return self._replay(conn, user, skip_last=exclude_latest)
+
+    def _replay(self, conn: Any, user: str, *, skip_last: bool = False) -> StoredProfile:
+        catalog = self.models.catalog()
+        rows = list(
+            conn.execute(
+                select(interactions.c.item_id, interactions.c.kind, interactions.c.strength,
+                       interactions.c.completion, interactions.c.created_at)
+                .where(interactions.c.user_id == user)
+                .order_by(interactions.c.created_at, interactions.c.id)
+            )
+        )  # fmt: skip
+        if skip_last and rows:
+            rows = rows[:-1]  # the caller is about to learn the newest event itself
+        profile = PreferenceVector(catalog.vectors.shape[1], min_rate=MIN_RATE)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+            column = catalog.position.get(int(r.item_id))
+            if column is None:
+                continue
+            genres = catalog.genres[column]
+            event = PreferenceEvent(
+                int(r.item_id), float(r.strength), genres, r.kind, r.completion, r.created_at
+            )
+            profile.update(catalog.vectors[column], float(r.strength), event)
+        return StoredProfile(profile, counts)
+
+    # ----- MovieLens import -------------------------------------------------------------------
+    def import_ratings(
+        self, ratings_csv: Path, links_csv: Path | None = None, *, progress: Progress | None = None,
+        user_prefix: str = "ml-",
+    ) -> dict[str, Any]:  # fmt: skip
+        """MovieLens ratings.csv as "rating" interactions (scale five) of users ``<user_prefix><userId>``.
+
+        Movies map to catalog items by movielens_id, else through links.csv's tmdbId. Idempotent:
+        each rating's key is ``ml:<userId>:<movieId>:<timestamp>``. Profiles of the touched users
+        are rebuilt and a model refit is started in the background.
+        """
+        started = time.perf_counter()
+        rows = read_movielens_ratings(Path(ratings_csv))
+        mapping = movie_item_mapping(self.engine.store, {m for _, m, _, _ in rows}, links_csv)
+        matched = [r for r in rows if r[1] in mapping]
+        imported, duplicates, touched = insert_ratings(self.db, matched, mapping, user_prefix, progress)
+        for position, touched_user in enumerate(sorted(touched)):
+            self.rebuild_profile(touched_user)
+            if progress and (position % 50 == 0 or position == len(touched) - 1):
+                progress("profiles", position + 1, len(touched))
+        if imported:
+            self.models.refresh(wait=False)
+        return {
+            "ratings": len(rows), "imported": imported, "duplicates": duplicates,
+            "unmatched": len(rows) - len(matched), "users": len({r[0] for r in matched}),
+            "items": len({mapping[r[1]] for r in matched}), "seconds": round(time.perf_counter() - started, 2),
+        }  # fmt: skip
+
+    def _item(self, item_id: int) -> MediaItem:
+        if isinstance(item_id, bool) or not isinstance(item_id, int | np.integer):
+            raise InvalidInput(f"item_id must be an integer, got {item_id!r}")
+        found = self.engine.store.get_items([int(item_id)])
+        if int(item_id) not in found:
+            raise ItemNotFound(f"no item with id {item_id}", {"id": int(item_id)})
+        return found[int(item_id)]
+
+    def _item_vector(self, item_id: int) -> np.ndarray | None:
+        catalog = self.models.catalog()
+        column = catalog.position.get(item_id)
+        return catalog.vectors[column] if column is not None else None
+
+    def _events(self, user: str) -> list[tuple[int, float, float, str]]:
+        return user_events(self.db, user)
+
+    def _by_key(self, user: str, key: str | None) -> dict[str, Any] | None:
+        return None if key is None else interaction_by_key(self.db, user, key)
+
+    def _decision(self, decision_id: str) -> Any:
+        from ..bandit.log import decisions_table
+
+        self.engine.bandit  # noqa: B018  (opening the bandit creates its tables)
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(decisions_table).where(decisions_table.c.id == str(decision_id))
+            ).first()
+        if row is None:
+            raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
+        return row

@@ -1,0 +1,1 @@
+"""Search: offline query parsing and the multi-stage search pipeline."""

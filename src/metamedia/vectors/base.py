@@ -1,0 +1,39 @@
+"""Types shared by the vector store: metrics, precisions, hits, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Metric = Literal["cosine", "l2", "dot", "manhattan"]
+Precision = Literal["float32", "float16", "int8", "pq"]
+
+METRICS: tuple[str, ...] = ("cosine", "l2", "dot", "manhattan")
+PRECISIONS: tuple[str, ...] = ("float32", "float16", "int8", "pq")
+
+# Metrics whose score is a similarity (higher is better); the others are distances (lower is better).
+SIMILARITY_METRICS: frozenset[str] = frozenset({"cosine", "dot"})
+
+MAX_DIM = 4096
+MAX_BATCH = 10_000
+MAX_K = 10_000
+MAX_EF = 4096
+MAX_M = 256
+MAX_EF_CONSTRUCTION = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: the point's id and its score under the collection's metric.
+
+    For cosine and dot the score is a similarity (higher is better); for l2 it is the
+    Euclidean distance (not squared) and for manhattan the L1 distance (lower is better).
+    """
+
+    id: int
+    score: float
+
+
+def higher_is_better(metric: str) -> bool:
+    """True when a larger score means a closer match under `metric`."""
+    return metric in SIMILARITY_METRICS

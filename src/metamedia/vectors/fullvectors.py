@@ -1,0 +1,84 @@
+"""Full-precision vectors by label, in a growable memory-mapped file (re-ranking for quantised indexes)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+_MIN_ROWS = 1024
+
+
+class MappedVectors:
+    """Append-only float32 rows in `path`; rows below `count` never change, so readers need no copy."""
+
+    def __init__(self, path: Path, dim: int, count: int = 0) -> None:
+        self.path = path
+        self.dim = dim
+        self.count = count
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as handle:
+                handle.truncate(_MIN_ROWS * dim * 4)
+        capacity = path.stat().st_size // (dim * 4)
+        if capacity < count:
+            raise ValueError(f"{path} holds {capacity} vectors, {count} expected")
+        self._map: np.memmap = self._open(max(capacity, 1))
+
+    def _open(self, rows: int) -> np.memmap:
+        return np.memmap(self.path, dtype=np.float32, mode="r+", shape=(rows, self.dim))
+
+    @property
+    def capacity(self) -> int:
+        return int(self._map.shape[0])
+
+    def append(self, vectors: np.ndarray) -> None:
+        """Write rows after the last one, growing the file by doubling when full."""
+        needed = self.count + len(vectors)
+        if needed > self.capacity:
+            rows = max(needed, 2 * self.capacity, _MIN_ROWS)
+            self._map.flush()
+            with open(self.path, "r+b") as handle:
+                handle.truncate(rows * self.dim * 4)
+            self._map = self._open(rows)
+        self._map[self.count : needed] = vectors
+        self.count = needed
+
+    def view(self) -> np.ndarray:
+        """Rows 0..count-1 (a view on the mapping, not a copy)."""
+        return self._map[: self.count]
+
+    def take(self, labels: np.ndarray) -> np.ndarray:
+        """A float32 copy of the rows at `labels`."""
+        return np.asarray(self._map[labels], dtype=np.float32)
+
+    def flush(self) -> None:
+        """Write dirty pages and fsync the file."""
+        self._map.flush()
+        with open(self.path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+    def checksum(self) -> str:
+        """sha256 of the bytes of rows 0..count-1."""
+        return prefix_sha256(self.path, self.count * self.dim * 4)
+
+
+def prefix_sha256(path: Path, length: int) -> str:
+    """sha256 of the first `length` bytes of a file."""
+    digest = hashlib.sha256()
+    remaining = length
+    with open(path, "rb") as handle:
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 1 << 22))
+            if not chunk:
+                raise ValueError(f"{path} is shorter than {length} bytes")
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a whole file."""
+    return prefix_sha256(path, path.stat().st_size)

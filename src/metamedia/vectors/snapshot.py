@@ -1,0 +1,181 @@
+"""Snapshots of a collection's in-memory state, written atomically and verified on load.
+
+Layout under data_dir/vectors/<name>/:
+    CURRENT                    name of the live snapshot directory (replaced atomically)
+    snapshots/<dir>/           index.faiss, labels.npy, alive.npy, payloads.jsonl, manifest.json
+    vectors-<generation>.f32   full vectors (quantised precisions); append-only, so a snapshot
+                               records its row count and the sha256 of that prefix.
+A snapshot directory is fully written and fsynced under a temporary name, renamed, and only then
+named in CURRENT; a crash at any point leaves the previous snapshot intact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import CollectionConfig
+from .fullvectors import file_sha256, prefix_sha256
+from .index import AnnIndex
+from .state import CollectionState, vectors_path
+
+logger = logging.getLogger("metamedia.vectors")
+
+FORMAT = 1
+SNAPSHOT_FILES = ("index.faiss", "labels.npy", "alive.npy", "payloads.jsonl")
+
+
+class SnapshotError(Exception):
+    """A snapshot is missing, incomplete or does not match its manifest."""
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or directory."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a small file via temp file + fsync + os.replace."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    fsync_path(path.parent)
+
+
+def write_snapshot(directory: Path, config: CollectionConfig, state: CollectionState) -> Path:
+    """Write `state` as the collection's current snapshot; returns the snapshot directory."""
+    snapshots = directory / "snapshots"
+    snapshots.mkdir(parents=True, exist_ok=True)
+    final = snapshots / f"v{state.version}-{uuid.uuid4().hex[:8]}"
+    temp = snapshots / f".tmp-{final.name}"
+    temp.mkdir()
+    state.index.write(temp / "index.faiss")
+    np.save(temp / "labels.npy", state.label_ids.view())
+    np.save(temp / "alive.npy", state.alive.view())
+    with open(temp / "payloads.jsonl", "w", encoding="utf-8") as handle:
+        for label in range(state.size):
+            handle.write(json.dumps(state.columns.payload(label), separators=(",", ":")) + "\n")
+    files = {}
+    for name in SNAPSHOT_FILES:
+        fsync_path(temp / name)
+        files[name] = file_sha256(temp / name)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "collection": config.name,
+        "config": config.to_dict(),
+        "version": state.version,
+        "count": state.n_alive,
+        "labels": state.size,
+        "generation": state.generation,
+        "files": files,
+    }
+    if state.index.vectors is not None:
+        state.index.vectors.flush()
+        manifest["vectors"] = {
+            "file": vectors_path(directory, state.generation).name,
+            "rows": state.index.vectors.count,
+            "sha256": state.index.vectors.checksum(),
+        }
+    (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    fsync_path(temp / "manifest.json")
+    fsync_path(temp)
+    os.replace(temp, final)
+    fsync_path(snapshots)
+    write_atomic(directory / "CURRENT", final.name.encode())
+    _remove_stale(directory, keep_snapshot=final.name, keep_generation=state.generation)
+    return final
+
+
+def _remove_stale(directory: Path, keep_snapshot: str, keep_generation: int) -> None:
+    for old in (directory / "snapshots").iterdir():
+        if old.name != keep_snapshot:
+            shutil.rmtree(old, ignore_errors=True)
+    for old in directory.glob("vectors-*.f32"):
+        if old.name != vectors_path(directory, keep_generation).name:
+            old.unlink(missing_ok=True)
+
+
+def current_snapshot(directory: Path) -> Path | None:
+    """The live snapshot directory, or None."""
+    try:
+        name = (directory / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    path = directory / "snapshots" / name
+    return path if name and path.is_dir() else None
+
+
+def read_manifest(snapshot: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((snapshot / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"unreadable manifest in {snapshot}: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise SnapshotError(f"unknown snapshot format {manifest.get('format')!r}")
+    return manifest
+
+
+def verify_snapshot(directory: Path, snapshot: Path, manifest: dict[str, Any]) -> None:
+    """Raise SnapshotError unless every file matches its recorded sha256."""
+    for name, digest in manifest["files"].items():
+        path = snapshot / name
+        if not path.is_file() or file_sha256(path) != digest:
+            raise SnapshotError(f"{path} is missing or does not match its checksum")
+    if "vectors" in manifest:
+        info = manifest["vectors"]
+        path = directory / info["file"]
+        try:
+            actual = prefix_sha256(path, info["rows"] * manifest["config"]["dim"] * 4)
+        except (OSError, ValueError) as exc:
+            raise SnapshotError(f"{path}: {exc}") from exc
+        if actual != info["sha256"]:
+            raise SnapshotError(f"{path} does not match its checksum")
+
+
+def load_snapshot(directory: Path, config: CollectionConfig) -> CollectionState:
+    """The state saved in the current snapshot; SnapshotError if absent, corrupt or foreign."""
+    snapshot = current_snapshot(directory)
+    if snapshot is None:
+        raise SnapshotError("no snapshot")
+    manifest = read_manifest(snapshot)
+    saved = CollectionConfig.from_dict(manifest["config"])
+    if saved.with_ef_search(config.ef_search) != config:
+        raise SnapshotError("snapshot was written for another collection configuration")
+    verify_snapshot(directory, snapshot, manifest)
+    generation = int(manifest["generation"])
+    try:
+        index = AnnIndex.load(
+            config, snapshot / "index.faiss", vectors_path(directory, generation), manifest["labels"]
+        )
+        label_ids = np.load(snapshot / "labels.npy")
+        alive = np.load(snapshot / "alive.npy")
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise SnapshotError(f"cannot read snapshot {snapshot}: {exc}") from exc
+    state = CollectionState(index, generation, int(manifest["version"]))
+    state.label_ids.extend(label_ids)
+    state.alive.extend(alive)
+    with open(snapshot / "payloads.jsonl", encoding="utf-8") as handle:
+        state.columns.append(json.loads(line) for line in handle)
+    alive_labels = np.flatnonzero(alive)
+    state.id_to_label = dict(zip(label_ids[alive_labels].tolist(), alive_labels.tolist(), strict=True))
+    state.n_alive = len(alive_labels)
+    if (
+        not (len(label_ids) == len(alive) == state.columns.size == index.size)
+        or state.n_alive != manifest["count"]
+    ):
+        raise SnapshotError(f"snapshot {snapshot} is internally inconsistent")
+    return state

@@ -1,0 +1,106 @@
+"""PgVectorDB: the catalog of pgvector collections in one PostgreSQL database."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select, text
+from sqlalchemy.engine import Engine
+
+from ..errors import CollectionNotFound, Conflict, InvalidInput
+from ..store.postgres import PgVectorInfo, ensure_pgvector
+from ..vectors.config import CollectionConfig
+from .collection import METRIC_SQL, PgCollection
+
+_md = MetaData()
+pg_collections = Table(
+    "pgvector_collections",
+    _md,
+    Column("name", String(64), primary_key=True),
+    Column("config", Text, nullable=False),  # CollectionConfig as JSON
+)
+
+
+class PgVectorDB:
+    """Create, open, list, describe and drop pgvector collections. Detects pgvector at start."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise InvalidInput("PgVectorDB needs a PostgreSQL engine")
+        self.engine = engine
+        self.pgvector: PgVectorInfo = ensure_pgvector(engine)
+        _md.create_all(engine, checkfirst=True)
+
+    def create_collection(self, config: CollectionConfig) -> PgCollection:
+        if config.precision != "float32":
+            raise InvalidInput(
+                f"precision {config.precision!r} is not available on PostgreSQL (pgvector "
+                f"{self.pgvector.version_text}): use float32"
+            )
+        if config.metric not in METRIC_SQL:
+            raise InvalidInput(f"unknown metric {config.metric!r}")
+        if config.dim > 2000 and METRIC_SQL[config.metric][1] is not None:
+            raise InvalidInput("pgvector HNSW indexes hold at most 2000 dimensions")
+        collection = PgCollection(self.engine, config, self.pgvector)
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
+            if conn.execute(
+                select(pg_collections.c.name).where(pg_collections.c.name == config.name)
+            ).first():
+                raise Conflict(f"collection {config.name!r} already exists")
+            conn.execute(
+                insert(pg_collections).values(name=config.name, config=json.dumps(dataclasses.asdict(config)))
+            )
+            collection.create_tables(conn)
+        return collection
+
+    def get_collection(self, name: str) -> PgCollection:
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(pg_collections.c.config).where(pg_collections.c.name == name)).scalar()
+        if raw is None:
+            raise CollectionNotFound(f"no collection named {name!r}", {"name": name})
+        return PgCollection(self.engine, CollectionConfig(**json.loads(raw)), self.pgvector)
+
+    def has_collection(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(select(pg_collections.c.name).where(pg_collections.c.name == name)).first()
+                is not None
+            )
+
+    def list_collections(self) -> list[CollectionConfig]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(select(pg_collections.c.config).order_by(pg_collections.c.name)).scalars().all()
+            )
+        return [CollectionConfig(**json.loads(r)) for r in rows]
+
+    def drop_collection(self, name: str) -> None:
+        collection = self.get_collection(name)
+        with self.engine.begin() as conn:
+            collection.table.drop(conn)
+            conn.execute(delete(pg_collections).where(pg_collections.c.name == name))
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Config, point count, table and index sizes, and the pgvector version."""
+        collection = self.get_collection(name)
+        with self.engine.connect() as conn:
+            sizes = conn.execute(
+                text("SELECT pg_table_size(CAST(:t AS regclass)), pg_indexes_size(CAST(:t AS regclass))"),
+                {"t": collection._quoted},
+            ).one()
+        count = collection.count()
+        return {
+            "config": dataclasses.asdict(collection.config),
+            "count": count,
+            "table_bytes": int(sizes[0]),
+            "index_bytes": int(sizes[1]),
+            "bytes_per_vector": 4 * collection.config.dim,
+            "pgvector_version": self.pgvector.version_text,
+            "iterative_scan": self.pgvector.iterative_scan,
+        }
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,121 @@
+"""The vector filter language (metamedia.vectors.filters) compiled to parameterised PostgreSQL.
+
+Values are never formatted into SQL: each one is a bound parameter, and field names travel
+inside a bound jsonpath string (quoted and escaped), so a payload key cannot change the query.
+Semantics follow the embedded store: on list fields a condition holds when it holds for any
+element; numbers compare by value; booleans are not numbers; a missing field satisfies only
+{"exists": false}. Date ranges compare ISO strings as UTC instants (`jsonb_path_exists_tz`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ..vectors.filters import ID_FIELD, Contains, Eq, Exists, Group, In, Node, Range
+
+_RANGE_OPS = (("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="))
+
+
+def _json_path_key(field: str) -> str:
+    return '"' + field.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class FilterCompiler:
+    """Turns a parsed filter into one SQL boolean expression plus its bound parameters."""
+
+    def __init__(self, payload_column: str = "payload", id_column: str = "id") -> None:
+        self.payload = payload_column
+        self.id = id_column
+        self.params: dict[str, Any] = {}
+        self._names = itertools.count()
+
+    def bind(self, value: Any) -> str:
+        name = f"f{next(self._names)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def compile(self, group: Group) -> str:
+        return self._group(group)
+
+    def _group(self, group: Group) -> str:
+        parts = [self._node(n) for n in group.must]
+        if group.should:
+            parts.append("(" + " OR ".join(self._node(n) for n in group.should) + ")")
+        if group.must_not:
+            parts.append("NOT (" + " OR ".join(self._node(n) for n in group.must_not) + ")")
+        return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+
+    def _node(self, node: Node) -> str:
+        if isinstance(node, Group):
+            return self._group(node)
+        if node.field == ID_FIELD:
+            return self._id_condition(node)
+        if isinstance(node, Eq):
+            return self._path_exists(node.field, "@ == $v", {"v": node.value})
+        if isinstance(node, In):
+            return self._path_exists(node.field, "@ == $v[*]", {"v": list(node.values)})
+        if isinstance(node, Range):
+            return self._range(node)
+        if isinstance(node, Exists):
+            present = (
+                f"(jsonb_typeof({self.payload} -> {self.bind(node.field)}) IS NOT NULL "
+                f"AND jsonb_typeof({self.payload} -> {self.bind(node.field)}) <> 'null')"
+            )
+            return present if node.present else f"NOT {present}"
+        if isinstance(node, Contains):
+            path = self.bind(f"$.{_json_path_key(node.field)}[*]")
+            needle = self.bind(node.needle)
+            # every value is a bound parameter; only our own column name is formatted in
+            select_strings = (
+                f"SELECT 1 FROM jsonb_path_query({self.payload}, CAST({path} AS jsonpath)) AS e(v)"  # noqa: S608
+            )
+            return f"EXISTS ({select_strings} WHERE jsonb_typeof(e.v) = 'string' AND strpos(lower(e.v #>> '{{}}'), {needle}) > 0)"
+        raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover - the parser makes only these
+
+    def _path_exists(self, field: str, predicate: str, variables: dict[str, Any], *, tz: bool = False) -> str:
+        path = self.bind(f"$.{_json_path_key(field)}[*] ? ({predicate})")
+        fn = "jsonb_path_exists_tz" if tz else "jsonb_path_exists"
+        return f"{fn}({self.payload}, CAST({path} AS jsonpath), CAST({self.bind(json.dumps(variables))} AS jsonb))"
+
+    def _range(self, node: Range) -> str:
+        bounds = [(op, getattr(node, key)) for key, op in _RANGE_OPS if getattr(node, key) is not None]
+        if node.on_dates:
+            tests = " && ".join(f"@.datetime() {op} $b{i}.datetime()" for i, (op, _) in enumerate(bounds))
+            values = {f"b{i}": _iso(v) for i, (_, v) in enumerate(bounds)}
+            return self._path_exists(node.field, f'@.type() == "string" && {tests}', values, tz=True)
+        tests = " && ".join(f"@ {op} $b{i}" for i, (op, _) in enumerate(bounds))
+        values = {f"b{i}": v for i, (_, v) in enumerate(bounds)}
+        return self._path_exists(node.field, f'@.type() == "number" && {tests}', values)
+
+    def _id_condition(self, node: Node) -> str:
+        if isinstance(node, Eq):
+            return f"{self.id} = {self.bind(node.value)}"
+        if isinstance(node, In):
+            return f"{self.id} = ANY({self.bind(list(node.values))})"
+        if isinstance(node, Range):
+            ops = [
+                f"{self.id} {op} {self.bind(getattr(node, key))}"
+                for key, op in _RANGE_OPS
+                if getattr(node, key) is not None
+            ]
+            return "(" + " AND ".join(ops) + ")"
+        if isinstance(node, Exists):
+            return "TRUE" if node.present else "FALSE"
+        raise TypeError(f"{ID_FIELD} supports eq, in and range")  # pragma: no cover
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def compile_filter(
+    group: Group | None, payload_column: str = "payload", id_column: str = "id"
+) -> tuple[str, dict[str, Any]]:
+    """(SQL boolean expression, parameters) for a parsed filter; ('TRUE', {}) for no filter."""
+    if group is None:
+        return "TRUE", {}
+    compiler = FilterCompiler(payload_column, id_column)
+    return compiler.compile(group), compiler.params

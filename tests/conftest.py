@@ -1,0 +1,66 @@
+"""Shared fixtures: the real data folder, one embedding model per session, real engines on temp dirs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pgfixtures import pg_server, pg_url  # noqa: F401
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+TMDB_5000 = SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"
+DEMO_CATALOG = REPO / "data" / "demo-catalog.jsonl.gz"
+
+
+def write_csv_slice(src: Path, dest: Path, rows: int) -> Path:
+    """Copy the header and the first `rows` records of a real CSV file (quoted newlines kept intact)."""
+    csv.field_size_limit(sys.maxsize)
+    with open(src, newline="", encoding="utf-8") as fin, open(dest, "w", newline="", encoding="utf-8") as fout:
+        reader, writer = csv.reader(fin), csv.writer(fout)
+        writer.writerow(next(reader))
+        for i, row in enumerate(reader):
+            if i >= rows:
+                break
+            writer.writerow(row)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from metamedia.embed import TextEmbedder
+
+    return TextEmbedder()
+
+
+@pytest.fixture(scope="session")
+def catalog_engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A real engine over the whole TMDB 5000 catalog (4,803 movies), embedded once per session."""
+    from metamedia.engine import Engine
+    from metamedia.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("catalog")
+    engine = Engine(Settings(data_dir=data_dir), embedder=embedder)
+    engine.ingest([TMDB_5000])
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 300 real TMDB 5000 rows, as a CSV file."""
+    return write_csv_slice(TMDB_5000, tmp_path_factory.mktemp("slice") / "tmdb_slice.csv", 300)

@@ -1,0 +1,186 @@
+"""Contract of the pgvector collection, checked against numpy exact search and the embedded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine
+
+from metamedia.errors import (
+    CollectionNotFound,
+    Conflict,
+    DimensionMismatch,
+    InvalidFilter,
+    InvalidInput,
+    NotFound,
+)
+from metamedia.store.postgres import make_pg_engine
+from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors_pg import PgVectorDB
+
+pytestmark = pytest.mark.postgres
+DIM, N = 24, 2000
+
+
+def clustered(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((30, DIM)).astype(np.float32)
+    return (centers[rng.integers(0, 30, n)] + 0.35 * rng.standard_normal((n, DIM))).astype(np.float32)
+
+
+def payload(i: int) -> dict[str, object]:
+    p: dict[str, object] = {
+        "bucket": i % 100,
+        "genres": ["Drama" if i % 3 else "War", f"g{i % 7}"],
+        "flag": i % 2 == 0,
+    }
+    if i % 5:
+        p["title"] = f"Star number {i}" if i % 11 == 0 else f"movie {i}"
+    return p
+
+
+@pytest.fixture
+def pgdb(pg_url: str) -> Iterator[PgVectorDB]:
+    db = PgVectorDB(make_pg_engine(pg_url))
+    yield db
+    db.close()
+
+
+def exact(data: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int, metric: str) -> list[int]:
+    if metric == "cosine":
+        d = -(data / np.linalg.norm(data, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    elif metric == "dot":
+        d = -(data @ q)
+    elif metric == "l2":
+        d = np.linalg.norm(data - q, axis=1)
+    else:
+        d = np.abs(data - q).sum(axis=1)
+    return [int(ids[i]) for i in np.argsort(d, kind="stable")[:k]]
+
+
+def test_detects_pgvector_and_reports_sizes(pgdb: PgVectorDB) -> None:
+    assert pgdb.pgvector.version >= (0, 5)
+    col = pgdb.create_collection(CollectionConfig(name="c", dim=DIM, metric="cosine"))
+    col.upsert(list(range(10)), clustered(10))
+    info = pgdb.describe("c")
+    assert info["count"] == 10 and info["index_bytes"] > 0
+    assert info["pgvector_version"] == pgdb.pgvector.version_text
+    with pytest.raises(Conflict):
+        pgdb.create_collection(CollectionConfig(name="c", dim=DIM))
+    with pytest.raises(CollectionNotFound):
+        pgdb.get_collection("nope")
+
+
+def test_upsert_replace_and_delete_are_visible_at_once(pgdb: PgVectorDB) -> None:
+    col = pgdb.create_collection(CollectionConfig(name="vis", dim=DIM, metric="l2"))
+    data = clustered(200)
+    col.upsert(np.arange(200), data, [payload(i) for i in range(200)])
+    assert col.search(data[17], 1)[0].id == 17
+    col.upsert([17], data[42:43] + 100.0, [{"moved": True}])
+    assert col.search(data[17], 1)[0].id != 17
+    assert col.get(17)[1] == {"moved": True}
+    assert col.delete([42, 999]) == 1
+    assert 42 not in [h.id for h in col.search(data[42], 5)]
+    assert col.count() == 199
+    with pytest.raises(NotFound):
+        col.get(42)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot", "manhattan"])
+def test_scores_order_and_threshold_match_exact_search(pgdb: PgVectorDB, metric: str) -> None:
+    col = pgdb.create_collection(
+        CollectionConfig(name=f"m_{metric}", dim=DIM, metric=metric, ef_construction=64)
+    )
+    data = clustered(N, seed=1)
+    ids = np.arange(N) * 3 + 1
+    col.upsert(ids, data)
+    q = clustered(1, seed=99)[0]
+    hits = col.search(q, 10, ef=200)
+    assert len(set(h.id for h in hits) & set(exact(data, ids, q, 10, metric))) >= 9
+    scores = [h.score for h in hits]
+    better_high = metric in ("cosine", "dot")
+    assert scores == sorted(scores, reverse=better_high)
+    if metric == "l2":  # Euclidean distance, not squared
+        assert scores[0] == pytest.approx(float(np.linalg.norm(data[(hits[0].id - 1) // 3] - q)), rel=1e-4)
+    cut = scores[4]
+    kept = col.search(q, 10, ef=200, threshold=cut)
+    assert kept and all((h.score >= cut) if better_high else (h.score <= cut) for h in kept)
+    assert len(kept) < 10
+
+
+@pytest.mark.parametrize("selectivity", [0.01, 0.1, 0.5])
+def test_filtered_recall_and_never_fewer_than_k(pgdb: PgVectorDB, selectivity: float) -> None:
+    col = pgdb.create_collection(
+        CollectionConfig(name="f", dim=DIM, metric="cosine", exact_max=100, ef_construction=64)
+    )
+    data = clustered(N, seed=2)
+    ids = np.arange(N)
+    col.upsert(ids, data, [payload(i) for i in range(N)])
+    buckets = int(selectivity * 100)
+    flt = {"must": [{"field": "bucket", "range": {"lt": buckets}}]}
+    allowed = np.array([i % 100 < buckets for i in range(N)])
+    plan = col.explain(10, filter=flt)
+    assert plan["matching"] == allowed.sum()
+    queries = clustered(40, seed=5)
+    found = 0
+    for q in queries:
+        hits = col.search(q, 10, filter=flt)
+        assert len(hits) == 10
+        assert all(h.id % 100 < buckets for h in hits)
+        found += len({h.id for h in hits} & set(exact(data[allowed], ids[allowed], q, 10, "cosine")))
+    assert found / (10 * len(queries)) >= 0.99
+
+
+def test_filters_select_the_same_points_as_the_embedded_store(pgdb: PgVectorDB, tmp_path: Path) -> None:
+    data = clustered(500, seed=3)
+    payloads = [payload(i) for i in range(500)]
+    pg = pgdb.create_collection(CollectionConfig(name="same", dim=DIM, metric="l2"))
+    pg.upsert(np.arange(500), data, payloads)
+    lite_db = VectorDB(create_engine(f"sqlite:///{tmp_path}/v.db"), tmp_path)
+    lite = lite_db.create_collection(CollectionConfig(name="same", dim=DIM, metric="l2"))
+    lite.upsert(np.arange(500), data, payloads)
+    filters = [
+        {"must": [{"field": "genres", "in": ["War"]}]},
+        {"must": [{"field": "genres", "eq": "g3"}], "must_not": [{"field": "flag", "eq": True}]},
+        {"must": [{"field": "title", "contains": "STAR"}]},
+        {"must": [{"field": "title", "exists": False}]},
+        {"should": [{"field": "bucket", "eq": 7}, {"must": [{"field": "$id", "range": {"gte": 490}}]}]},
+        {"must": [{"field": "bucket", "eq": 1.0}]},
+        {"must": [{"field": "flag", "eq": 1}]},  # booleans are not numbers: nothing matches
+    ]
+    q = data[0]
+    for flt in filters:
+        pg_ids = {h.id for h in pg.search(q, 500, filter=flt)}
+        lite_ids = {h.id for h in lite.search(q, 500, filter=flt)}
+        assert pg_ids == lite_ids, flt
+    assert not pg.search(q, 5, filter=filters[-1])
+    lite_db.close()
+
+
+def test_bad_input_raises_named_errors_and_changes_nothing(pgdb: PgVectorDB) -> None:
+    col = pgdb.create_collection(CollectionConfig(name="bad", dim=DIM))
+    col.upsert([1, 2], clustered(2))
+    bad_nan = clustered(1)
+    bad_nan[0, 3] = np.nan
+    with pytest.raises(DimensionMismatch):
+        col.upsert([3], np.zeros((1, DIM + 1), dtype=np.float32))
+    with pytest.raises(InvalidInput):
+        col.upsert([3], bad_nan)
+    with pytest.raises(InvalidInput):
+        col.upsert([3, 3], clustered(2))
+    with pytest.raises(InvalidFilter):
+        col.search(clustered(1)[0], 5, filter={"must": [{"field": "x", "near": 1}]})
+    with pytest.raises(InvalidFilter):  # a hostile field name is data, not SQL
+        col.search(
+            clustered(1)[0], 5, filter={"must": [{"field": 'x"); DROP TABLE mmv_bad; --', "eq": 1}], "x": 1}
+        )
+    assert (
+        col.search(clustered(1)[0], 5, filter={"must": [{"field": "a'); DROP TABLE mmv_bad; --", "eq": 1}]})
+        == []
+    )
+    assert col.count() == 2
+    with pytest.raises(InvalidInput):
+        pgdb.create_collection(CollectionConfig(name="q", dim=DIM, precision="int8"))

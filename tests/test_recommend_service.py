@@ -1,0 +1,232 @@
+"""RecommendService on a real engine: 150 real TMDB movies, real MovieLens ratings mapped onto them."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from metamedia.engine import Engine
+from metamedia.errors import InvalidInput, InvalidQuery, ItemNotFound, NotFound, UserNotFound
+from metamedia.settings import Settings
+from tests.conftest import SHARED, TMDB_5000, write_csv_slice
+
+MOVIELENS = SHARED / "movielens-latest-small"
+ALGORITHMS = ["popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"]
+
+
+def filtered_ratings(dest: Path, drop_movies: set[int]) -> Path:
+    """The real ratings.csv without the ratings of ``drop_movies`` (to have catalog items nobody rated)."""
+    with open(MOVIELENS / "ratings.csv", newline="") as fin, open(dest, "w", newline="") as fout:
+        reader, writer = csv.reader(fin), csv.writer(fout)
+        writer.writerow(next(reader))
+        writer.writerows(row for row in reader if int(row[1]) not in drop_movies)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Engine]:
+    base = tmp_path_factory.mktemp("recs")
+    eng = Engine(Settings(data_dir=base / "data"), embedder=embedder)
+    eng.ingest([write_csv_slice(TMDB_5000, base / "slice.csv", 150)])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def unrated(engine: Engine) -> int:
+    """A catalog item (Avatar, TMDB 19995, MovieLens 72998) whose ratings are left out of the import."""
+    return engine.store.find_ids("tmdb_id", [19995])[19995]
+
+
+@pytest.fixture(scope="module")
+def imported(engine: Engine, unrated: int, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    ratings = filtered_ratings(tmp_path_factory.mktemp("ml") / "ratings.csv", {72998})
+    report = engine.recs.import_ratings(ratings, MOVIELENS / "links.csv")
+    engine.recs.refresh()
+    return {"report": report, "ratings": ratings}
+
+
+@pytest.fixture(scope="module")
+def raters(engine: Engine, imported: dict[str, Any]) -> list[str]:
+    """The imported MovieLens users with the most ratings of this catalog, most first."""
+    from sqlalchemy import func, select
+
+    from metamedia.recommend.storage import interactions
+
+    query = (
+        select(interactions.c.user_id)
+        .group_by(interactions.c.user_id)
+        .order_by(func.count().desc(), interactions.c.user_id)
+    )
+    with engine.store.engine.connect() as conn:
+        return list(conn.execute(query.limit(2)).scalars())
+
+
+def consumed(engine: Engine, user: str) -> set[int]:
+    return {item for item, *_ in engine.recs._events(user)}
+
+
+def test_import_maps_real_ratings_and_is_idempotent(
+    engine: Engine, imported: dict[str, Any], raters: list[str]
+) -> None:
+    report = imported["report"]
+    assert report["imported"] > 1000 and report["unmatched"] > 0 and report["duplicates"] == 0
+    assert report["items"] <= 150 and report["users"] > 100
+    again = engine.recs.import_ratings(imported["ratings"], MOVIELENS / "links.csv")
+    assert again["imported"] == 0 and again["duplicates"] == report["imported"]
+    profile = engine.recs.profile(raters[0])
+    assert profile["counts"]["rating"] == len(consumed(engine, raters[0])) > 0
+    assert profile["confidence"] > 0 and profile["top_genres"]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_each_algorithm_returns_k_unseen_catalog_items_with_reasons(
+    engine: Engine, raters: list[str], algorithm: str
+) -> None:
+    result = engine.recs.recommend(raters[0], 8, algorithm=algorithm)
+    ids = [row["id"] for row in result["results"]]
+    assert result["algorithm"] == algorithm and not result["cold_start"]
+    assert len(ids) == len(set(ids)) == 8
+    assert not set(ids) & consumed(engine, raters[0])
+    assert set(engine.store.get_items(ids)) == set(ids)
+    assert all(
+        row["reasons"] and all(isinstance(r, str) and r for r in row["reasons"]) for row in result["results"]
+    )
+
+
+def test_auto_lets_the_bandit_choose_and_rewards_join(engine: Engine, raters: list[str]) -> None:
+    user = raters[1]
+    result = engine.recs.recommend(user, 5, context={"hour": 21, "device": "tv"})
+    assert result["arm"] in {"popularity", "item-knn", "als", "ease", "gf-cf", "content"}
+    assert result["decision_id"] and 0 < result["propensity"] <= 1
+    item = result["results"][0]["id"]
+    before = len(engine.memory.reflexion.episodes(user_id=user))
+    stored = engine.recs.record_interaction(user, item, "skip", decision_id=result["decision_id"])
+    assert stored["reward"] is not None
+    assert len(engine.memory.reflexion.episodes(user_id=user)) == before + 1
+    with pytest.raises(NotFound):
+        engine.recs.record_interaction(user, item, "click", decision_id="no-such-decision")
+
+
+def test_business_constraints_are_honoured(engine: Engine, raters: list[str]) -> None:
+    result = engine.recs.recommend(
+        raters[0], 5, algorithm="hybrid", genres=["sci-fi"], rating_min=6.0, runtime_max=150
+    )
+    assert result["results"]
+    for row in result["results"]:
+        assert "Science Fiction" in row["genres"]
+        assert row["vote_average"] >= 6.0 and row["runtime"] <= 150
+    with pytest.raises(InvalidQuery):
+        engine.recs.recommend(raters[0], 5, genres=["not-a-genre"])
+    with pytest.raises(InvalidInput):
+        engine.recs.recommend(raters[0], 0)
+    with pytest.raises(InvalidInput):
+        engine.recs.recommend(raters[0], 5, algorithm="magic")
+
+
+def test_cold_start_gets_trending_and_query_results(engine: Engine, imported: dict[str, Any]) -> None:
+    plain = engine.recs.recommend("brand-new-user", 10)
+    assert plain["cold_start"] and plain["algorithm"] == "trending" and len(plain["results"]) == 10
+    trending_first = engine.recs.recommend("brand-new-user", 10, algorithm="trending")["results"][0]["id"]
+    assert trending_first in {row["id"] for row in plain["results"]}
+    asked = engine.recs.recommend("brand-new-user", 10, query="animated films for kids")
+    assert {row["id"] for row in asked["results"]} != {row["id"] for row in plain["results"]}
+    assert sum("Animation" in row["genres"] for row in asked["results"]) >= 3
+    with pytest.raises(UserNotFound):
+        engine.recs.profile("brand-new-user")  # recommending does not create a user
+
+
+def test_new_items_get_content_based_exposure(engine: Engine, imported: dict[str, Any], unrated: int) -> None:
+    fitted = engine.recs.models.fitted()
+    column = fitted.catalog.position[unrated]
+    assert fitted.matrix[:, column].nnz == 0  # nobody interacted with it
+    vectors = fitted.catalog.vectors
+    neighbour = int(fitted.catalog.item_ids[np.argsort(-(vectors @ vectors[column]))[1]])
+    engine.recs.record_interaction("fan-of-neighbour", neighbour, "like")
+    result = engine.recs.recommend("fan-of-neighbour", 10, algorithm="content")
+    assert unrated in [row["id"] for row in result["results"]]
+
+
+def test_preference_vector_moves_toward_likes_and_away_from_dislikes(
+    engine: Engine, imported: dict[str, Any]
+) -> None:
+    catalog = engine.recs.models.catalog()
+    liked, disliked = int(catalog.item_ids[3]), int(catalog.item_ids[40])
+    engine.recs.record_interaction("taste", int(catalog.item_ids[10]), "watch", completion=1.0)
+
+    def cosine_to(item: int) -> float:
+        profile = engine.recs._profile_for_reads("taste", catalog)
+        return float(profile.direction() @ catalog.vectors[catalog.position[item]])
+
+    before_like = cosine_to(liked)
+    engine.recs.record_interaction("taste", liked, "like")
+    assert cosine_to(liked) > before_like
+    mid = cosine_to(disliked)
+    engine.recs.record_interaction("taste", disliked, "dislike")
+    assert cosine_to(disliked) < mid
+    profile = engine.recs.profile("taste")
+    assert profile["counts"] == {"watch": 1, "like": 1, "dislike": 1}
+    rebuilt = engine.recs.rebuild_profile("taste")
+    assert rebuilt["events"] == 3
+    assert engine.recs.profile("taste")["confidence"] == pytest.approx(profile["confidence"], abs=1e-4)
+
+
+def test_idempotency_key_stores_a_retried_event_once(engine: Engine, imported: dict[str, Any]) -> None:
+    item = int(engine.recs.models.catalog().item_ids[5])
+    first = engine.recs.record_interaction("retry", item, "rating", value=4.5, idempotency_key="evt-1")
+    second = engine.recs.record_interaction("retry", item, "rating", value=4.5, idempotency_key="evt-1")
+    assert not first["duplicate"] and second["duplicate"] and second["id"] == first["id"]
+    assert engine.recs.profile("retry")["counts"] == {"rating": 1}
+    ten = engine.recs.record_interaction("retry", item, "rating", value=8, idempotency_key="evt-2")
+    assert ten["scale"] == "ten" and ten["strength"] == pytest.approx(2 * (8 - 1) / 9 - 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"kind": "teleport"}, InvalidInput),
+        ({"kind": "rating"}, InvalidInput),
+        ({"kind": "rating", "value": 0.2}, InvalidInput),
+        ({"kind": "rating", "value": 11.0}, InvalidInput),
+        ({"kind": "rating", "value": math.nan}, InvalidInput),
+        ({"kind": "watch", "completion": 1.5}, InvalidInput),
+        ({"kind": "watch"}, InvalidInput),
+        ({"kind": "watch", "watch_seconds": -3.0}, InvalidInput),
+        ({"kind": "like", "value": 3.0}, InvalidInput),
+        ({"kind": "like", "context": {"hour": 25}}, InvalidInput),
+        ({"kind": "like", "timestamp": math.inf}, InvalidInput),
+        ({"kind": "like", "item_id": 10**9}, ItemNotFound),
+        ({"kind": "like", "user_id": ""}, InvalidInput),
+    ],
+)
+def test_invalid_interactions_are_rejected_and_not_stored(
+    engine: Engine, imported: dict[str, Any], kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    args = {"user_id": "strict", "item_id": int(engine.recs.models.catalog().item_ids[0]), **kwargs}
+    with pytest.raises(error):
+        engine.recs.record_interaction(args.pop("user_id"), args.pop("item_id"), args.pop("kind"), **args)
+    with pytest.raises(UserNotFound):
+        engine.recs.profile("strict")
+
+
+def test_watch_time_becomes_completion_and_events_are_published(
+    engine: Engine, imported: dict[str, Any]
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    engine.listeners.append(lambda kind, data: seen.append((kind, data)))
+    try:
+        item = engine.get_item(int(engine.recs.models.catalog().item_ids[7]))
+        stored = engine.recs.record_interaction(
+            "watcher", item.id, "watch", watch_seconds=item.runtime * 30.0
+        )
+    finally:
+        engine.listeners.pop()
+    assert stored["completion"] == pytest.approx(0.5)
+    assert seen == [("interaction", {"id": stored["id"], "user_id": "watcher", "item_id": item.id,
+                                     "kind": "watch", "strength": stored["strength"]})]  # fmt: skip
