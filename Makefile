@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned to the CPU build, so nothing pulls CUDA wheels
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[recommend,mcp,postgres,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[mcp,postgres,dev]"
 	touch $(STAMP)
 
 APT_PACKAGES ?= redis-server

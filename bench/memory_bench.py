@@ -1,6 +1,6 @@
 """Agent-memory benchmark: strategy retrieval latency, episode store/retrieve rates, learner run time.
 
-Run: .venv/bin/python bench/memory_bench.py [--strategies 1000] [--episodes 5000] [--out bench/results/memory.json]
+Run: .venv/bin/python bench/memory_bench.py [--strategies 1000] [--episodes 3000] [--out bench/results/memory.json]
 
 Retrieval latency excludes query embedding (queries are embedded once, up front) and is compared
 in the same run with a faiss flat inner-product search over the same matrix (similarity only, no
@@ -152,13 +152,19 @@ def bench_learner(db_url: str, embedder: TextEmbedder) -> dict[str, float | list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategies", type=int, default=1000)
-    parser.add_argument("--episodes", type=int, default=5000)
+    parser.add_argument("--episodes", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads for embedding (1 avoids oversubscribing 2 cores)",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "memory.json"
     )
     args = parser.parse_args()
-    embedder = TextEmbedder()
+    embedder = TextEmbedder(threads=args.torch_threads)
     embedder.encode(["warm up"])
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,6 +177,7 @@ def main() -> None:
         }
     # Wall-clock numbers on a shared machine: the load average says how busy it was.
     results["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    results["torch_threads"] = args.torch_threads
     results["targets"] = {"strategy_retrieve_p50_ms": 1.0}
     retrieval = results["strategy_retrieval"]
     results["passed"] = {

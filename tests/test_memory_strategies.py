@@ -22,11 +22,11 @@ EVENING = {"hour": 20, "day_of_week": 4, "device": "tv", "session_minutes": 150}
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Iterator[TextEmbedder]:
+def embedder(embedder: TextEmbedder) -> Iterator[TextEmbedder]:
     # These tests embed one sentence at a time; one torch thread avoids oversubscribing 2 shared cores.
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield TextEmbedder()
+    yield embedder
     torch.set_num_threads(before)
 
 

@@ -25,8 +25,12 @@ MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens
 TOY_STORY, ALIEN, ALIENS, NOTTING_HILL, BLADE_RUNNER = 1, 1214, 1200, 2671, 541
 
 
+Movies = tuple[dict[int, np.ndarray], dict[int, list[str]]]
+
+
 @pytest.fixture(scope="module")
-def movies() -> tuple[dict[int, np.ndarray], dict[int, list[str]]]:
+def movies() -> Movies:
+    """Fallback content vectors and canonical genres of every real MovieLens movie."""
     genres, years = load_movie_genres_and_years(MOVIELENS / "movies.csv")
     return fallback_item_vectors(genres, years), genres
 
@@ -35,7 +39,7 @@ def cosine(profile: PreferenceVector, vector: np.ndarray) -> float:
     return float(profile.similarity(vector[None, :])[0])
 
 
-def test_a_liked_item_pulls_the_profile_toward_it(movies) -> None:  # type: ignore[no-untyped-def]
+def test_a_liked_item_pulls_the_profile_toward_it(movies: Movies) -> None:
     vectors, _ = movies
     profile = PreferenceVector(len(vectors[ALIEN]))
     profile.update(vectors[NOTTING_HILL], 1.0)
@@ -46,7 +50,7 @@ def test_a_liked_item_pulls_the_profile_toward_it(movies) -> None:  # type: igno
     assert cosine(profile, vectors[ALIENS]) > before
 
 
-def test_a_skip_or_dislike_pushes_the_profile_away(movies) -> None:  # type: ignore[no-untyped-def]
+def test_a_skip_or_dislike_pushes_the_profile_away(movies: Movies) -> None:
     vectors, _ = movies
     profile = PreferenceVector(len(vectors[ALIEN]))
     profile.update(vectors[BLADE_RUNNER], 1.0)
@@ -58,7 +62,7 @@ def test_a_skip_or_dislike_pushes_the_profile_away(movies) -> None:  # type: ign
     assert cosine(profile, vectors[ALIEN]) < after_skip
 
 
-def test_the_learning_rate_settles_as_evidence_grows(movies) -> None:  # type: ignore[no-untyped-def]
+def test_the_learning_rate_settles_as_evidence_grows(movies: Movies) -> None:
     vectors, _ = movies
     profile = PreferenceVector(len(vectors[ALIEN]), min_rate=0.05)
     rates = []
@@ -72,7 +76,7 @@ def test_the_learning_rate_settles_as_evidence_grows(movies) -> None:  # type: i
     assert profile.learning_rate(0.1) < profile.learning_rate(1.0)
 
 
-def test_confidence_grows_with_evidence_and_stays_below_one(movies) -> None:  # type: ignore[no-untyped-def]
+def test_confidence_grows_with_evidence_and_stays_below_one(movies: Movies) -> None:
     vectors, _ = movies
     profile = PreferenceVector(len(vectors[ALIEN]))
     assert profile.confidence == 0.0
@@ -83,7 +87,7 @@ def test_confidence_grows_with_evidence_and_stays_below_one(movies) -> None:  # 
     assert seen == sorted(seen) and 0.0 < seen[-1] < 1.0
 
 
-def test_unit_strength_updates_without_floor_are_the_running_mean(movies) -> None:  # type: ignore[no-untyped-def]
+def test_unit_strength_updates_without_floor_are_the_running_mean(movies: Movies) -> None:
     vectors, _ = movies
     films = [TOY_STORY, ALIEN, NOTTING_HILL]
     profile = PreferenceVector(len(vectors[ALIEN]), min_rate=1e-9)
@@ -92,7 +96,7 @@ def test_unit_strength_updates_without_floor_are_the_running_mean(movies) -> Non
     np.testing.assert_allclose(profile.vector, np.mean([vectors[m] for m in films], axis=0), atol=1e-6)
 
 
-def test_genre_affinities_and_finish_rates_follow_the_signals(movies) -> None:  # type: ignore[no-untyped-def]
+def test_genre_affinities_and_finish_rates_follow_the_signals(movies: Movies) -> None:
     vectors, genres = movies
     profile = PreferenceVector(len(vectors[ALIEN]))
     for movie, completion in [(ALIEN, 1.0), (ALIENS, 0.95), (BLADE_RUNNER, 0.3)]:
@@ -110,7 +114,7 @@ def test_genre_affinities_and_finish_rates_follow_the_signals(movies) -> None:  
     assert profile.genre_finish_rate("Romance") is None
 
 
-def test_a_profile_rebuilds_exactly_from_its_history(movies) -> None:  # type: ignore[no-untyped-def]
+def test_a_profile_rebuilds_exactly_from_its_history(movies: Movies) -> None:
     vectors, genres = movies
     profile = PreferenceVector(len(vectors[ALIEN]), min_rate=0.1)
     for movie, strength in [(ALIEN, 1.0), (TOY_STORY, -0.4), (ALIENS, 0.56), (NOTTING_HILL, 0.05)]:
@@ -122,7 +126,7 @@ def test_a_profile_rebuilds_exactly_from_its_history(movies) -> None:  # type: i
     assert len(rebuilt.history) == 4
 
 
-def test_bad_updates_are_refused(movies) -> None:  # type: ignore[no-untyped-def]
+def test_bad_updates_are_refused(movies: Movies) -> None:
     vectors, _ = movies
     profile = PreferenceVector(len(vectors[ALIEN]))
     with pytest.raises(DimensionMismatch):

@@ -59,7 +59,7 @@ def test_a_selective_filter_still_returns_k_results(catalog_engine) -> None:  # 
 
 
 def test_excluded_genres_never_appear(catalog_engine) -> None:  # type: ignore[no-untyped-def]
-    results = catalog_engine.search("scary but no horror", 20)["results"]
+    results = catalog_engine.search("suspenseful mystery, no horror", 20)["results"]
     assert results and all("Horror" not in r["genres"] for r in results)
 
 

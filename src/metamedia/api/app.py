@@ -103,6 +103,9 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(events_router)
+    from .routes_users import router as users_router
+
+    app.include_router(users_router)
     from .routes_bandit import router as bandit_router
     from .routes_memory import router as memory_router
 
@@ -137,4 +140,10 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    try:
+        from ..mcp.http import mount_mcp
+
+        mount_mcp(app)  # MCP at /mcp, same keys/scopes, started in this app's lifespan
+    except ImportError:  # pragma: no cover - the mcp extra is not installed
+        log.debug("MCP endpoint not available (install metamedia[mcp])")
     return app

@@ -178,6 +178,15 @@ def _mount_subapps() -> None:
 
     app.add_typer(bandit_app, name="bandit", help="The bandit that picks the recommendation algorithm.")
     app.add_typer(eval_app, name="eval", help="Offline evaluations (recommenders, bandit replay).")
+    from .recommend import register as register_recommend
+
+    register_recommend(app, eval_app)
+    try:
+        from .mcp import mcp_command
+
+        app.command("mcp")(mcp_command)
+    except ImportError:  # pragma: no cover - the mcp extra is not installed
+        pass
     app.command("migrate")(migrate_command)
     try:
         from ..vectors.cli import app as vectors_app

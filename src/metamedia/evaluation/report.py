@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from ..errors import BackendUnavailable
 
 METRICS = ("ndcg@10", "recall@20", "map@10", "coverage@10", "diversity@10", "novelty@10")
 ROLE_COLOURS = {"baseline": "#8c8c8c", "metamedia": "#1f77b4"}
@@ -70,6 +71,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- **{key}**: {goal['numerator']} {goal['ndcg@10'][0]:.4f} / {goal['denominator']} "
             f"{goal['ndcg@10'][1]:.4f} = {ratio}; target {goal['target']:.2f}x: {verdict}."
         )
+    if report.get("notes"):
+        lines += ["", "## Notes", ""]
+        lines += [f"- {note}" for note in report["notes"]]
     lines += ["", "## Chosen settings (validation NDCG@10)", ""]
     for row in report["algorithms"]:
         if row["validation_ndcg@10"] is not None:
@@ -90,8 +94,17 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([header, rule, *body])
 
 
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure drawn off-screen (no pyplot, no display needed)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise BackendUnavailable("evaluation plots need matplotlib: install metamedia[recommend]") from exc
+    return Figure(figsize=(width, height), layout="constrained")
+
+
 def _plot_metrics(rows: list[dict[str, Any]], path: Path) -> None:
-    figure = Figure(figsize=(15, 8), layout="constrained")
+    figure = _figure(15, 8)
     names = [row["name"] for row in rows]
     colours = [ROLE_COLOURS.get(row["role"], "#333333") for row in rows]
     for position, metric in enumerate(METRICS):
@@ -105,12 +118,14 @@ def _plot_metrics(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def _plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
-    figure = Figure(figsize=(7, 5), layout="constrained")
+    figure = _figure(7, 5)
     axes = figure.add_subplot()
-    for row in rows:
+    for position, row in enumerate(rows):
         x, y = row["test"]["diversity@10"], row["test"]["ndcg@10"]
         axes.scatter([x], [y], color=ROLE_COLOURS.get(row["role"], "#333333"))
-        axes.annotate(row["name"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        # Alternate label offsets so neighbouring points stay readable.
+        offset = (4, 4) if position % 2 == 0 else (4, -10)
+        axes.annotate(row["name"], (x, y), fontsize=7, xytext=offset, textcoords="offset points")
     axes.set_xlabel("intra-list diversity@10")
     axes.set_ylabel("NDCG@10")
     axes.set_title("Accuracy vs diversity (test split)")

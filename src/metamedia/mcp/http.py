@@ -21,6 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from ..api.auth import Principal, _authenticate, _presented_key
@@ -155,7 +156,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:
     """Serve MCP at `path` on `app`, over the app's engine, for as long as the app runs."""
     endpoint = McpHttpApp()
-    app.add_route(path, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    # A plain route, not a Mount: the endpoint answers at `path` itself, with no redirect to `path/`.
+    app.router.routes.append(
+        Route(path, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -299,7 +299,8 @@ def build_server(engine: Engine) -> MCPServer:
     def reflexion_search(
         query: Annotated[str, Field(description="The task or situation to find past episodes for.")],
         only: Annotated[
-            Literal["all", "successes", "failures"], Field(description="Only successes, only failures, or all.")
+            Literal["all", "successes", "failures"],
+            Field(description="Only successes, only failures, or all."),
         ] = "all",
         min_reward: Annotated[float | None, Field(description="Lowest reward to return.")] = None,
         since: Annotated[float | None, Field(description="Only episodes after this Unix time.")] = None,

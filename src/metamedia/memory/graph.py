@@ -144,7 +144,11 @@ class CausalGraph:
                 for r in conn.execute(select(causal_nodes)).mappings()
             }
             causes: dict[int, list[int]] = {}
-            for r in conn.execute(select(causal_edge_causes)):
+            for r in conn.execute(
+                select(causal_edge_causes).order_by(
+                    causal_edge_causes.c.edge_id, causal_edge_causes.c.node_id
+                )
+            ):
                 causes.setdefault(r.edge_id, []).append(r.node_id)
             edges = [
                 CausalEdge(
@@ -155,7 +159,7 @@ class CausalGraph:
                     r["confidence"],
                     r["sample_size"],
                 )
-                for r in conn.execute(select(causal_edges)).mappings()
+                for r in conn.execute(select(causal_edges).order_by(causal_edges.c.id)).mappings()
             ]
         return nodes, edges
 

@@ -6,10 +6,18 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from ..errors import BackendUnavailable, InvalidInput
 from .base import ScoringRecommender, as_interactions
+
+
+def _single_threaded_blas() -> Any:
+    """A context manager limiting BLAS to one thread (threadpoolctl comes with implicit)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise BackendUnavailable("ALS needs the implicit library: install metamedia[recommend]") from exc
+    return threadpool_limits(1, "blas")
 
 
 def _als_class() -> Any:
@@ -58,7 +66,7 @@ class ALSRecommender(ScoringRecommender):
         matrix = as_interactions(interactions)
         self._interactions = matrix
         self.n_items = matrix.shape[1]
-        with threadpool_limits(1, "blas"):
+        with _single_threaded_blas():
             model = _als_class()(
                 factors=self.factors,
                 regularization=self.regularization,
@@ -83,7 +91,7 @@ class ALSRecommender(ScoringRecommender):
             users = self.user_factors[rows]
         else:
             checked = self._input_rows(rows, history)
-            with threadpool_limits(1, "blas"):
+            with _single_threaded_blas():
                 users = np.asarray(
                     self._model.recalculate_user(np.arange(len(rows)), checked), dtype=np.float32
                 )

@@ -72,7 +72,7 @@ def reciprocal_rank_fusion(
     if depth <= 0 or rrf_k < 0:
         raise InvalidInput("depth must be positive and rrf_k non-negative")
     fused = np.zeros(score_matrices[0].shape, dtype=np.float32)
-    rows = np.arange(fused.shape[0])[:, None]
+    rows = np.arange(len(fused))[:, None]
     contribution = 1.0 / (rrf_k + np.arange(1, depth + 1, dtype=np.float64))
     for scores, weight in zip(score_matrices, weights, strict=True):
         if not weight:

@@ -87,7 +87,7 @@ class PopularityRecommender(ScoringRecommender):
     def _decayed_counts(self, reference: float) -> np.ndarray:
         matrix = self._fitted()
         items = matrix.indices
-        if self._timestamps is None or self.half_life_days is None and not self.per_user_time:
+        if self._timestamps is None or (self.half_life_days is None and not self.per_user_time):
             return np.bincount(items, minlength=self.n_items).astype(np.float32)
         ages_days = (reference - self._timestamps.data) / SECONDS_PER_DAY
         if self.half_life_days is None:

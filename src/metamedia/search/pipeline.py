@@ -145,6 +145,24 @@ def mmr(order: list[int], vecs: np.ndarray, scores: np.ndarray, k: int, lam: flo
     return chosen
 
 
+def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> str:
+    """What the text model reads.
+
+    The query as typed when it holds no filter phrases ("funny space movies" reads best whole);
+    otherwise moods, genres and the free text without the filter phrases, so "90s" or "under 2
+    hours" (hard filters) never pull on the text similarity.
+    """
+    has_filters = any(
+        v is not None
+        for v in (parsed.year_min, parsed.year_max, parsed.runtime_min, parsed.runtime_max, parsed.rating_min)
+    )
+    if not has_filters and not parsed.exclude_genres and raw.strip():
+        return raw.strip()
+    genres = list(dict.fromkeys(parsed.genres + explicit_genres))
+    words = [*parsed.moods, *genres, parsed.text.strip()]
+    return " ".join(w for w in words if w) or raw.strip()
+
+
 class SearchPipeline:
     """The search and similar-items logic of the engine."""
 
@@ -202,7 +220,7 @@ class SearchPipeline:
         )
         if not (query or "").strip() and not explicit and flt is None:
             raise InvalidQuery("empty query: give some text, a genre or a filter")
-        text = parsed.text.strip() or (query or "").strip()
+        text = semantic_text(parsed, explicit, query or "")
         text_vec = self.engine.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,

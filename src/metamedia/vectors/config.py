@@ -24,7 +24,11 @@ class CollectionConfig:
       dot (inner product), l2 (Euclidean distance, not squared), manhattan (L1 distance).
     - `precision`: float32 (HNSW over raw vectors), float16 / int8 (faiss scalar quantiser),
       pq (product quantiser with `pq_m` sub-quantisers of 8 bits). Quantised precisions keep
-      the full vectors in a memory-mapped file and re-rank `rerank` x k candidates with them.
+      the full vectors in a memory-mapped file and re-rank `rerank` x k candidates with them
+      (defaults 2 / 4 / 30: on 100k clustered 384-d vectors, re-ranking the 100 best PQ
+      candidates gave recall@10 .87, 200 gave .986, 400 gave 1.0).
+      A pq graph is linked on full-precision distances when it is first trained and on every
+      `compact()`; points added later are linked on PQ distances, so compact after big loads.
     - `train_size`: int8 and pq need training; until this many points exist, search is exact.
     - `exact_max`: the planner searches exactly (no graph) when at most this many points are
       allowed by the filter.
@@ -71,7 +75,7 @@ class CollectionConfig:
             object.__setattr__(self, "pq_m", pq_m)
         elif self.pq_m:
             raise InvalidInput("pq_m only applies to precision 'pq'")
-        rerank = self.rerank or {"float32": 1, "float16": 2, "int8": 4, "pq": 10}[self.precision]
+        rerank = self.rerank or {"float32": 1, "float16": 2, "int8": 4, "pq": 30}[self.precision]
         _check_int("rerank", rerank, 1, 100)
         object.__setattr__(self, "rerank", rerank)
         train_size = self.train_size or {"int8": 1000, "pq": 4096}.get(self.precision, 1)

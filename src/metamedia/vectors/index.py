@@ -26,7 +26,7 @@ FAISS_METRIC = {
     "manhattan": faiss.METRIC_L1,
 }
 # Training sample: min/max for int8 is cheap; PQ k-means wants >= 39 x 256 points, more is slow.
-_TRAIN_SAMPLE = {"int8": 50_000, "pq": 12_000}
+_TRAIN_SAMPLE = {"int8": 50_000, "pq": 10_000}
 _ADD_CHUNK = 20_000
 _RERANK_CHUNK = 64
 _EXACT_CHUNK = 32_768
@@ -49,8 +49,11 @@ def new_faiss_index(config: CollectionConfig) -> Any:
         faiss.downcast_index(index.storage).sq.rangestat_arg = 0.1
     else:
         index = faiss.IndexHNSWPQ(config.dim, config.pq_m, config.m, 8, metric)
+        storage = faiss.downcast_index(index.storage)
         # Polysemous training only helps Hamming-filtered search, which HNSW never uses; it is slow.
-        faiss.downcast_index(index.storage).do_polysemous_training = False
+        storage.do_polysemous_training = False
+        # 10 k-means iterations instead of 25: 2.5x faster training; re-ranking absorbs the loss.
+        storage.pq.cp.niter = 10
     index.hnsw.efConstruction = config.ef_construction
     index.hnsw.efSearch = config.ef_search
     return index
@@ -120,7 +123,14 @@ class AnnIndex:
             sample = full[np.sort(rng.choice(len(full), limit, replace=False))]
         else:
             sample = full
-        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        threads = faiss.omp_get_max_threads()
+        # k-means runs thousands of short OpenMP regions; on a busy machine each barrier waits for
+        # a descheduled thread (measured: 10k x 384 PQ training 18 s with 1 thread, 43 s with 2).
+        faiss.omp_set_num_threads(1)
+        try:
+            self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        finally:
+            faiss.omp_set_num_threads(threads)
         self._link_with_full_vectors(full)
 
     def _link_with_full_vectors(self, full: np.ndarray) -> None:

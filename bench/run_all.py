@@ -1,0 +1,50 @@
+"""`make bench`: every benchmark in one run, results under bench/results/, summary in bench/README.md.
+
+Each benchmark runs as its own process (clean RSS, no shared caches) and compares against its
+peers inside that process. Set BENCH_QUICK=1 for smaller sizes (a smoke run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SHARED = ROOT.parent / "shared" / "data"
+ENGINE_DIR = ROOT / "var" / "bench-engine"
+
+BENCHES: list[tuple[str, list[str]]] = [
+    ("engine (ingest, embedding, search, HTTP)", ["bench/engine_bench.py", "--queries", "100" if QUICK else "300"]),
+    ("vector store vs raw faiss / hnswlib / usearch",
+     ["bench/vectors_bench.py", "--sizes", "20000" if QUICK else "100000"]),
+    ("recommendations", ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR),
+                         "--out", "bench/results/recommend.json"]),
+    ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
+    ("HTTP load (50 clients, 90% reads)", ["bench/load_test.py", "--clients", "50", "--duration", "20" if QUICK else "60",
+                                           "--catalog", str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv")]),
+]
+if (ROOT / "bench" / "pg_bench.py").exists():
+    BENCHES.append(("PostgreSQL + pgvector vs embedded", ["bench/pg_bench.py"]))
+
+
+def main() -> int:
+    failures = []
+    for title, cmd in BENCHES:
+        print(f"\n=== {title}: {' '.join(cmd)}", flush=True)
+        started = time.time()
+        code = subprocess.call([PY, *cmd], cwd=ROOT)
+        print(f"=== {title}: exit {code} after {time.time() - started:.0f} s", flush=True)
+        if code != 0:
+            failures.append(title)
+    if failures:
+        print("failed:", ", ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
