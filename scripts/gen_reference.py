@@ -7,7 +7,6 @@ run `.venv/bin/python scripts/gen_reference.py` after adding a setting, command 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -48,10 +47,10 @@ def command_rows() -> list[str]:
 
 
 def route_rows() -> list[str]:
-    os.environ.setdefault("METAMEDIA_AUTH_DISABLED", "1")
     from metamedia.api.app import create_app
+    from metamedia.api.auth import ApiSettings
 
-    spec = create_app().openapi()
+    spec = create_app(api_settings=ApiSettings(auth_disabled=True)).openapi()
     rows = []
     for path, ops in sorted(spec["paths"].items()):
         for method, op in sorted(ops.items()):

@@ -64,9 +64,9 @@ def test_metrics_need_admin_and_count_routes_searches_and_events(setup) -> None:
     )
     assert value(after, "metamedia_search_duration_seconds_count", kind="search") >= 3
     assert value(after, "metamedia_index_size") == engine.media.count() == engine.count()
-    # The same query three times: the query-embedding cache served at least two of them.
-    hits = value(after, "metamedia_query_embedding_cache_lookups_total", result="hit")
-    assert hits - value(before, "metamedia_query_embedding_cache_lookups_total", result="hit") >= 2
+    # The same query three times: the search result cache served at least two of them.
+    hits = value(after, "metamedia_result_cache_lookups_total", result="hit")
+    assert hits - value(before, "metamedia_result_cache_lookups_total", result="hit") >= 2
     assert value(after, "metamedia_learning_events_total", kind="item.created") == 1
     assert not re.search(r'route="/items/\d+', after)  # templates, not raw paths: bounded cardinality
 

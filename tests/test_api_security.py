@@ -7,15 +7,13 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings, Principal, require
+from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.api.logging import JsonFormatter
 from metamedia.client import Forbidden, MetamediaClient, Unauthorized
@@ -35,25 +33,6 @@ NASTY = [
     "Robert'); DELETE FROM api_keys;--",
     "😀" * 10,
 ]
-
-
-def profile_router() -> APIRouter:
-    """How future user routes plug in: declare the scope and which parameter names the user."""
-    router = APIRouter()
-
-    @router.get("/users/{user_id}/profile")
-    def profile(
-        user_id: str, who: Principal = Depends(require("read", user_param="user_id"))
-    ) -> dict[str, Any]:
-        return {"user_id": user_id, "key_id": who.key_id}
-
-    @router.post("/users/{user_id}/interactions")
-    def interact(
-        user_id: str, who: Principal = Depends(require("write", user_param="user_id"))
-    ) -> dict[str, Any]:
-        return {"user_id": user_id, "ok": True}
-
-    return router
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +63,7 @@ def keys(engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app(engine: Engine):  # type: ignore[no-untyped-def]
-    application = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
-    application.include_router(profile_router())
-    return application
+    return create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
 
 
 @pytest.fixture(scope="module")
@@ -145,14 +122,20 @@ def test_scopes_read_write_admin(http: TestClient, keys: dict[str, str]) -> None
     assert reader.get_item(created["id"])["title"] == "Scope Test Film"
 
 
-def test_user_bound_key_only_reaches_its_own_user(http: TestClient, keys: dict[str, str]) -> None:
-    alice = as_key(http, keys["alice"])
+def test_user_bound_key_only_reaches_its_own_user(http: TestClient, keys: dict[str, str], engine: Engine) -> None:
+    item = engine.store.item_ids()[0]
+    like = {"item_id": item, "kind": "like"}
+    writer, alice = as_key(http, keys["write"]), as_key(http, keys["alice"])
+    writer._call("POST", "/users/bob/interactions", json=like)
+    alice._call("POST", "/users/alice/interactions", json=like)
+    bob_before = engine.recs.profile("bob")
     assert alice._call("GET", "/users/alice/profile")["user_id"] == "alice"
-    assert alice._call("POST", "/users/alice/interactions")["ok"]
     with pytest.raises(Forbidden):
         alice._call("GET", "/users/bob/profile")
     with pytest.raises(Forbidden):
-        alice._call("POST", "/users/bob/interactions")
+        alice._call("GET", "/users/bob/recommendations")
+    with pytest.raises(Forbidden):
+        alice._call("POST", "/users/bob/interactions", json=like)
     # Writes not addressed to a user are out of reach of a user-bound key, even with the write scope.
     with pytest.raises(Forbidden):
         alice._call("POST", "/collections", json={"name": "alice-owned", "dim": 3})
@@ -161,7 +144,10 @@ def test_user_bound_key_only_reaches_its_own_user(http: TestClient, keys: dict[s
     reader = as_key(http, keys["read"])
     assert reader._call("GET", "/users/bob/profile")["user_id"] == "bob"
     with pytest.raises(Forbidden):
-        reader._call("POST", "/users/bob/interactions")
+        reader._call("POST", "/users/bob/interactions", json=like)
+    # bob's data did not change through any refused call
+    bob_after = engine.recs.profile("bob")
+    assert bob_after == bob_before
 
 
 def test_revoked_key_fails_at_once(http: TestClient, engine: Engine) -> None:

@@ -35,6 +35,12 @@ class _EngineCollector(Collector):
         lookups.add_metric(["hit"], float(getattr(embedder, "cache_hits", 0)))
         lookups.add_metric(["miss"], float(getattr(embedder, "cache_misses", 0)))
         yield lookups
+        results = CounterMetricFamily(
+            "metamedia_result_cache_lookups", "Search result cache lookups (invalidated by writes)", labels=["result"]
+        )
+        results.add_metric(["hit"], float(getattr(engine, "search_cache_hits", 0)))
+        results.add_metric(["miss"], float(getattr(engine, "search_cache_misses", 0)))
+        yield results
 
 
 class ApiMetrics:
@@ -61,12 +67,6 @@ class ApiMetrics:
             "Recommendation latency",
             ["strategy"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.result_cache = Counter(
-            "metamedia_result_cache_lookups",
-            "Search result cache lookups",
-            ["result"],
             registry=self.registry,
         )
         self.bandit_selections = Counter(

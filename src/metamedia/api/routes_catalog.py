@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ..engine import Engine
@@ -51,14 +51,14 @@ async def search(
 
 
 @router.get("/items/{item_id}", summary="One catalog item")
-async def get_item(request: Request, item_id: int) -> dict[str, Any]:
+async def get_item(request: Request, item_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
     return engine_of(request).get_item(item_id).to_dict()
 
 
 @router.get("/items/{item_id}/similar", summary="More like this")
 async def similar(
     request: Request,
-    item_id: int,
+    item_id: Annotated[int, Path(ge=1, le=2**62)],
     k: Annotated[int, Query(ge=1, le=1000)] = 10,
     ef: Annotated[int | None, Query(ge=1, le=4096)] = None,
     diversity: bool = False,

@@ -23,7 +23,7 @@ class InteractionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: int = Field(description="Catalog item id.")
+    item_id: int = Field(ge=1, le=2**62, description="Catalog item id.")
     kind: Kind
     value: float | None = Field(default=None, description="The rating, for kind 'rating'.")
     scale: Literal["five", "ten"] | None = Field(default=None, description="Rating scale: 0.5-5 or 1-10.")

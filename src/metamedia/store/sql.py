@@ -97,6 +97,8 @@ class SqlCatalogStore:
             return [r[0] for r in conn.execute(select(items.c.id).order_by(items.c.id))]
 
     def get_item(self, item_id: int) -> MediaItem:
+        if not 0 < int(item_id) < 2**63:
+            raise ItemNotFound(f"no item with id {item_id}", {"id": item_id})
         with self.engine.connect() as conn:
             row = conn.execute(select(items).where(items.c.id == item_id)).first()
         if row is None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Metric = Literal["cosine", "l2", "dot", "manhattan"]
 Precision = Literal["float32", "float16", "int8", "pq"]
@@ -22,12 +21,12 @@ MAX_M = 256
 MAX_EF_CONSTRUCTION = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """One search result: the point's id and its score under the collection's metric.
 
     For cosine and dot the score is a similarity (higher is better); for l2 it is the
     Euclidean distance (not squared) and for manhattan the L1 distance (lower is better).
+    A named tuple: a batch of 1,000 queries builds 10,000 of them, and tuples build fast.
     """
 
     id: int

@@ -180,14 +180,15 @@ class Collection(CollectionMaintenance):
             distances, labels, _ = self._run(self._state, matrix, k, ef_value, tree)
             label_ids = self._state.label_ids.data
         scores = raw_to_scores(self._config.metric, distances)
-        similar = higher_is_better(self._config.metric)
-        results = []
-        for row_scores, row_labels in zip(scores, labels, strict=True):
-            keep = row_labels >= 0
-            if limit is not None:
-                keep &= (row_scores >= limit) if similar else (row_scores <= limit)
-            ids = label_ids[row_labels[keep]].tolist()
-            results.append([Hit(i, float(s)) for i, s in zip(ids, row_scores[keep].tolist(), strict=True)])
+        valid = labels >= 0
+        if limit is not None:
+            valid &= (scores >= limit) if higher_is_better(self._config.metric) else (scores <= limit)
+        # Whole-matrix conversions, then plain Python: per-row numpy calls dominate small searches.
+        id_rows = label_ids[np.where(valid, labels, 0)].tolist()
+        results = [
+            [Hit(i, s) for i, s, ok in zip(ids, row_scores, oks, strict=True) if ok]
+            for ids, row_scores, oks in zip(id_rows, scores.tolist(), valid.tolist(), strict=True)
+        ]
         return results
 
     def explain(

@@ -45,8 +45,9 @@ def check_vectors(
 ) -> np.ndarray:
     """(n, dim) float32, finite, normalised for cosine; a copy the caller may keep."""
     try:
-        array = np.array(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
+        with np.errstate(over="ignore"):  # out-of-range values become inf and are refused below
+            array = np.array(vectors, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"{what} must be numbers: {exc}") from exc
     if array.ndim == 1 and what == "query":
         array = array[None, :]
@@ -64,7 +65,8 @@ def check_vectors(
         raise InvalidInput(f"{what} contain NaN or infinite values (row {row})")
     array = np.ascontiguousarray(array)
     if config.metric == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", array, array))
+        wide = array.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
         if not norms.all():
             raise InvalidInput(
                 f"{what}: a zero vector has no direction (cosine metric), row {int(np.argmin(norms))}"
