@@ -19,7 +19,7 @@ SHARED = ROOT.parent / "shared" / "data"
 ENGINE_DIR = ROOT / "var" / "bench-engine"
 
 BENCHES: list[tuple[str, list[str]]] = [
-    ("engine (ingest, embedding, search, HTTP)", ["bench/engine_bench.py", "--queries", "100" if QUICK else "300"]),
+    ("engine (ingest, embedding, search, HTTP)", ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)]),
     ("vector store vs raw faiss / hnswlib / usearch",
      ["bench/vectors_bench.py", "--sizes", "20000" if QUICK else "100000"]),
     ("recommendations", ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR),

@@ -36,7 +36,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable_errors(exc)
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p not in ("query", "body", "path"))  # type: ignore[union-attr]
+        where = ".".join(str(p) for p in first["loc"] if p not in ("query", "body", "path"))  # type: ignore[attr-defined]
         return JSONResponse(
             {"error": f"invalid {where or 'request'}: {first['msg']}", "detail": errors}, status_code=422
         )

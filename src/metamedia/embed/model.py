@@ -67,7 +67,10 @@ class TextEmbedder:
                 if not (self.model_path / "config.json").exists():
                     raise BackendUnavailable(f"no embedding model at {self.model_path}")
                 import torch
+                import transformers
                 from sentence_transformers import SentenceTransformer
+
+                transformers.utils.logging.disable_progress_bar()
 
                 if self.threads > 0:
                     torch.set_num_threads(self.threads)

@@ -242,10 +242,10 @@ def _plan_group(
     else:
         report.updated += 1
     for item_id in absorb:  # keys move to the surviving item
-        for key in KEYS:
-            value = getattr(stored[item_id], key)
-            if value is not None:
-                existing[(key, value)] = primary  # type: ignore[assignment]
+        for key_name in KEYS:
+            value = getattr(stored[item_id], key_name)
+            if value is not None and primary is not None:
+                existing[(key_name, value)] = primary
     return ItemWrite(primary, merged, combined, absorb)
 
 

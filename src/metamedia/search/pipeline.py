@@ -55,7 +55,7 @@ def build_filter(
     parsed: ParsedQuery, explicit_genres: list[str], filters: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The vector-store filter and the effective constraint values (parsed, overridden by explicit ones)."""
-    eff = {
+    eff: dict[str, Any] = {
         "year_min": filters.get("year_min") if filters.get("year_min") is not None else parsed.year_min,
         "year_max": filters.get("year_max") if filters.get("year_max") is not None else parsed.year_max,
         "rating_min": filters.get("rating_min")

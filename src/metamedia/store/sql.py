@@ -166,7 +166,10 @@ class SqlCatalogStore:
                 fields["updated_at"] = now
                 if w.item_id is None:
                     fields["created_at"] = now
-                    item_id = int(conn.execute(insert(items).values(**fields)).inserted_primary_key[0])
+                    inserted = conn.execute(insert(items).values(**fields)).inserted_primary_key
+                    if inserted is None:
+                        raise RuntimeError("the database returned no id for a new item")
+                    item_id = int(inserted[0])
                 else:
                     item_id = w.item_id
                     conn.execute(update(items).where(items.c.id == item_id).values(**fields))
