@@ -104,15 +104,15 @@ def main() -> None:
         for q in qs:
             engine.search(q, 10)  # warm the query-embedding cache
         lat = []
-        for q in qs:
+        for q in qs:  # the pipeline itself: the result cache would answer repeated queries in ~0.2 ms
             t = time.perf_counter()
-            engine.search(q, 10)
+            engine.search_pipeline.search(q, 10)
             lat.append((time.perf_counter() - t) * 1000)
         results["library_search_excluding_embedding"] = pct(lat)
         engine.close()
 
         port = free_port()
-        env = dict(os.environ, METAMEDIA_DATA_DIR=str(data_dir), METAMEDIA_AUTH_DISABLED="1")
+        env = dict(os.environ, METAMEDIA_DATA_DIR=str(data_dir), METAMEDIA_AUTH_DISABLED="1", METAMEDIA_RATE_LIMIT="1000000/second")
         proc = subprocess.Popen([sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

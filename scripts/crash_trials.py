@@ -39,6 +39,7 @@ class Acked:
     titles: dict[int, set[str]] = field(default_factory=dict)  # item id -> acceptable titles
     created: dict[int, str] = field(default_factory=dict)
     ingested_tmdb_ids: list[int] = field(default_factory=list)
+    interactions: dict[str, int] = field(default_factory=dict)  # user -> acknowledged interactions
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -47,6 +48,7 @@ class TrialResult:
     ok: bool
     acked_items: int
     acked_ingests: int
+    acked_interactions: int
     problems: list[str]
     secret_in_logs: bool
 
@@ -127,9 +129,26 @@ def ingest_writer(client: httpx.Client, acked: Acked, stop: threading.Event, rng
                 acked.ingested_tmdb_ids.extend(ids)
 
 
+def interaction_writer(client: httpx.Client, acked: Acked, stop: threading.Event, rng: random.Random) -> None:
+    user = f"crash-{rng.randrange(1_000_000)}"
+    kinds = ["view", "click", "like", "skip", "add_to_list"]
+    n = 0
+    while not stop.is_set():
+        n += 1
+        body = {"item_id": 1, "kind": rng.choice(kinds), "idempotency_key": f"{user}-{n}"}
+        try:
+            r = client.post(f"/users/{user}/interactions", json=body)
+        except httpx.HTTPError:
+            return
+        if r.status_code == 201:
+            with acked.lock:
+                acked.interactions[user] = acked.interactions.get(user, 0) + 1
+
+
 WRITERS: list[Callable[[httpx.Client, Acked, threading.Event, random.Random], None]] = [
     item_writer,
     ingest_writer,
+    interaction_writer,
 ]
 
 
@@ -175,7 +194,12 @@ def run_trial(
     secret = admin_key.split("_", 2)[2]
     leaked = secret in log.read_text(errors="replace")
     return TrialResult(
-        not problems and not leaked, len(acked.created), len(acked.ingested_tmdb_ids), problems, leaked
+        not problems and not leaked,
+        len(acked.created),
+        len(acked.ingested_tmdb_ids),
+        sum(acked.interactions.values()),
+        problems,
+        leaked,
     )
 
 
@@ -186,6 +210,11 @@ def check(url: str, headers: dict[str, str], data_dir: Path, acked: Acked) -> li
             r = client.get(f"/items/{item_id}")
             if r.status_code != 200 or r.json()["title"] not in titles:
                 problems.append(f"item {item_id}: {r.status_code} {r.text[:100]} not in {sorted(titles)[:3]}")
+        for user, count in acked.interactions.items():
+            r = client.get(f"/users/{user}/profile")
+            stored = r.json().get("interactions", 0) if r.status_code == 200 else 0
+            if stored < count:
+                problems.append(f"user {user}: {count} interactions acknowledged, {stored} stored")
         report = client.get("/admin/verify").json()
         if not report.get("ok"):
             problems.append(f"index disagrees with store: {report}")

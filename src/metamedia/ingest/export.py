@@ -9,27 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..store.sql import SqlCatalogStore
+from .merge import MERGED_FIELDS
 
-EXPORT_FIELDS = (
-    "title",
-    "media_type",
-    "original_title",
-    "overview",
-    "tagline",
-    "genres",
-    "keywords",
-    "release_date",
-    "year",
-    "runtime",
-    "vote_average",
-    "vote_count",
-    "popularity",
-    "language",
-    "poster_path",
-    "tmdb_id",
-    "imdb_id",
-    "movielens_id",
-)
+EXPORT_FIELDS = MERGED_FIELDS  # the export is exactly what the merge produces, so it round-trips
 
 
 def export_catalog(store: SqlCatalogStore, path: Path) -> int:
