@@ -124,7 +124,7 @@ class Collection(CollectionMaintenance):
 
     def get_vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Vectors of `ids` in the given order; NotFound names any missing id."""
-        id_array = check_ids(ids, unique=False)
+        id_array = check_ids(ids, unique=False, limit=None)
         with self._rw.read():
             state = self._state
             labels = [state.id_to_label.get(i) for i in id_array.tolist()]

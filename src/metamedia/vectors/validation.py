@@ -15,12 +15,17 @@ from .payloads import Payload, validate_payload
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def check_ids(ids: Sequence[int] | np.ndarray, *, unique: bool = True) -> np.ndarray:
-    """Point ids as an int64 array; rejects non-integers, out-of-range values, duplicates."""
+def check_ids(
+    ids: Sequence[int] | np.ndarray, *, unique: bool = True, limit: int | None = MAX_BATCH
+) -> np.ndarray:
+    """Point ids as an int64 array; rejects non-integers, out-of-range values, duplicates.
+
+    `limit` bounds write batches; in-process reads (get_vectors) pass None.
+    """
     array = np.asarray(ids)
     if array.ndim != 1:
         raise InvalidInput(f"ids must be a flat list, got shape {array.shape}")
-    if len(array) > MAX_BATCH:
+    if limit is not None and len(array) > limit:
         raise InvalidInput(f"at most {MAX_BATCH} points per batch, got {len(array)}")
     if len(array) == 0:
         return np.zeros(0, dtype=np.int64)
