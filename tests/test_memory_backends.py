@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from sqlalchemy import create_engine
 
 from metamedia.embed import TextEmbedder
@@ -40,12 +38,8 @@ FILMS = [  # MovieLens titles and genres
 
 
 @pytest.fixture(scope="module")
-def embedder(embedder: TextEmbedder) -> Iterator[TextEmbedder]:
-    # One sentence at a time: one torch thread avoids oversubscribing 2 shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield embedder
-    torch.set_num_threads(before)
+def embedder(one_thread_embedder: TextEmbedder) -> TextEmbedder:
+    return one_thread_embedder
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
@@ -43,12 +41,8 @@ class SteppingClock:
 
 
 @pytest.fixture(scope="module")
-def embedder(embedder: TextEmbedder) -> Iterator[TextEmbedder]:
-    # These tests embed one sentence at a time; one torch thread avoids oversubscribing 2 shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield embedder
-    torch.set_num_threads(before)
+def embedder(one_thread_embedder: TextEmbedder) -> TextEmbedder:
+    return one_thread_embedder
 
 
 def draft(title: str, genres: list[str], *, completion: float, action: str = "play", context: dict | None = None,

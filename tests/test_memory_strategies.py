@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from sqlalchemy import Engine, create_engine
 
 from metamedia.embed import TextEmbedder
@@ -22,12 +20,8 @@ EVENING = {"hour": 20, "day_of_week": 4, "device": "tv", "session_minutes": 150}
 
 
 @pytest.fixture(scope="module")
-def embedder(embedder: TextEmbedder) -> Iterator[TextEmbedder]:
-    # These tests embed one sentence at a time; one torch thread avoids oversubscribing 2 shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield embedder
-    torch.set_num_threads(before)
+def embedder(one_thread_embedder: TextEmbedder) -> TextEmbedder:
+    return one_thread_embedder
 
 
 @pytest.fixture

@@ -39,13 +39,10 @@ from .storage import (
     counts_by_kind,
     create_tables,
     ensure_users,
-    insert_ratings,
     interaction_by_key,
     interaction_dict,
     interactions,
     load_profiles,
-    movie_item_mapping,
-    read_movielens_ratings,
     save_profile,
     user_events,
     users,
@@ -551,28 +548,10 @@ class RecommendService:
         self, ratings_csv: Path, links_csv: Path | None = None, *, progress: Progress | None = None,
         user_prefix: str = "ml-",
     ) -> dict[str, Any]:  # fmt: skip
-        """MovieLens ratings.csv as "rating" interactions (scale five) of users ``<user_prefix><userId>``.
+        """MovieLens ratings as interactions; see metamedia.recommend.importer.import_ratings."""
+        from .importer import import_ratings
 
-        Movies map to catalog items by movielens_id, else through links.csv's tmdbId. Idempotent:
-        each rating's key is ``ml:<userId>:<movieId>:<timestamp>``. Profiles of the touched users
-        are rebuilt and a model refit is started in the background.
-        """
-        started = time.perf_counter()
-        rows = read_movielens_ratings(Path(ratings_csv))
-        mapping = movie_item_mapping(self.engine.store, {m for _, m, _, _ in rows}, links_csv)
-        matched = [r for r in rows if r[1] in mapping]
-        imported, duplicates, touched = insert_ratings(self.db, matched, mapping, user_prefix, progress)
-        for position, touched_user in enumerate(sorted(touched)):
-            self.rebuild_profile(touched_user)
-            if progress and (position % 50 == 0 or position == len(touched) - 1):
-                progress("profiles", position + 1, len(touched))
-        if imported:
-            self.models.refresh(wait=False)
-        return {
-            "ratings": len(rows), "imported": imported, "duplicates": duplicates,
-            "unmatched": len(rows) - len(matched), "users": len({r[0] for r in matched}),
-            "items": len({mapping[r[1]] for r in matched}), "seconds": round(time.perf_counter() - started, 2),
-        }  # fmt: skip
+        return import_ratings(self, Path(ratings_csv), links_csv, progress=progress, user_prefix=user_prefix)
 
     def _item(self, item_id: int) -> MediaItem:
         if isinstance(item_id, bool) or not isinstance(item_id, int | np.integer):
