@@ -5,7 +5,13 @@ key per client (so per-key rate limits apply as in production), and records p50/
 kind plus the error count into bench/results/load_<time>.json. Zero errors is the bar.
 
     python bench/load_test.py --clients 50 --duration 60 --catalog /work/shared/data/tmdb-5000/tmdb_5000_movies.csv
-    python bench/load_test.py --clients 20 --duration 60 --reads-only   # the /search latency goal
+    python bench/load_test.py --clients 20 --duration 60 --search-only   # the /search latency goal
+    python bench/load_test.py --clients 20 --duration 60 --search-only --unique   # every query new
+    python bench/load_test.py --clients 20 --duration 60 --search-only --unique --rate 2  # paced users
+
+Closed loop by default (each client sends its next request as soon as the previous one answers);
+`--rate R` paces every client at R requests/s (open loop), as users with think time would.
+`--unique` makes every search query a new sentence (no result or embedding cache hit).
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from crash_trials import free_port, start_server, wait_ready  # noqa: E402
 
+from machine import describe_machine  # noqa: E402
 from metamedia.api.keys import KeyStore  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from metamedia.store.factory import open_store  # noqa: E402
@@ -43,20 +52,63 @@ QUERIES = [
 ]
 
 
+SUBJECTS = [
+    "detective",
+    "astronaut",
+    "family",
+    "soldier",
+    "chef",
+    "robot",
+    "teacher",
+    "thief",
+    "ghost",
+    "band",
+]
+PLACES = [
+    "in paris",
+    "in space",
+    "on a farm",
+    "in new york",
+    "at sea",
+    "in the desert",
+    "in a small town",
+    "in tokyo",
+]
+TONES = ["funny", "dark", "slow", "tense", "heartwarming", "violent", "quirky", "epic"]
+
+
+def unique_query(rng: random.Random, n: int) -> str:
+    return f"{rng.choice(TONES)} story about a {rng.choice(SUBJECTS)} {rng.choice(PLACES)} number {n}"
+
+
+@dataclass
+class Mix:
+    write_share: float
+    similar_share: float = 0.2
+    unique: bool = False
+    rate: float = 0.0  # requests/s per client; 0 = closed loop
+
+
 async def client_loop(
     url: str,
     key: str,
     until: float,
-    write_share: float,
+    mix: Mix,
     seed: int,
     samples: dict[str, list[float]],
     errors: list[str],
 ) -> None:
     rng = random.Random(seed)
     created: list[int] = []
+    sent = 0
+    next_at = time.perf_counter() + (rng.random() / mix.rate if mix.rate else 0.0)
     async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
         while time.perf_counter() < until:
-            if rng.random() < write_share:
+            if mix.rate:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += 1.0 / mix.rate
+            sent += 1
+            if rng.random() < mix.write_share:
                 kind = "write"
                 if created and rng.random() < 0.5:
                     request = client.put(
@@ -66,9 +118,10 @@ async def client_loop(
                     request = client.post(
                         "/admin/items", json={"title": f"Load {rng.random()}", "overview": "load"}
                     )
-            elif rng.random() < 0.8:
+            elif rng.random() >= mix.similar_share:
                 kind = "search"
-                request = client.get("/search", params={"q": rng.choice(QUERIES), "k": 10})
+                query = unique_query(rng, seed * 1_000_000 + sent) if mix.unique else rng.choice(QUERIES)
+                request = client.get("/search", params={"q": query, "k": 10})
             else:
                 kind = "similar"
                 request = client.get(f"/items/{rng.randint(1, 200)}/similar", params={"k": 10})
@@ -85,13 +138,11 @@ async def client_loop(
                 created.append(response.json()["id"])
 
 
-async def run(url: str, keys: list[str], duration: float, write_share: float) -> dict[str, object]:
+async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str, object]:
     samples: dict[str, list[float]] = {}
     errors: list[str] = []
     until = time.perf_counter() + duration
-    await asyncio.gather(
-        *(client_loop(url, k, until, write_share, i, samples, errors) for i, k in enumerate(keys))
-    )
+    await asyncio.gather(*(client_loop(url, k, until, mix, i, samples, errors) for i, k in enumerate(keys)))
     summary: dict[str, object] = {}
     for kind, values in samples.items():
         arr = np.asarray(values) * 1000
@@ -111,15 +162,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--write-share", type=float, default=0.10)
-    parser.add_argument("--reads-only", action="store_true")
+    parser.add_argument("--reads-only", action="store_true", help="no writes (searches and similar)")
+    parser.add_argument("--search-only", action="store_true", help="only /search")
+    parser.add_argument("--unique", action="store_true", help="every search query is a new sentence")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests/s per client; 0 = closed loop")
     parser.add_argument(
         "--catalog", type=Path, default=Path("/work/shared/data/tmdb-5000/tmdb_5000_movies.csv")
     )
+    parser.add_argument(
+        "--copy-data-dir",
+        type=Path,
+        help="start from a copy of this data dir (already ingested and indexed) instead of ingesting --catalog",
+    )
     args = parser.parse_args()
-    write_share = 0.0 if args.reads_only else args.write_share
+    write_share = 0.0 if args.reads_only or args.search_only else args.write_share
+    mix = Mix(write_share, 0.0 if args.search_only else 0.2, args.unique, args.rate)
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:
         data_dir = Path(tmp) / "data"
-        data_dir.mkdir()
+        if args.copy_data_dir:
+            shutil.copytree(args.copy_data_dir, data_dir)
+        else:
+            data_dir.mkdir()
         store = open_store(Settings(data_dir=data_dir).resolved_database_url)
         key_store = KeyStore(store.engine)
         keys = [key_store.create(["admin"], name=f"load-{i}")[1] for i in range(args.clients)]
@@ -129,12 +192,19 @@ def main() -> None:
         proc = start_server(data_dir, args.catalog, port, Path(tmp) / "server.log")
         try:
             wait_ready(url, proc, timeout=900)
-            result = asyncio.run(run(url, keys, args.duration, write_share))
+            result = asyncio.run(run(url, keys, args.duration, mix))
         finally:
             proc.terminate()
             proc.wait(30)
     result.update(
-        clients=args.clients, duration_s=args.duration, write_share=write_share, catalog=args.catalog.name
+        clients=args.clients,
+        duration_s=args.duration,
+        write_share=write_share,
+        search_only=args.search_only,
+        unique_queries=args.unique,
+        rate_per_client=args.rate,
+        catalog=str(args.copy_data_dir) if args.copy_data_dir else args.catalog.name,
+        machine=describe_machine(),
     )
     out = Path(__file__).resolve().parent / "results" / f"load_{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2))

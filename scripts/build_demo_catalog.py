@@ -30,8 +30,10 @@ def main(shared: Path, out: Path) -> None:
         report = ingest_files(store, [shared / f for f in FILES], model_name="all-MiniLM-L6-v2")
         n = export_catalog(store, out)
         store.close()
-    print(f"{n} items written to {out} ({out.stat().st_size / 1e6:.1f} MB); "
-          f"rejected {report.rejected}, skipped {report.skipped}")
+    print(
+        f"{n} items written to {out} ({out.stat().st_size / 1e6:.1f} MB); "
+        f"rejected {report.rejected}, skipped {report.skipped}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ run `.venv/bin/python scripts/gen_reference.py` after adding a setting, command 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,14 +16,9 @@ OUT = ROOT / "docs" / "reference.md"
 
 
 def settings_rows() -> list[str]:
-    from metamedia.api.auth import ApiSettings
     from metamedia.settings import Settings
 
-    rows = [f"| `{n}` | `{d}` | {h} |" for n, d, h in Settings.describe()]
-    for f in dataclasses.fields(ApiSettings):
-        rows.append(f"| `METAMEDIA_{f.name.upper()}` | `{f.default}` | HTTP service setting, see docs/http-api.md |")
-    rows.append("| `METAMEDIA_LEARN_INTERVAL` | `0` | Seconds between in-server learner runs; 0 = off. |")
-    return rows
+    return [f"| `{n}` | `{d}` | {h} |" for n, d, h in Settings.describe()]
 
 
 def command_rows() -> list[str]:
@@ -48,9 +42,9 @@ def command_rows() -> list[str]:
 
 def route_rows() -> list[str]:
     from metamedia.api.app import create_app
-    from metamedia.api.auth import ApiSettings
+    from metamedia.settings import Settings
 
-    spec = create_app(api_settings=ApiSettings(auth_disabled=True)).openapi()
+    spec = create_app(Settings(auth_disabled=True)).openapi()
     rows = []
     for path, ops in sorted(spec["paths"].items()):
         for method, op in sorted(ops.items()):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +29,10 @@ DEMO_CATALOG = REPO / "data" / "demo-catalog.jsonl.gz"
 def write_csv_slice(src: Path, dest: Path, rows: int) -> Path:
     """Copy the header and the first `rows` records of a real CSV file (quoted newlines kept intact)."""
     csv.field_size_limit(sys.maxsize)
-    with open(src, newline="", encoding="utf-8") as fin, open(dest, "w", newline="", encoding="utf-8") as fout:
+    with (
+        open(src, newline="", encoding="utf-8") as fin,
+        open(dest, "w", newline="", encoding="utf-8") as fout,
+    ):
         reader, writer = csv.reader(fin), csv.writer(fout)
         writer.writerow(next(reader))
         for i, row in enumerate(reader):
@@ -76,3 +83,33 @@ def catalog_engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterat
 def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 300 real TMDB 5000 rows, as a CSV file."""
     return write_csv_slice(TMDB_5000, tmp_path_factory.mktemp("slice") / "tmdb_slice.csv", 300)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port for the session (no persistence)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server; the Makefile installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -12,7 +12,6 @@ import pytest
 import uvicorn
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.events import EventBus
 from metamedia.api.keys import KeyStore
 from metamedia.client import MetamediaClient, StreamEvent, Unauthorized
@@ -33,7 +32,7 @@ def server(
     keys = {"admin": store.create(["admin"])[1], "bob": store.create(["read"], user_id="bob")[1]}
     app = create_app(
         engine=engine,
-        api_settings=ApiSettings(log_json=False, rate_limit="", events_buffer=5, events_heartbeat_s=0.5),
+        settings=Settings(log_json=False, rate_limit="", events_buffer=5, events_heartbeat_s=0.5),
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,13 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
+from metamedia.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def client(catalog_engine):  # type: ignore[no-untyped-def]
     # keys and scopes have their own tests (test_api_security); here the catalog behaviour is under test
-    app = create_app(engine=catalog_engine, api_settings=ApiSettings(auth_disabled=True, rate_limit=""))
+    app = create_app(engine=catalog_engine, settings=Settings(auth_disabled=True, rate_limit=""))
     with TestClient(app) as c:
         yield c
 

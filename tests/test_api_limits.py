@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -12,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.engine import Engine
 from metamedia.settings import Settings
@@ -35,35 +31,6 @@ def key_pair(engine: Engine) -> tuple[str, str]:
     return store.create(["admin"], name="a")[1], store.create(["admin"], name="b")[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; the Makefile installs it)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def _exhaust_then_recover(client: TestClient, key: str, other_key: str) -> None:
     headers = {"X-API-Key": key}
     codes = [client.get("/stats", headers=headers).status_code for _ in range(3)]
@@ -80,7 +47,7 @@ def _exhaust_then_recover(client: TestClient, key: str, other_key: str) -> None:
 
 
 def test_rate_limit_in_memory_429_then_recovers(engine: Engine, key_pair: tuple[str, str]) -> None:
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit="3/second"))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit="3/second"))
     with TestClient(app) as client:
         _exhaust_then_recover(client, *key_pair)
         assert client.get("/ready").json()["rate_limit_storage"] is True
@@ -89,8 +56,8 @@ def test_rate_limit_in_memory_429_then_recovers(engine: Engine, key_pair: tuple[
 def test_rate_limit_on_redis_is_shared_between_servers(
     engine: Engine, key_pair: tuple[str, str], redis_url: str
 ) -> None:
-    api = ApiSettings(log_json=False, rate_limit="3/second", redis_url=redis_url)
-    first, second = create_app(engine=engine, api_settings=api), create_app(engine=engine, api_settings=api)
+    api = Settings(log_json=False, rate_limit="3/second", redis_url=redis_url)
+    first, second = create_app(engine=engine, settings=api), create_app(engine=engine, settings=api)
     assert first.state.limiter.backend == "redis"
     with TestClient(first) as a, TestClient(second) as b:
         _exhaust_then_recover(a, *key_pair)
@@ -102,7 +69,7 @@ def test_rate_limit_on_redis_is_shared_between_servers(
 
 
 def test_failed_authentication_is_throttled_per_address(engine: Engine) -> None:
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit="5/minute"))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit="5/minute"))
     with TestClient(app) as client:
         codes = [
             client.get("/stats", headers={"X-API-Key": "mm_000000000000_guess"}).status_code for _ in range(7)
@@ -111,9 +78,7 @@ def test_failed_authentication_is_throttled_per_address(engine: Engine) -> None:
 
 
 def test_body_size_limit_413(engine: Engine, key_pair: tuple[str, str]) -> None:
-    app = create_app(
-        engine=engine, api_settings=ApiSettings(log_json=False, rate_limit="", max_body_bytes=4096)
-    )
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit="", max_body_bytes=4096))
     headers = {"X-API-Key": key_pair[0], "Content-Type": "application/json"}
     big = b'{"title": "' + b"x" * 10_000 + b'"}'
     with TestClient(app) as client:
@@ -145,14 +110,14 @@ def test_body_size_limit_413(engine: Engine, key_pair: tuple[str, str]) -> None:
 def test_parameter_bounds(
     engine: Engine, key_pair: tuple[str, str], path: str, params: dict[str, object]
 ) -> None:
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
     with TestClient(app) as client:
         response = client.get(path, params=params, headers={"X-API-Key": key_pair[0]})
     assert response.status_code == 422, response.text
 
 
 def test_nan_and_wrong_dimension_vectors_refused(engine: Engine, key_pair: tuple[str, str]) -> None:
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
     headers = {"X-API-Key": key_pair[0], "Content-Type": "application/json"}
     with TestClient(app) as client:
         assert (

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.client import Forbidden, MetamediaClient
 from metamedia.engine import Engine
@@ -27,7 +26,7 @@ def setup(
     engine.ingest([write_csv_slice(TMDB_5000, root / "slice.csv", 40)])
     store = KeyStore(engine.store.engine)
     keys = {"admin": store.create(["admin"])[1], "read": store.create(["read"])[1]}
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
     with TestClient(app) as client:
         yield client, engine, keys
     engine.close()

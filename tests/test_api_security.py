@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.api.logging import JsonFormatter
 from metamedia.client import Forbidden, MetamediaClient, Unauthorized
@@ -63,7 +62,7 @@ def keys(engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app(engine: Engine):  # type: ignore[no-untyped-def]
-    return create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    return create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +121,9 @@ def test_scopes_read_write_admin(http: TestClient, keys: dict[str, str]) -> None
     assert reader.get_item(created["id"])["title"] == "Scope Test Film"
 
 
-def test_user_bound_key_only_reaches_its_own_user(http: TestClient, keys: dict[str, str], engine: Engine) -> None:
+def test_user_bound_key_only_reaches_its_own_user(
+    http: TestClient, keys: dict[str, str], engine: Engine
+) -> None:
     item = engine.store.item_ids()[0]
     like = {"item_id": item, "kind": "like"}
     writer, alice = as_key(http, keys["write"]), as_key(http, keys["alice"])
@@ -243,11 +244,11 @@ def test_response_carries_request_id(http: TestClient, keys: dict[str, str]) -> 
 
 
 def test_auth_off_only_on_loopback(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    off = ApiSettings(auth_disabled=True, log_json=False)
+    off = engine.settings.replace(auth_disabled=True, log_json=False)
     with pytest.raises(InvalidInput, match="loopback"):
-        create_app(engine.settings.replace(host="0.0.0.0"), engine=engine, api_settings=off)
+        create_app(off.replace(host="0.0.0.0"), engine=engine)
     with caplog.at_level(logging.WARNING, logger="metamedia"):
-        app = create_app(engine.settings.replace(host="127.0.0.1"), engine=engine, api_settings=off)
+        app = create_app(off.replace(host="127.0.0.1"), engine=engine)
     assert any("DISABLED" in r.getMessage() for r in caplog.records)
     with TestClient(app) as client:
         assert client.get("/search", params={"q": "war"}).status_code == 200
@@ -257,9 +258,7 @@ def test_auth_off_only_on_loopback(engine: Engine, caplog: pytest.LogCaptureFixt
 def test_cors_closed_by_default_and_allow_list_when_set(engine: Engine, http: TestClient) -> None:
     preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     assert "access-control-allow-origin" not in http.options("/search", headers=preflight).headers
-    app = create_app(
-        engine=engine, api_settings=ApiSettings(log_json=False, cors_origins=("https://ok.example",))
-    )
+    app = create_app(engine=engine, settings=Settings(log_json=False, cors_origins=("https://ok.example",)))
     with TestClient(app) as client:
         ok = client.options("/search", headers={**preflight, "Origin": "https://ok.example"})
         assert ok.headers["access-control-allow-origin"] == "https://ok.example"

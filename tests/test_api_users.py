@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.api.routes_users import router
 from metamedia.engine import Engine
@@ -27,7 +26,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dic
     _, alice = keys.create(["read", "write"], user_id="alice", name="alice")
     _, service = keys.create(["read", "write"], name="backend")
     _, reader = keys.create(["read"], name="reader")
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
     app.include_router(router)
     with TestClient(app) as client:
         yield {"client": client, "engine": engine, "alice": alice, "service": service, "reader": reader}

@@ -25,7 +25,12 @@ def test_reference_covers_every_setting_command_and_route() -> None:
     gen = _generator()
     for row in gen.settings_rows() + gen.command_rows() + gen.route_rows():
         assert row in text
-    for must in ("METAMEDIA_DATA_DIR", "metamedia search", "GET /search", "POST /users/{user_id}/interactions"):
+    for must in (
+        "METAMEDIA_DATA_DIR",
+        "metamedia search",
+        "GET /search",
+        "POST /users/{user_id}/interactions",
+    ):
         assert must in text
 
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.engine import Engine
 from metamedia.settings import Settings
@@ -33,7 +32,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Fas
     engine = Engine(Settings(data_dir=root / "data"), embedder=embedder)
     engine.ingest([write_csv_slice(TMDB_5000, root / "slice.csv", 30)])
     ADMIN["Authorization"] = "Bearer " + KeyStore(engine.store.engine).create(["admin"])[1]
-    app = create_app(engine=engine, api_settings=ApiSettings(log_json=False, rate_limit=""))
+    app = create_app(engine=engine, settings=Settings(log_json=False, rate_limit=""))
     yield app
     engine.close()
 

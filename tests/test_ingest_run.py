@@ -75,7 +75,9 @@ def test_reingest_is_a_no_op(full_store) -> None:  # type: ignore[no-untyped-def
 def test_file_order_does_not_change_the_catalog(tmp_path: Path) -> None:
     files = [
         write_csv_slice(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv", tmp_path / "tmdb.csv", 400),
-        write_csv_slice(SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp_path / "mm.csv", 400),
+        write_csv_slice(
+            SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp_path / "mm.csv", 400
+        ),
         SHARED / "movielens-latest-small" / "links.csv",
         write_csv_slice(SHARED / "movielens-latest-small" / "movies.csv", tmp_path / "ml.csv", 400),
     ]

@@ -11,13 +11,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from metamedia.api.app import create_app
-from metamedia.api.auth import ApiSettings
 from metamedia.api.keys import KeyStore
 from metamedia.api.routes_memory import router
 from metamedia.engine import Engine
 from metamedia.errors import InvalidInput
 from metamedia.memory.facade import MemoryFacade
-from metamedia.memory.scheduler import learn_interval, start_learner_schedule, stop_learner_schedule
+from metamedia.memory.scheduler import start_learner_schedule, stop_learner_schedule
 from metamedia.settings import Settings
 
 from .conftest import SHARED, TMDB_5000, write_csv_slice
@@ -26,8 +25,8 @@ MOVIELENS = SHARED / "movielens-latest-small"
 EVENING = {"hour": 20, "day_of_week": 4, "device": "tv"}
 
 
-def build_app(engine: Engine, api: ApiSettings) -> FastAPI:
-    app = create_app(engine=engine, api_settings=api)
+def build_app(engine: Engine, api: Settings) -> FastAPI:
+    app = create_app(engine=engine, settings=api)
     if not any(getattr(r, "path", "").startswith("/memory") for r in app.routes):
         app.include_router(router)
     return app
@@ -44,7 +43,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Engin
 
 @pytest.fixture(scope="module")
 def http(engine: Engine) -> Iterator[TestClient]:
-    app = build_app(engine, ApiSettings(auth_disabled=True, log_json=False, rate_limit=""))
+    app = build_app(engine, Settings(auth_disabled=True, log_json=False, rate_limit=""))
     with TestClient(app) as client:
         yield client
 
@@ -204,7 +203,7 @@ def test_learning_creates_skills_keeps_causal_effects_and_is_announced(
 def test_scopes_with_real_keys(engine: Engine) -> None:
     store = KeyStore(engine.store.engine)
     keys = {name: store.create([name], name=f"memory-{name}")[1] for name in ("read", "write", "admin")}
-    app = build_app(engine, ApiSettings(log_json=False, rate_limit=""))
+    app = build_app(engine, Settings(log_json=False, rate_limit=""))
     with TestClient(app) as client:
 
         def call(method: str, path: str, key: str | None, **kw: Any) -> int:
@@ -224,10 +223,11 @@ def test_scopes_with_real_keys(engine: Engine) -> None:
 
 
 def test_scheduler_runs_the_learner_until_stopped(engine: Engine) -> None:
-    assert learn_interval({}) == 0.0 and learn_interval({"METAMEDIA_LEARN_INTERVAL": "3600"}) == 3600.0
-    for bad in ("-1", "soon"):
+    assert Settings.from_env({}).learn_interval == 0.0
+    assert Settings.from_env({"METAMEDIA_LEARN_INTERVAL": "3600"}).learn_interval == 3600.0
+    for bad in ("-1", "soon", "nan"):
         with pytest.raises(InvalidInput):
-            learn_interval({"METAMEDIA_LEARN_INTERVAL": bad})
+            Settings.from_env({"METAMEDIA_LEARN_INTERVAL": bad})
     assert start_learner_schedule(engine, interval=0) is None
     before = len(MemoryFacade(engine).learner_runs(limit=100))
     schedule = start_learner_schedule(engine, interval=0.05)

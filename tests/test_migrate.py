@@ -1,49 +1,67 @@
-"""`metamedia migrate`: a real-data store goes SQLite → PostgreSQL → SQLite with equal checksums,
-a dry run changes nothing, an interrupted copy resumes, and verification catches tampering."""
+"""`metamedia migrate`: a real-data store goes SQLite → PostgreSQL → SQLite with equal checksums
+and the same users, interactions and preference vectors; a dry run changes nothing, an interrupted copy resumes, and verification catches tampering."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select, text, update
 
+from metamedia.embed import TextEmbedder
+from metamedia.engine import Engine
 from metamedia.errors import Conflict
 from metamedia.ingest.run import ingest_files
+from metamedia.settings import Settings
 from metamedia.store.factory import open_store
 from metamedia.store.migrate import ShadowReader, VerificationFailed, migrate, table_checksum, verify
 from metamedia.store.postgres import normalise_url, open_pg_store
 from metamedia.store.schema import embedding_cache, items
-from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors import CollectionConfig
 from tests.conftest import SHARED, write_csv_slice
 
 pytestmark = pytest.mark.postgres
 MODEL = "all-MiniLM-L6-v2"
+USERS = ("ana", "bo", "cy")
 
 
 @pytest.fixture(scope="module")
-def source_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A SQLite store with real catalog rows, embeddings and a vector collection."""
+def source_db(tmp_path_factory: pytest.TempPathFactory, embedder: TextEmbedder) -> str:
+    """A SQLite store with real catalog rows, embeddings, a vector collection, and users whose
+    interactions and preference vectors were recorded through the real engine."""
     tmp = tmp_path_factory.mktemp("migrate_src")
     files = [
         write_csv_slice(SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp / "mm.csv", 200),
         write_csv_slice(SHARED / "the-movies-dataset" / "keywords.csv", tmp / "kw.csv", 200),
         write_csv_slice(SHARED / "movielens-latest-small" / "links.csv", tmp / "links.csv", 300),
     ]
-    url = f"sqlite:///{tmp}/source.db"
-    store = open_store(url)
+    engine = Engine(Settings(data_dir=tmp / "data"), embedder=embedder)
+    store = engine.store
     ingest_files(store, files, model_name=MODEL)
     rng = np.random.default_rng(3)
     store.put_embeddings(MODEL, {f"hash{i}": rng.standard_normal(384).astype(np.float32) for i in range(120)})
-    vectors = VectorDB(store.engine, tmp / "vec")
-    col = vectors.create_collection(CollectionConfig(name="media", dim=16, metric="cosine"))
+    col = engine.vectors.create_collection(CollectionConfig(name="clips", dim=16, metric="cosine"))
     ids = store.item_ids()[:100]
     col.upsert(ids, rng.standard_normal((len(ids), 16)).astype(np.float32), [{"n": i} for i in ids])
     col.delete(ids[:5])
-    vectors.close()
-    store.close()
+    engine.index_items(ids[:12])  # real item vectors, so the preference vectors move
+    for n, user in enumerate(USERS):
+        watched = ids[4 * n : 4 * n + 4]
+        engine.recs.record_interaction(user, watched[0], "rating", value=4.5, idempotency_key=f"{user}-1")
+        engine.recs.record_interaction(user, watched[1], "watch", completion=0.9, context={"device": "tv"})
+        engine.recs.record_interaction(user, watched[2], "like")
+        engine.recs.record_interaction(user, watched[3], "skip", context={"hour": 21})
+    url = engine.settings.resolved_database_url
+    engine.close()
     return url
+
+
+def profiles(settings: Settings, embedder: TextEmbedder) -> dict[str, dict[str, Any]]:
+    """What `metamedia profile` shows for each user, read through a real engine on `settings`."""
+    with Engine(settings, embedder=embedder) as engine:
+        return {user: engine.recs.profile(user) for user in USERS}
 
 
 def _checksums(url: str) -> dict[str, tuple[int, str]]:
@@ -57,18 +75,40 @@ def _checksums(url: str) -> dict[str, tuple[int, str]]:
 
 
 def test_round_trip_sqlite_postgres_sqlite_keeps_every_row(
-    source_db: str, pg_url: str, tmp_path: Path
+    source_db: str, pg_url: str, tmp_path: Path, embedder: TextEmbedder
 ) -> None:
     first = migrate(source_db, pg_url, batch_size=97)
     assert first.copied > 1000
     checks = verify(source_db, pg_url)
-    assert {c.name for c in checks} >= {"items", "item_sources", "embedding_cache", "vector_points"}
+    assert {c.name for c in checks} >= {
+        "items", "item_sources", "embedding_cache", "vector_points",
+        "rec_users", "rec_interactions", "rec_preferences",
+    }  # fmt: skip
     back = f"sqlite:///{tmp_path}/back.db"
     migrate(pg_url, back, batch_size=500)
     verify(pg_url, back)
     original, returned = _checksums(source_db), _checksums(back)
     assert original.items() <= returned.items()
     assert original["items"][0] >= 200
+    rows = {name: original[name][0] for name in ("rec_users", "rec_interactions", "rec_preferences")}
+    assert rows == {"rec_users": 3, "rec_interactions": 12, "rec_preferences": 3}
+
+    # every user comes back with the same history, counts and learned taste
+    before = profiles(Settings(data_dir=tmp_path / "src", database_url=source_db), embedder)
+    after = profiles(Settings(data_dir=tmp_path / "back", database_url=back), embedder)
+    assert after == before
+    assert all(p["interactions"] == 4 and p["evidence"] > 0 for p in before.values())
+    with Engine(
+        Settings(data_dir=tmp_path / "pg", database_url=pg_url, vector_backend="faiss"), embedder=embedder
+    ) as on_pg:
+        assert on_pg.recs.profile("ana") == before["ana"]
+        newest = max(r["id"] for p in before.values() for r in p["recent"])
+        again = on_pg.recs.record_interaction("ana", on_pg.store.item_ids()[0], "click")
+        assert again["id"] > newest  # the interaction ids continue after the copied ones
+        repeat = on_pg.recs.record_interaction(
+            "ana", on_pg.store.item_ids()[0], "rating", value=4.5, idempotency_key="ana-1"
+        )
+        assert repeat["duplicate"] is True  # the copied idempotency keys still deduplicate
 
     # the PostgreSQL copy is a working store: new items get fresh ids after the copied ones
     pg = open_pg_store(pg_url)

@@ -5,13 +5,11 @@ Every interface (Python API, CLI, HTTP, MCP) is a thin adapter over `Engine`.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from .embed.model import TextEmbedder
 from .errors import ItemNotFound
 from .ingest.run import IngestReport, Progress, ingest_files
 from .models import MediaItem
+from .search.cache import ResultCache, open_result_cache
 from .settings import Settings
 from .store.factory import open_store
 from .vectors import CollectionConfig, VectorDB
@@ -87,12 +86,10 @@ class Engine:
             meta=self.settings.weight_meta,
         )
         self.vectors = VectorDB(self.store.engine, Path(self.settings.data_dir))
+        self.vector_backend = self.settings.resolved_vector_backend
+        self.media_db: Any = self._open_media_db()
         self.write_lock = threading.RLock()
-        self.generation = 0  # bumped by every catalog write; keys the search result cache
-        self._search_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self.search_cache_hits = 0
-        self.search_cache_misses = 0
+        self.result_cache: ResultCache = open_result_cache(self.settings.redis_url, SEARCH_CACHE_SIZE)
         self.media = self._open_media_collection()
         self.started_at = time.time()
         from .search.pipeline import SearchPipeline
@@ -147,10 +144,19 @@ class Engine:
                 log.exception("event listener failed for %s", kind)
 
     # ----- lifecycle -------------------------------------------------------------------------
+    def _open_media_db(self) -> Any:
+        """The vector database holding the media index: the embedded faiss store, or pgvector
+        inside the PostgreSQL store of record (same collection API, durable without snapshots)."""
+        if self.vector_backend == "pgvector":
+            from .vectors_pg import PgVectorDB
+
+            return PgVectorDB(self.store.engine)
+        return self.vectors
+
     def _open_media_collection(self) -> Any:
-        names = {c.name for c in self.vectors.list_collections()}
+        names = {c.name for c in self.media_db.list_collections()}
         if MEDIA_COLLECTION not in names:
-            return self.vectors.create_collection(
+            return self.media_db.create_collection(
                 CollectionConfig(
                     name=MEDIA_COLLECTION,
                     dim=HYBRID_DIM,
@@ -161,10 +167,12 @@ class Engine:
                     precision="float32",
                 )
             )
-        return self.vectors.get_collection(MEDIA_COLLECTION)
+        return self.media_db.get_collection(MEDIA_COLLECTION)
 
     def close(self) -> None:
         self.vectors.close()
+        if self.media_db is not self.vectors:
+            self.media_db.close()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -184,6 +192,19 @@ class Engine:
                 self.index_items(report.changed_ids, progress=progress)
                 self.media.snapshot()
             return report
+
+    def put_item(self, fields: dict[str, Any], item_id: int | None = None) -> MediaItem:
+        """Create (no id) or update one item from JSON fields (docs/catalog-jsonl.md); API-written
+        fields override dataset values. Committed and indexed before it returns."""
+        from .catalog_writes import api_row, put_item
+
+        return put_item(self, api_row(fields), item_id)
+
+    def delete_item(self, item_id: int) -> None:
+        """Delete an item from the store of record and the index (ItemNotFound if absent)."""
+        from .catalog_writes import delete_item
+
+        delete_item(self, item_id)
 
     def get_item(self, item_id: int) -> MediaItem:
         return self.store.get_item(item_id)
@@ -239,14 +260,8 @@ class Engine:
         indexed_ids = set(int(i) for i in self.media.ids())
         extra = sorted(indexed_ids - set(stored))
         missing = sorted(set(stored) - indexed_ids)
-        stale = []
-        common = sorted(indexed_ids & set(stored))
-        for start in range(0, len(common), 4096):
-            chunk = common[start : start + 4096]
-            for item_id in chunk:
-                _vec, payload = self.media.get(item_id)
-                if payload.get("vhash") != stored[item_id]:
-                    stale.append(item_id)
+        indexed_hashes = self.media.payload_field("vhash")
+        stale = sorted(i for i in indexed_ids & set(stored) if indexed_hashes.get(i) != stored[i])
         return {
             "ok": not (extra or missing or stale),
             "items": len(stored),
@@ -288,31 +303,32 @@ class Engine:
     def search(self, query: str, k: int = 10, **options: Any) -> dict[str, Any]:
         """Natural-language search; see search.pipeline.SearchPipeline.search for options.
 
-        Results are cached per (query, k, options) until the next catalog write.
+        Results are cached per (query, k, options) until the next catalog write (in memory, or in
+        Redis shared by every process when `redis_url` is set).
         """
         cacheable = "today" not in options and "exclude_ids" not in options
-        key = (self.generation, query, k, tuple(sorted((n, repr(v)) for n, v in options.items())))
-        if cacheable:
-            with self._cache_lock:
-                hit = self._search_cache.get(key)
-                if hit is not None:
-                    self._search_cache.move_to_end(key)
-                    self.search_cache_hits += 1
-                    return copy.deepcopy(hit)
+        generation = self.result_cache.generation() if cacheable else -1
+        key = (generation, query, k, tuple(sorted((n, repr(v)) for n, v in options.items())))
+        if generation >= 0:
+            hit = self.result_cache.get(key)
+            if hit is not None:
+                return hit
         result = self.search_pipeline.search(query, k=k, **options)
-        if cacheable:
-            with self._cache_lock:
-                self.search_cache_misses += 1
-                self._search_cache[key] = copy.deepcopy(result)
-                while len(self._search_cache) > SEARCH_CACHE_SIZE:
-                    self._search_cache.popitem(last=False)
+        if generation >= 0:
+            self.result_cache.put(key, result)
         return result
+
+    @property
+    def search_cache_hits(self) -> int:
+        return self.result_cache.hits
+
+    @property
+    def search_cache_misses(self) -> int:
+        return self.result_cache.misses
 
     def mark_changed(self) -> None:
         """Invalidate cached search results after a write to the catalog or index."""
-        with self._cache_lock:
-            self.generation += 1
-            self._search_cache.clear()
+        self.result_cache.invalidate()
 
     def similar(self, item_id: int, k: int = 10, **options: Any) -> dict[str, Any]:
         """Items most like an item ("more like this")."""
@@ -326,15 +342,21 @@ class Engine:
         return vec
 
     def stats(self) -> dict[str, Any]:
-        return {
+        """Counts and index description; on PostgreSQL also the database's own figures."""
+        out = {
             "items": self.count(),
             "indexed": int(self.media.count()),
             "backend": self.store.backend,
+            "vector_backend": self.vector_backend,
             "embedding_model": self.embedder.name,
             "vector_dim": HYBRID_DIM,
-            "collections": self.vectors.describe(MEDIA_COLLECTION),
+            "collections": self.media_db.describe(MEDIA_COLLECTION),
             "uptime_s": round(time.time() - self.started_at, 1),
         }
+        database_stats = getattr(self.store, "stats", None)
+        if database_stats is not None:
+            out["database"] = database_stats()
+        return out
 
 
 def _short(report: dict[str, Any]) -> dict[str, Any]:

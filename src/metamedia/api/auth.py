@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import InvalidInput
+from ..settings import Settings
 from .keys import SCOPES, ApiKey, KeyStore
 from .ratelimit import RateLimiter
 
@@ -30,59 +29,6 @@ log = logging.getLogger("metamedia.api.auth")
 ENV_PREFIX = "METAMEDIA_"
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer mm_<id>_<secret>`")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (alternative header)")
-
-
-def _env_bool(raw: str) -> bool:
-    low = raw.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise InvalidInput(f"not a boolean: {raw!r}")
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """HTTP-service settings not (yet) in `Settings`; environment variable = METAMEDIA_ + NAME."""
-
-    auth_disabled: bool = False
-    cors_origins: tuple[str, ...] = ()
-    rate_limit: str = "100/second;3000/minute"
-    redis_url: str = ""
-    max_body_bytes: int = 1_048_576
-    max_upload_bytes: int = 64 * 1_048_576
-    ingest_dir: str = ""
-    events_buffer: int = 1000
-    events_heartbeat_s: float = 15.0
-    log_json: bool = True
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ApiSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        try:
-            for name, default in cls.__dataclass_fields__.items():
-                raw = env.get(ENV_PREFIX + name.upper())
-                if raw is None or raw == "":
-                    continue
-                kind: type[Any] = type(default.default)
-                if kind is bool:
-                    values[name] = _env_bool(raw)
-                elif kind is tuple:
-                    values[name] = tuple(o.strip() for o in raw.split(",") if o.strip())
-                elif kind in (int, float):
-                    values[name] = kind(raw)
-                else:
-                    values[name] = raw
-        except ValueError as exc:
-            raise InvalidInput(f"invalid HTTP setting: {exc}") from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        out = cls(**values)  # type: ignore[arg-type]
-        if out.max_body_bytes < 1024 or out.events_buffer < 1 or out.events_heartbeat_s <= 0:
-            raise InvalidInput(
-                "max_body_bytes ≥ 1024, events_buffer ≥ 1 and events_heartbeat_s > 0 are required"
-            )
-        return out
 
 
 def is_loopback(host: str) -> bool:
@@ -94,7 +40,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_auth_mode(api: ApiSettings, host: str) -> None:
+def check_auth_mode(api: Settings, host: str) -> None:
     """Refuse to run without keys unless that was asked for explicitly and the bind is loopback."""
     if not api.auth_disabled:
         return
@@ -142,7 +88,7 @@ def _authenticate(request: Request, presented: str | None) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    api: ApiSettings = request.app.state.api_settings
+    api: Settings = request.app.state.settings
     limiter: RateLimiter = request.app.state.limiter
     client = request.client.host if request.client else "unknown"
     if api.auth_disabled:

@@ -133,7 +133,7 @@ async def events(
     ] = None,
 ) -> EventSourceResponse:
     bus: EventBus = request.app.state.events
-    heartbeat = request.app.state.api_settings.events_heartbeat_s
+    heartbeat = request.app.state.settings.events_heartbeat_s
     resume = _parse_last_id(last_event_id)
     if resume is None:
         resume = after

@@ -20,6 +20,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, insert, select, u
 from sqlalchemy.engine import Engine as SqlEngine
 
 from ..errors import InvalidInput, NotFound
+from ..store.migrations import upgrade_schema
 
 SCOPES = ("read", "write", "admin")
 # A wider scope includes the narrower ones: an admin key may also write and read.
@@ -116,7 +117,7 @@ class KeyStore:
 
     def __init__(self, engine: SqlEngine) -> None:
         self.engine = engine
-        metadata.create_all(engine, checkfirst=True)
+        upgrade_schema(engine)
 
     def create(
         self, scopes: list[str] | tuple[str, ...], *, user_id: str | None = None, name: str = ""

@@ -36,7 +36,9 @@ class _EngineCollector(Collector):
         lookups.add_metric(["miss"], float(getattr(embedder, "cache_misses", 0)))
         yield lookups
         results = CounterMetricFamily(
-            "metamedia_result_cache_lookups", "Search result cache lookups (invalidated by writes)", labels=["result"]
+            "metamedia_result_cache_lookups",
+            "Search result cache lookups (invalidated by writes)",
+            labels=["result"],
         )
         results.add_metric(["hit"], float(getattr(engine, "search_cache_hits", 0)))
         results.add_metric(["miss"], float(getattr(engine, "search_cache_misses", 0)))

@@ -18,21 +18,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
-from ..embed.hybrid import item_text, text_hash
 from ..engine import Engine
-from ..errors import Conflict, InvalidInput, NotFound
-from ..ingest.common import RowError
-from ..ingest.jsonl import record_from_json
-from ..ingest.merge import merge_sources, record_data
-from ..models import MediaItem
-from ..store.base import ItemWrite, SourceRow
-from .auth import ApiSettings, require
+from ..errors import InvalidInput, NotFound
+from ..settings import Settings
+from .auth import require
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require("admin"))])
 ops_router = APIRouter(tags=["ops"])
 
-API_SOURCE = ("jsonl", "api")  # (source, origin) of item rows written through the API: top priority
-EXTERNAL_KEYS = ("tmdb_id", "imdb_id", "movielens_id")
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_LISTED = 100
 
@@ -73,52 +66,13 @@ def engine_of(request: Request) -> Engine:
 
 
 def _after_write(request: Request, kind: str, data: dict[str, Any]) -> None:
-    """Writes invalidate cached results and are announced on the event bus."""
-    request.app.state.generation += 1
+    """Writes are announced on the event bus (the engine already invalidated cached results)."""
     request.app.state.events.publish(kind, data)
-
-
-def _source_row(body: ItemIn) -> SourceRow:
-    try:
-        record = record_from_json(body.model_dump(exclude_none=True))
-    except RowError as exc:
-        raise InvalidInput(str(exc)) from exc
-    return SourceRow(API_SOURCE[0], API_SOURCE[1], record_data(record))
-
-
-def _check_keys_free(engine: Engine, data: dict[str, Any], item_id: int | None) -> None:
-    for key in EXTERNAL_KEYS:
-        value = data.get(key)
-        if value is None:
-            continue
-        owner = engine.store.find_ids(key, [value]).get(value)
-        if owner is not None and owner != item_id:
-            raise Conflict(f"{key} {value!r} already belongs to item {owner}", {"item_id": owner, key: value})
-
-
-def _write_item(engine: Engine, row: SourceRow, item_id: int | None) -> MediaItem:
-    """Merge the API row with the item's other sources, commit, then index; returns the stored item."""
-    with engine.write_lock:
-        _check_keys_free(engine, row.data, item_id)
-        rows = [row]
-        if item_id is not None:
-            engine.store.get_item(item_id)  # 404 before anything is written
-            rows += [
-                r for r in engine.store.load_sources([item_id])[item_id] if (r.source, r.origin) != API_SOURCE
-            ]
-        merged = merge_sources(rows)
-        if merged is None:
-            raise InvalidInput("an item needs a title")
-        fields = {k: v for k, v in merged.items() if k in MediaItem.__dataclass_fields__ and k != "id"}
-        merged["content_hash"] = text_hash(engine.embedder.name, item_text(MediaItem(id=0, **fields)))
-        [stored_id] = engine.store.write_items([ItemWrite(item_id, merged, [row])])
-        engine.index_items([stored_id])
-        return engine.store.get_item(stored_id)
 
 
 @router.post("/items", status_code=status.HTTP_201_CREATED, summary="Create a catalog item")
 def create_item(body: ItemIn, request: Request) -> dict[str, Any]:
-    item = _write_item(engine_of(request), _source_row(body), None)
+    item = engine_of(request).put_item(body.model_dump(exclude_none=True))
     _after_write(request, "item.created", {"item_id": item.id, "title": item.title})
     return item.to_dict()
 
@@ -127,23 +81,20 @@ def create_item(body: ItemIn, request: Request) -> dict[str, Any]:
 def update_item(
     item_id: Annotated[int, PathParam(ge=1, le=2**62)], body: ItemIn, request: Request
 ) -> dict[str, Any]:
-    item = _write_item(engine_of(request), _source_row(body), item_id)
+    item = engine_of(request).put_item(body.model_dump(exclude_none=True), item_id)
     _after_write(request, "item.updated", {"item_id": item.id, "title": item.title})
     return item.to_dict()
 
 
 @router.delete("/items/{item_id}", summary="Delete an item from the store and the index")
 def delete_item(item_id: Annotated[int, PathParam(ge=1, le=2**62)], request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
-    with engine.write_lock:
-        engine.store.delete_item(item_id)  # type: ignore[attr-defined]
-        engine.index_items([item_id])
+    engine_of(request).delete_item(item_id)
     _after_write(request, "item.deleted", {"item_id": item_id})
     return {"deleted": item_id}
 
 
 def _ingest_dir(request: Request) -> Path:
-    api: ApiSettings = request.app.state.api_settings
+    api: Settings = request.app.state.settings
     return Path(api.ingest_dir or Path(engine_of(request).settings.data_dir) / "imports").resolve()
 
 

@@ -15,7 +15,9 @@ class EvaluateRequest(BaseModel):
 
     policy: Literal["fixed", "uniform", "current"] = "current"
     arm: str | None = Field(default=None, description="The arm of a 'fixed' policy.")
-    limit: int | None = Field(default=None, ge=2, le=10_000_000, description="Use only the latest N rewarded decisions.")
+    limit: int | None = Field(
+        default=None, ge=2, le=10_000_000, description="Use only the latest N rewarded decisions."
+    )
 
 
 def _bandit(request: Request) -> Any:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 
+from ..store.migrations import upgrade_schema
 from .policy import PosteriorTable
 
 metadata = MetaData()
@@ -85,8 +86,8 @@ meta_table = Table(
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the bandit tables that do not exist yet (idempotent)."""
-    metadata.create_all(engine)
+    """Bring the schema, the bandit tables included, to the newest migration (idempotent)."""
+    upgrade_schema(engine)
 
 
 def load_posteriors(conn: Connection) -> PosteriorTable:
@@ -145,4 +146,3 @@ def rewarded_decisions(
         query = query.order_by(decisions_table.c.created_at.desc()).limit(limit)
         return list(reversed(conn.execute(query).all()))
     return conn.execute(query.order_by(decisions_table.c.created_at)).all()
-

@@ -12,18 +12,24 @@ from rich.table import Table
 
 from .common import console, emit_json, errors_to_exit, settings, state
 
-app = typer.Typer(help="metamedia: semantic search and recommendations over a movie/TV catalog.", no_args_is_help=True)
+app = typer.Typer(
+    help="metamedia: semantic search and recommendations over a movie/TV catalog.", no_args_is_help=True
+)
 
 
 @app.callback()
 def _global(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (METAMEDIA_DATA_DIR).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Store of record URL (METAMEDIA_DATABASE_URL).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Store of record URL (METAMEDIA_DATABASE_URL).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
     state.data_dir = data_dir
     state.database_url = database_url
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _engine() -> Any:
@@ -34,7 +40,10 @@ def _engine() -> Any:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Catalog files: TMDB 5000, The Movies Dataset, MovieLens, JSON Lines.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Catalog files: TMDB 5000, The Movies Dataset, MovieLens, JSON Lines."),
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest catalog files (format detected per file); re-ingesting the same files changes nothing."""
@@ -42,8 +51,13 @@ def ingest(
         eng = _engine()
         try:
             with Progress(
-                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                console=console, disable=json_out, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                disable=json_out,
+                transient=True,
             ) as bar:
                 tasks: dict[str, Any] = {}
 
@@ -89,8 +103,17 @@ def search(
     with errors_to_exit():
         eng = _engine()
         try:
-            out = eng.search(query, k, genres=genre, year_min=year_min, year_max=year_max, rating_min=rating_min,
-                             runtime_max=runtime_max, media_type=media_type, ef=ef)
+            out = eng.search(
+                query,
+                k,
+                genres=genre,
+                year_min=year_min,
+                year_max=year_max,
+                rating_min=rating_min,
+                runtime_max=runtime_max,
+                media_type=media_type,
+                ef=ef,
+            )
         finally:
             eng.close()
     if json_out:
@@ -125,7 +148,9 @@ def stats(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         eng = _engine()
         try:
             out = eng.stats()
-            out["consistency"] = {k: (len(v) if isinstance(v, list) else v) for k, v in eng.check_index().items()}
+            out["consistency"] = {
+                k: (len(v) if isinstance(v, list) else v) for k, v in eng.check_index().items()
+            }
         finally:
             eng.close()
     if json_out:
@@ -139,7 +164,9 @@ def stats(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (METAMEDIA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (METAMEDIA_PORT).")] = None,
-    demo: Annotated[Path | None, typer.Option(help="Catalog to load on first start when the store is empty.")] = None,
+    demo: Annotated[
+        Path | None, typer.Option(help="Catalog to load on first start when the store is empty.")
+    ] = None,
 ) -> None:
     """Serve the HTTP API and web UI."""
     import uvicorn
@@ -149,9 +176,16 @@ def serve(
     with errors_to_exit():
         cfg = settings(host=host, port=port, demo_catalog=str(demo) if demo else None)
     logging.getLogger("metamedia").setLevel(logging.INFO)
-    logging.getLogger("metamedia").addHandler(logging.StreamHandler())
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level=cfg.log_level, log_config=None,
-                access_log=False)
+    if not cfg.log_json:  # JSON logging installs its own handler at startup; one line per event
+        logging.getLogger("metamedia").addHandler(logging.StreamHandler())
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.host,
+        port=cfg.port,
+        log_level=cfg.log_level,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def _print_results(results: list[dict[str, Any]], title: str) -> None:
@@ -159,12 +193,19 @@ def _print_results(results: list[dict[str, Any]], title: str) -> None:
     for col in ("id", "title", "year", "genres", "score", "reasons"):
         table.add_column(col)
     for r in results:
-        table.add_row(str(r["id"]), r["title"], str(r["year"] or ""), ", ".join(r["genres"]), f"{r['score']:.3f}",
-                      "; ".join(r["reasons"]))
+        table.add_row(
+            str(r["id"]),
+            r["title"],
+            str(r["year"] or ""),
+            ", ".join(r["genres"]),
+            f"{r['score']:.3f}",
+            "; ".join(r["reasons"]),
+        )
     console.print(table)
 
 
 def _mount_subapps() -> None:
+    from .backup import app as backup_app
     from .bandit import app as bandit_app
     from .bandit import eval_app
     from .keys import app as keys_app
@@ -173,7 +214,10 @@ def _mount_subapps() -> None:
     from .migrate import migrate_command
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
-    app.add_typer(memory_app, name="memory", help="Agent memory: strategies, episodes, skills, causal effects.")
+    app.add_typer(backup_app, name="backup", help="Backups of the store of record: create, restore, verify.")
+    app.add_typer(
+        memory_app, name="memory", help="Agent memory: strategies, episodes, skills, causal effects."
+    )
     app.command("learn")(learn_command)
 
     app.add_typer(bandit_app, name="bandit", help="The bandit that picks the recommendation algorithm.")
@@ -191,7 +235,9 @@ def _mount_subapps() -> None:
     try:
         from ..vectors.cli import app as vectors_app
 
-        app.add_typer(vectors_app, name="vectors", help="Vector collections: verify, repair, snapshot, backup...")
+        app.add_typer(
+            vectors_app, name="vectors", help="Vector collections: verify, repair, snapshot, backup..."
+        )
     except ImportError:  # pragma: no cover - layer not built yet
         pass
 

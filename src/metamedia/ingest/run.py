@@ -181,7 +181,9 @@ def ingest_files(
             writes.append(write)
         elif report.skipped > skipped_before:
             report.skipped -= sum(1 for i in group if i in orphan_ids)
-            orphans += [SourceRow(records[i][0].source, records[i][1], record_data(records[i][0])) for i in group]
+            orphans += [
+                SourceRow(records[i][0].source, records[i][1], record_data(records[i][0])) for i in group
+            ]
         if len(writes) >= WRITE_BATCH:
             report.changed_ids.extend(store.write_items(writes))
             writes = []

@@ -8,7 +8,6 @@ CPU-bound and blocking, so it must stay off the event loop. A failed run is logg
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,21 +17,6 @@ from ..errors import Conflict, InvalidInput
 from .facade import MemoryFacade
 
 log = logging.getLogger("metamedia.memory.scheduler")
-INTERVAL_ENV = "METAMEDIA_LEARN_INTERVAL"
-
-
-def learn_interval(environ: dict[str, str] | None = None) -> float:
-    """Seconds between scheduled learner runs from METAMEDIA_LEARN_INTERVAL; 0 (the default) = off."""
-    raw = (os.environ if environ is None else environ).get(INTERVAL_ENV, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{INTERVAL_ENV}={raw!r} is not a number of seconds") from exc
-    if value < 0 or value != value:
-        raise InvalidInput(f"{INTERVAL_ENV} must be >= 0, got {raw!r}")
-    return value
 
 
 @dataclass
@@ -63,8 +47,9 @@ def _loop(schedule: LearnerSchedule, run: Callable[[], dict[str, Any]]) -> None:
 
 
 def start_learner_schedule(engine: Any, interval: float | None = None) -> LearnerSchedule | None:
-    """Start learning every `interval` seconds (default: METAMEDIA_LEARN_INTERVAL); None when off."""
-    seconds = learn_interval() if interval is None else float(interval)
+    """Start learning every `interval` seconds (default: the engine's `learn_interval` setting,
+    METAMEDIA_LEARN_INTERVAL); None when off."""
+    seconds = engine.settings.learn_interval if interval is None else float(interval)
     if seconds < 0:
         raise InvalidInput(f"the learn interval must be >= 0, got {seconds}")
     if seconds == 0:

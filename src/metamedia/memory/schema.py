@@ -18,6 +18,8 @@ from sqlalchemy import (
     Text,
 )
 
+from ..store.migrations import upgrade_schema
+
 memory_metadata = MetaData()
 
 strategies = Table(
@@ -193,5 +195,5 @@ learner_runs = Table(
 
 
 def create_memory_tables(engine: Engine) -> None:
-    """Create every memory table that does not exist yet (idempotent)."""
-    memory_metadata.create_all(engine)
+    """Bring the schema, every memory table included, to the newest migration (idempotent)."""
+    upgrade_schema(engine)

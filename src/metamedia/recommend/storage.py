@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from ..errors import InvalidInput
+from ..store.migrations import upgrade_schema
 from .preference import PreferenceVector
 from .signals import rating_strength
 
@@ -92,8 +93,8 @@ preferences = Table(
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the three tables if they do not exist yet."""
-    metadata.create_all(engine)
+    """Bring the schema, these three tables included, to the newest migration (idempotent)."""
+    upgrade_schema(engine)
 
 
 @dataclass

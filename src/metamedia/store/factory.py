@@ -14,11 +14,15 @@ def open_store(url: str) -> SqlCatalogStore:
         try:
             import psycopg  # noqa: F401
         except ImportError as exc:
-            raise BackendUnavailable("PostgreSQL support is not installed: pip install 'metamedia[postgres]'") from exc
+            raise BackendUnavailable(
+                "PostgreSQL support is not installed: pip install 'metamedia[postgres]'"
+            ) from exc
         from .postgres import PgCatalogStore
 
         store = PgCatalogStore(url)
     else:
-        raise InvalidInput(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://")
+        raise InvalidInput(
+            f"unsupported database URL scheme in {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://"
+        )
     store.create_schema()
     return store

@@ -50,15 +50,18 @@ from .sql import make_engine
 
 log = logging.getLogger("metamedia.migrate")
 
-# Every table metamedia keeps, by owning module; catalog first, then in each module's FK order.
+# Every table metamedia keeps, by owning module; catalog first, then in each module's FK order
+# (no foreign key crosses modules). The pgvector registry is left out: its collections' point
+# tables are data-defined and not copied, so copying the registry would name collections whose tables are missing.
 SCHEMA_MODULES = (
     ("metamedia.store.schema", "metadata"),
+    ("metamedia.recommend.storage", "metadata"),
     ("metamedia.vectors.schema", "metadata"),
     ("metamedia.memory.schema", "memory_metadata"),
     ("metamedia.bandit.log", "metadata"),
     ("metamedia.api.keys", "metadata"),
 )
-_progress_md = MetaData()
+_progress_md = MetaData()  # the table itself is created by migration 0002
 progress_table = Table(
     "metamedia_migration_progress",
     _progress_md,
@@ -127,11 +130,8 @@ def known_tables() -> list[Table]:
 
 
 def ensure_target_schema(engine: Engine) -> None:
-    """Catalog tables through migrations; tables of other modules as those modules create them."""
+    """Every table, the progress marks included, through the schema migrations."""
     upgrade_schema(engine)
-    for module_name, attr in SCHEMA_MODULES[1:]:
-        getattr(importlib.import_module(module_name), attr).create_all(engine, checkfirst=True)
-    _progress_md.create_all(engine, checkfirst=True)
 
 
 def _count(conn: Connection, table: Table) -> int:

@@ -162,7 +162,9 @@ class SqlCatalogStore:
                 for dup in w.absorb_ids:
                     conn.execute(delete(item_sources).where(item_sources.c.item_id == dup))
                     conn.execute(delete(items).where(items.c.id == dup))
-                fields = {k: v for k, v in w.fields.items() if k in ITEM_FIELDS and k not in ("id", "created_at")}
+                fields = {
+                    k: v for k, v in w.fields.items() if k in ITEM_FIELDS and k not in ("id", "created_at")
+                }
                 fields["updated_at"] = now
                 if w.item_id is None:
                     fields["created_at"] = now
@@ -182,7 +184,9 @@ class SqlCatalogStore:
                         )
                     )
                     conn.execute(
-                        insert(item_sources).values(item_id=item_id, source=src.source, origin=src.origin, data=src.data)
+                        insert(item_sources).values(
+                            item_id=item_id, source=src.source, origin=src.origin, data=src.data
+                        )
                     )
                 ids.append(item_id)
         return ids
@@ -210,13 +214,22 @@ class SqlCatalogStore:
         with self.engine.begin() as conn:
             for source, origin in origins:
                 conn.execute(
-                    delete(orphan_sources).where((orphan_sources.c.source == source) & (orphan_sources.c.origin == origin))
+                    delete(orphan_sources).where(
+                        (orphan_sources.c.source == source) & (orphan_sources.c.origin == origin)
+                    )
                 )
             if rows:
                 conn.execute(
                     insert(orphan_sources),
-                    [{"source": r.source, "origin": r.origin, "data": r.data, **{k: r.data.get(k) for k in KEY_COLUMNS}}
-                     for r in rows],
+                    [
+                        {
+                            "source": r.source,
+                            "origin": r.origin,
+                            "data": r.data,
+                            **{k: r.data.get(k) for k in KEY_COLUMNS},
+                        }
+                        for r in rows
+                    ],
                 )
 
     def get_embeddings(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -235,7 +248,12 @@ class SqlCatalogStore:
             return
         existing = self.get_embeddings(list(vectors))
         rows = [
-            {"content_hash": h, "model": model, "dim": int(v.shape[0]), "vector": v.astype(np.float32).tobytes()}
+            {
+                "content_hash": h,
+                "model": model,
+                "dim": int(v.shape[0]),
+                "vector": v.astype(np.float32).tobytes(),
+            }
             for h, v in vectors.items()
             if h not in existing
         ]

@@ -135,6 +135,12 @@ class Collection(CollectionMaintenance):
                 )
             return state.index.full(np.array(labels, dtype=np.int64))
 
+    def payload_field(self, name: str) -> dict[int, Any]:
+        """One payload field of every live point, by id (None where a point lacks it)."""
+        with self._rw.read():
+            state = self._state
+            return {pid: state.columns.payload(label).get(name) for pid, label in state.id_to_label.items()}
+
     def count(self) -> int:
         """Live points."""
         return self._state.n_alive

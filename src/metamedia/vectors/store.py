@@ -11,8 +11,9 @@ import numpy as np
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from ..errors import CollectionNotFound, Conflict
+from ..store.migrations import upgrade_schema
 from .config import CollectionConfig
-from .schema import collections, metadata, points
+from .schema import collections, points
 
 _IN_CHUNK = 1000
 _READ_CHUNK = 5000
@@ -42,7 +43,7 @@ class PointStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        upgrade_schema(engine)
 
     def catalog(self) -> list[tuple[CollectionConfig, int]]:
         """Every collection's config and committed version."""

@@ -147,6 +147,15 @@ class PgCollection:
             raise NotFound(f"no points {missing[:10]} in collection {self.name!r}", {"ids": missing[:100]})
         return np.array([found[i] for i in id_list], dtype=np.float32).reshape(len(id_list), self.config.dim)
 
+    def payload_field(self, name: str) -> dict[int, Any]:
+        """One payload field of every point, by id (None where a point lacks it), in one query."""
+        field = self.table.c.payload[name]
+        with self.engine.connect() as conn:
+            return {int(i): v for i, v in conn.execute(select(self.table.c.id, field)).all()}
+
+    def snapshot(self) -> None:
+        """Nothing to do: points are durable in PostgreSQL once `upsert` returns."""
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())

@@ -10,6 +10,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, se
 from sqlalchemy.engine import Engine
 
 from ..errors import CollectionNotFound, Conflict, InvalidInput
+from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
 from .collection import METRIC_SQL, PgCollection
@@ -31,7 +32,7 @@ class PgVectorDB:
             raise InvalidInput("PgVectorDB needs a PostgreSQL engine")
         self.engine = engine
         self.pgvector: PgVectorInfo = ensure_pgvector(engine)
-        _md.create_all(engine, checkfirst=True)
+        upgrade_schema(engine)
 
     def create_collection(self, config: CollectionConfig) -> PgCollection:
         if config.precision != "float32":

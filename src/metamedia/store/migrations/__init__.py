@@ -1,12 +1,18 @@
 """Schema migrations of the store of record (Alembic), run programmatically on any backend.
 
-`upgrade_schema(engine)` brings a database to the latest revision. A database created before
-migrations existed (by `metadata.create_all`) is recognised by its `items` table and stamped at
-the baseline revision first, so its data is kept and only later revisions run.
+Every static table metamedia keeps (catalog, vectors, users and interactions, bandit, agent memory,
+API keys) is created by these revisions; each layer calls `upgrade_schema(engine)` when it opens,
+which costs one small query once the database is at the newest revision.
+
+A database created before migrations existed (by `metadata.create_all`) is recognised by its
+`items` table and stamped at the baseline revision first, so its data is kept and only later
+revisions run; revision 0002 adopts the other layers' tables such databases already hold.
 """
 
 from __future__ import annotations
 
+import threading
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +25,8 @@ from sqlalchemy.engine import Engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 VERSION_TABLE = "metamedia_schema_version"
 BASELINE = "0001"
+# Alembic's `op` and `context` are process globals: one migration runs at a time in a process.
+_migration_lock = threading.Lock()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -29,6 +37,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@cache
 def head_revision() -> str:
     """The newest revision shipped with this version of metamedia."""
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
@@ -44,9 +53,25 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the catalog schema in the database behind `engine`."""
-    cfg = alembic_config(engine)
-    tables = set(inspect(engine).get_table_names())
-    if VERSION_TABLE not in tables and "items" in tables:
-        command.stamp(cfg, BASELINE)
-    command.upgrade(cfg, revision)
+    """Create or upgrade every metamedia table in the database behind `engine` (idempotent).
+
+    Returns after one query when the database is already at `revision`; concurrent callers in
+    threads of one process run the migration once, the others find it done.
+    """
+    target = head_revision() if revision == "head" else revision
+    if current_revision(engine) == target:
+        return
+    with _migration_lock:
+        if current_revision(engine) == target:
+            return
+        cfg = alembic_config(engine)
+        tables = set(inspect(engine).get_table_names())
+        if VERSION_TABLE not in tables and "items" in tables:
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, revision)
+
+
+def downgrade_schema(engine: Engine, revision: str) -> None:
+    """Undo revisions down to `revision` (their tables and rows are dropped)."""
+    with _migration_lock:
+        command.downgrade(alembic_config(engine), revision)
