@@ -19,17 +19,40 @@ SHARED = ROOT.parent / "shared" / "data"
 ENGINE_DIR = ROOT / "var" / "bench-engine"
 
 BENCHES: list[tuple[str, list[str]]] = [
-    ("engine (ingest, embedding, search, HTTP)", ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)]),
-    ("vector store vs raw faiss / hnswlib / usearch",
-     ["bench/vectors_bench.py", "--sizes", "20000" if QUICK else "100000"]),
-    ("recommendations", ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR),
-                         "--out", "bench/results/recommend.json"]),
+    (
+        "engine (ingest, embedding, search, HTTP)",
+        ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)],
+    ),
+    (
+        "vector store vs raw faiss / hnswlib / usearch",
+        ["bench/vectors_bench.py", "--sizes", "20000" if QUICK else "100000"],
+    ),
+    (
+        "recommendations",
+        ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR), "--out", "bench/results/recommend.json"],
+    ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
-    ("HTTP load (50 clients, 90% reads)", ["bench/load_test.py", "--clients", "50", "--duration", "20" if QUICK else "60",
-                                           "--catalog", str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv")]),
+    (
+        "HTTP load (50 clients, 90% reads)",
+        [
+            "bench/load_test.py",
+            "--clients",
+            "50",
+            "--duration",
+            "20" if QUICK else "60",
+            "--catalog",
+            str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"),
+        ],
+    ),
 ]
-if (ROOT / "bench" / "pg_bench.py").exists():
-    BENCHES.append(("PostgreSQL + pgvector vs embedded", ["bench/pg_bench.py"]))
+# Starts its own PostgreSQL (pgserver) unless METAMEDIA_BENCH_PG_URL is set; BENCH_SKIP_PG=1 skips it.
+if (ROOT / "bench" / "pg_bench.py").exists() and os.environ.get("BENCH_SKIP_PG") != "1":
+    BENCHES.append(
+        (
+            "metamedia on PostgreSQL vs raw pgvector vs embedded",
+            ["bench/pg_bench.py", "--n", "20000" if QUICK else "100000"],
+        )
+    )
 
 
 def main() -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from metamedia.api.app import create_app
@@ -162,6 +164,24 @@ def test_revoked_key_fails_at_once(http: TestClient, engine: Engine) -> None:
     assert not store.list(include_revoked=False) or key.id not in {
         k.id for k in store.list(include_revoked=False)
     }
+
+
+def test_key_revoked_by_another_process_is_refused_within_the_cache_time(
+    http: TestClient, engine: Engine
+) -> None:
+    """Verified keys are remembered for `key_cache_seconds` (1 s here, the default); a revocation
+    the server cannot see (made by the CLI in another process: here a bare SQL UPDATE) holds once
+    that time has passed."""
+    cache_seconds = http.app.state.settings.key_cache_seconds  # type: ignore[attr-defined]
+    assert cache_seconds == 1.0
+    key, plaintext = KeyStore(engine.store.engine).create(["read"], name="revoked-elsewhere")
+    client = as_key(http, plaintext)
+    assert client.search("love", k=1)["results"]
+    with engine.store.engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET revoked_at = 1 WHERE id = :id"), {"id": key.id})
+    time.sleep(cache_seconds + 0.2)
+    with pytest.raises(Unauthorized):
+        client.search("love", k=1)
 
 
 def test_injection_and_traversal_attempts_are_harmless(

@@ -64,6 +64,10 @@ class Settings:
     cors_origins: tuple[str, ...] = _setting(
         (), "Comma-separated origins allowed by CORS; empty = CORS closed."
     )
+    key_cache_seconds: float = _setting(
+        1.0,
+        "Seconds a verified API key is remembered; a key revoked by the CLI is refused within this. 0 = every request.",
+    )
     rate_limit: str = _setting(
         "100/second;3000/minute", "Per-key rate limits (`limits` syntax, ';'-separated)."
     )
@@ -85,6 +89,8 @@ class Settings:
             raise InvalidInput(
                 "max_body_bytes ≥ 1024, events_buffer ≥ 1 and events_heartbeat_s > 0 are required"
             )
+        if not self.key_cache_seconds >= 0:
+            raise InvalidInput(f"key_cache_seconds must be >= 0, got {self.key_cache_seconds}")
         if not self.learn_interval >= 0:  # also rejects NaN
             raise InvalidInput(f"learn_interval must be >= 0 seconds, got {self.learn_interval}")
 

@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.state.engine = eng
         eng.listeners.append(app.state.events.publish)
         schedule = start_learner_schedule(eng) if owned else None
-        app.state.keys = KeyStore(eng.store.engine)
+        app.state.keys = KeyStore(eng.store.engine, cache_seconds=settings.key_cache_seconds)
         if not api.auth_disabled and not app.state.keys.has_active_keys():
             log.warning(
                 "no active API keys: every request except /health and /ready gets 401 (metamedia keys create)"
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if engine is not None:
         app.state.engine = engine
         engine.listeners.append(app.state.events.publish)
-        app.state.keys = KeyStore(engine.store.engine)
+        app.state.keys = KeyStore(engine.store.engine, cache_seconds=settings.key_cache_seconds)
     install_error_handlers(app)
 
     # /health stays open for liveness probes; everything else in the catalog router needs `read`.

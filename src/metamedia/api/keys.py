@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -112,12 +113,30 @@ def normalize_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(s for s in SCOPES if s in scopes)
 
 
-class KeyStore:
-    """The `api_keys` table on the store's SQLAlchemy engine (portable SQL)."""
+# Keys verified recently, shared by every KeyStore of this process:
+# (database url, key id) -> (valid until, monotonic; sha256 of the secret; the key).
+_verified: dict[tuple[str, str], tuple[float, str, ApiKey]] = {}
+_verified_lock = threading.Lock()
 
-    def __init__(self, engine: SqlEngine) -> None:
+
+class KeyStore:
+    """The `api_keys` table on the store's SQLAlchemy engine (portable SQL).
+
+    `verify` remembers a key it found valid for `cache_seconds` (0 = ask the database every time),
+    so the hot path does not query the store on every request. A revocation through any KeyStore of
+    this process takes effect at once; one made by another process (the `metamedia keys revoke`
+    CLI) within `cache_seconds`.
+    """
+
+    def __init__(self, engine: SqlEngine, *, cache_seconds: float = 0.0) -> None:
         self.engine = engine
+        self.cache_seconds = cache_seconds
+        self._url = engine.url.render_as_string(hide_password=True)
         upgrade_schema(engine)
+
+    def _forget(self, key_id: str) -> None:
+        with _verified_lock:
+            _verified.pop((self._url, key_id), None)
 
     def create(
         self, scopes: list[str] | tuple[str, ...], *, user_id: str | None = None, name: str = ""
@@ -162,6 +181,7 @@ class KeyStore:
                 .values(revoked_at=time.time())
             )
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        self._forget(key_id)
         if row is None:
             raise NotFound(f"no API key with id {key_id!r}")
         return _row_to_key(row._mapping)
@@ -179,11 +199,23 @@ class KeyStore:
         if match is None:
             return None
         key_id, secret = match.groups()
+        digest = _hash(secret)
+        if self.cache_seconds > 0:
+            with _verified_lock:
+                cached = _verified.get((self._url, key_id))
+            if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(digest, cached[1]):
+                return cached[2]
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         if row is None:
             return None
-        if not hmac.compare_digest(_hash(secret), row._mapping["secret_sha256"]):
+        if not hmac.compare_digest(digest, row._mapping["secret_sha256"]):
             return None
         key = _row_to_key(row._mapping)
-        return key if key.active else None
+        if not key.active:
+            self._forget(key_id)
+            return None
+        if self.cache_seconds > 0:
+            with _verified_lock:
+                _verified[(self._url, key_id)] = (time.monotonic() + self.cache_seconds, digest, key)
+        return key

@@ -29,10 +29,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+SQLITE_POOL_SIZE = 48
+SQLITE_POOL_OVERFLOW = 16
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine with the settings each backend needs for durability."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Connections are cheap on SQLite; the pool is sized for the HTTP server's worker threads
+        # (40 by default) so requests never queue for a connection or churn through new ones.
+        in_memory = url in ("sqlite://", "sqlite:///") or ":memory:" in url or "mode=memory" in url
+        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
