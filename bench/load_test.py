@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import sys
@@ -155,6 +156,12 @@ async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str,
     return {"latency": summary, "errors": len(errors), "error_examples": errors[:10]}
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,7 +199,13 @@ def main() -> None:
         proc = start_server(data_dir, args.catalog, port, Path(tmp) / "server.log")
         try:
             wait_ready(url, proc, timeout=900)
+            cpu_before, load_before = server_cpu_seconds(proc.pid), os.getloadavg()[0]
             result = asyncio.run(run(url, keys, args.duration, mix))
+            cpu = server_cpu_seconds(proc.pid) - cpu_before
+            answered = sum(v["n"] for v in result["latency"].values())  # type: ignore[attr-defined]
+            result["server_cpu_s"] = round(cpu, 2)
+            result["server_cpu_ms_per_request"] = round(1000 * cpu / max(answered, 1), 3)
+            result["load_average_before"] = load_before
         finally:
             proc.terminate()
             proc.wait(30)

@@ -58,12 +58,11 @@ def embedder():  # type: ignore[no-untyped-def]
 def one_thread_embedder(embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """The session embedder with one torch thread: tests embedding one sentence at a time on 2 shared
     cores run faster without oversubscription."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    embedder._load()
+    before = embedder.threads
+    embedder.threads = 1
     yield embedder
-    torch.set_num_threads(before)
+    embedder.threads = before
 
 
 @pytest.fixture(scope="session")

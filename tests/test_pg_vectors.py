@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from metamedia.errors import (
+    BackendUnavailable,
     CollectionNotFound,
     Conflict,
     DimensionMismatch,
@@ -19,7 +21,10 @@ from metamedia.errors import (
 )
 from metamedia.store.postgres import make_pg_engine
 from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors.base import Hit
 from metamedia.vectors_pg import PgVectorDB
+from metamedia.vectors_pg.searchconn import APPLICATION_NAME, SearchConnections
+from tests.pgfixtures import start_pg_server, stop_pg_server
 
 pytestmark = pytest.mark.postgres
 DIM, N = 24, 2000
@@ -184,3 +189,86 @@ def test_bad_input_raises_named_errors_and_changes_nothing(pgdb: PgVectorDB) -> 
     assert col.count() == 2
     with pytest.raises(InvalidInput):
         pgdb.create_collection(CollectionConfig(name="q", dim=DIM, precision="int8"))
+
+
+def test_search_recovers_by_itself_after_a_server_restart() -> None:
+    server = start_pg_server()  # a server of its own: the restart must not disturb other tests
+    try:
+        db = PgVectorDB(make_pg_engine(server.url("postgres")))
+        col = db.create_collection(CollectionConfig(name="rs", dim=DIM, metric="cosine"))
+        data = clustered(300, seed=6)
+        col.upsert(np.arange(300), data, [payload(i) for i in range(300)])
+        flt = {"must": [{"field": "bucket", "eq": 3}]}
+        before = (col.search(data[7], 5), col.search(data[8], 5, filter=flt))
+        server.restart()  # kills the pooled search connections
+        after = (col.search(data[7], 5), col.search(data[8], 5, filter=flt))
+        assert after == before and before[0][0].id == 7
+        assert all(h.id % 100 == 3 for h in after[1]) and len(after[1]) == 3
+        db.close()
+    finally:
+        stop_pg_server(server)
+
+
+def test_concurrent_searches_share_a_bounded_set_of_connections(pgdb: PgVectorDB, pg_url: str) -> None:
+    col = pgdb.create_collection(CollectionConfig(name="many", dim=DIM, metric="l2"))
+    data = clustered(500, seed=7)
+    col.upsert(np.arange(500), data)
+    expected = [col.search(q, 5) for q in data[:40]]
+    seen: list[int] = []
+    watcher = make_pg_engine(pg_url)
+
+    def search_all(offset: int) -> list[list[Hit]]:
+        return [col.search(q, 5) for q in data[offset : offset + 40]]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(search_all, 0) for _ in range(16)]
+        while not all(f.done() for f in futures):
+            with watcher.connect() as conn:
+                seen.append(
+                    conn.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a"),
+                        {"a": APPLICATION_NAME},
+                    ).scalar_one()
+                )
+        results = [f.result() for f in futures]
+    watcher.dispose()
+    assert all(r == expected for r in results)
+    assert 1 <= max(seen) <= pgdb.searches.max_size
+
+
+def test_filtered_search_stays_exact_when_statistics_are_stale(pgdb: PgVectorDB) -> None:
+    col = pgdb.create_collection(CollectionConfig(name="stale", dim=DIM, metric="cosine", exact_max=50))
+    data = clustered(2200, seed=8)
+    col.upsert(np.arange(200), data[:200], [payload(i) for i in range(200)])
+    with pgdb.engine.begin() as conn:
+        conn.execute(text("ANALYZE mmv_stale"))  # statistics now say 200 rows
+    col.upsert(np.arange(200, 2200), data[200:], [payload(i) for i in range(200, 2200)])
+    flt = {"must": [{"field": "bucket", "range": {"lt": 10}}]}  # 10%: exact, under 20% of the table
+    plan = col.explain(10, filter=flt)
+    assert plan["matching"] == 220 and abs(plan["total"] - 2200) < 2200 * 0.2
+    assert plan["plan"] == "exact"
+    allowed = np.array([i % 100 < 10 for i in range(2200)])
+    ids = np.arange(2200)
+    for q in clustered(10, seed=9):
+        hits = col.search(q, 10, filter=flt)
+        assert [h.id for h in hits] == exact(data[allowed], ids[allowed], q, 10, "cosine")
+
+
+def test_search_pool_is_bounded_and_reports_an_unreachable_server(pg_url: str, tmp_path: Path) -> None:
+    engine = make_pg_engine(pg_url)
+    with pytest.raises(BackendUnavailable, match="pgvector extension is not created"):
+        SearchConnections(engine).run(lambda s: None)
+    PgVectorDB(engine)  # creates the extension
+    pool = SearchConnections(engine, max_size=1, wait_s=0.2)
+    with pool.connection() as held:
+        assert held.conn.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(BackendUnavailable, match="no search connection free"):
+            pool.run(lambda s: s.conn.execute("SELECT 1").fetchone())
+    assert pool.run(lambda s: s.conn.execute("SELECT 2").fetchone()) == (2,)
+    assert pool.open_count == 1
+    pool.close()
+    engine.dispose()
+    nowhere = make_pg_engine(f"postgresql://nobody@/nothing?host={tmp_path}")
+    with pytest.raises(BackendUnavailable, match="not reachable"):
+        SearchConnections(nowhere).run(lambda s: s.conn.execute("SELECT 1").fetchone())
+    nowhere.dispose()

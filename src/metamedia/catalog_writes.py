@@ -46,6 +46,9 @@ def _merged(engine: Engine, row: SourceRow, item_id: int | None) -> tuple[dict[s
         raise InvalidInput("an item needs a title")
     fields = {k: v for k, v in merged.items() if k in MediaItem.__dataclass_fields__ and k != "id"}
     item = MediaItem(id=item_id or 0, **fields)
+    for name in MediaItem.__dataclass_fields__:  # absent = cleared: the row is rewritten whole
+        if name not in ("id", "created_at", "updated_at"):
+            merged.setdefault(name, getattr(item, name))
     merged["content_hash"] = text_hash(engine.embedder.name, item_text(item))
     return merged, item
 
@@ -63,7 +66,7 @@ def _check_keys_free(engine: Engine, data: dict[str, Any], item_id: int | None) 
 def put_item(engine: Engine, row: SourceRow, item_id: int | None = None) -> MediaItem:
     """Create (item_id None) or update an item from one API source row; returns the stored item."""
     _check_keys_free(engine, row.data, item_id)
-    _merged_early, draft = _merged(engine, row, item_id)
+    _, draft = _merged(engine, row, item_id)
     engine.text_vectors([draft])  # embeds outside the lock; cached by content hash
     with engine.write_lock:
         _check_keys_free(engine, row.data, item_id)

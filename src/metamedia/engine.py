@@ -78,6 +78,7 @@ class Engine:
             self.settings.model_path or None,
             batch_size=self.settings.embed_batch_size,
             threads=self.settings.torch_threads,
+            query_threads=self.settings.query_threads,
         )
         self.weights = HybridWeights(
             text=self.settings.weight_text,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 log.warning("index disagreed with the store and was repaired: %s", fix)
             else:
                 log.info("index consistent with the store: %d items", fix["items"])
+        await run_in_threadpool(eng.embedder.encode_query, "warm up")  # load the model before traffic
         app.state.engine = eng
         eng.listeners.append(app.state.events.publish)
         schedule = start_learner_schedule(eng) if owned else None

@@ -8,8 +8,11 @@ an error message never reaches the log.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import time
@@ -76,9 +79,25 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure_json_logging(level: str = "info") -> None:
-    """Send metamedia's and uvicorn's logs to stderr as JSON lines (idempotent)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send metamedia's and uvicorn's logs to stderr as JSON lines (idempotent).
+
+    Records are formatted where they are logged (so the request id is known) and written by a
+    background thread through a queue: the event loop never waits on the log file or pipe.
+    """
+    global _listener
+    if _listener is None:
+        sink = logging.StreamHandler(sys.stderr)
+        sink.setFormatter(logging.Formatter("%(message)s"))
+        log_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _listener = logging.handlers.QueueListener(log_queue, sink)
+        _listener.start()
+        atexit.register(stop_json_logging)
+        _queues.append(log_queue)
+    handler = logging.handlers.QueueHandler(_queues[-1])
     handler.setFormatter(JsonFormatter())
     handler.set_name("metamedia-json")
     for name in ("metamedia", "uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -92,3 +111,14 @@ def configure_json_logging(level: str = "info") -> None:
             logger.addHandler(handler)
             logger.propagate = False
         logger.setLevel(level.upper())
+
+
+_queues: list[queue.SimpleQueue[logging.LogRecord]] = []
+
+
+def stop_json_logging() -> None:
+    """Write out every queued record (called at exit)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None

@@ -25,7 +25,8 @@ class RateLimiter:
 
     def __init__(self, spec: str, *, redis_url: str = "") -> None:
         try:
-            self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
+            off = spec.strip().lower() in ("", "off", "none")
+            self.items: list[RateLimitItem] = [] if off else parse_many(spec)
         except ValueError as exc:
             raise InvalidInput(f"invalid rate limit {spec!r}: {exc}") from exc
         uri = redis_url or "memory://"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,12 @@ class TextEmbedder:
 
     The model is loaded lazily on first use, from local files only (HF_HUB_OFFLINE is forced),
     and single-query encodings are kept in a small LRU cache.
+
+    One forward pass runs at a time (torch already uses every core for one; concurrent passes from
+    the server's worker threads only fight over them). Queries that arrive while the model is busy
+    are encoded together in the next pass by one worker thread: under load, twenty waiting queries
+    cost one batch, not twenty turns. Bulk encoding takes the model one batch (`batch_size`) at a time, so queries
+    wait at most one batch behind an ingest.
     """
 
     def __init__(
@@ -42,11 +50,14 @@ class TextEmbedder:
         *,
         batch_size: int = 64,
         threads: int = 0,
+        query_threads: int = 1,
         query_cache_size: int = 2048,
     ) -> None:
         self.model_path = Path(model_path) if model_path else packaged_model_path()
         self.batch_size = batch_size
         self.threads = threads
+        self.query_threads = query_threads
+        self._threads_now = 0
         self.dim = DIM
         self.name = "all-MiniLM-L6-v2"
         self._model: Any = None
@@ -56,6 +67,11 @@ class TextEmbedder:
         self._cache_lock = threading.Lock()
         self.cache_hits = 0
         self.cache_misses = 0
+        self._model_lock = threading.Lock()
+        self._queries: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._waiting_lock = threading.Lock()
+        self.query_batches = 0
 
     def _load(self) -> Any:
         if self._model is not None:
@@ -72,8 +88,8 @@ class TextEmbedder:
 
                 transformers.utils.logging.disable_progress_bar()
 
-                if self.threads > 0:
-                    torch.set_num_threads(self.threads)
+                if self.threads <= 0:
+                    self.threads = torch.get_num_threads()
                 log.info("loading embedding model from %s", self.model_path)
                 self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
         return self._model
@@ -83,6 +99,25 @@ class TextEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
+        if progress:
+            with self._model_lock:
+                return self._forward(model, texts, progress=True)
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            with self._model_lock:
+                parts.append(self._forward(model, texts[start : start + self.batch_size]))
+        return np.concatenate(parts)
+
+    def _forward(
+        self, model: Any, texts: list[str], *, progress: bool = False, threads: int = 0
+    ) -> np.ndarray:
+        """One forward pass (caller holds the model lock) on `threads` CPU threads (0 = `self.threads`)."""
+        wanted = threads or self.threads
+        if wanted != self._threads_now:
+            import torch
+
+            torch.set_num_threads(wanted)
+            self._threads_now = wanted
         vecs = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -92,6 +127,39 @@ class TextEmbedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def _query_worker(self) -> None:
+        """Encode queued queries: everything waiting at the moment the model is free, in one batch."""
+        while True:
+            batch = [self._queries.get()]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queries.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                model = self._load()
+                with self._model_lock:
+                    vecs = self._forward(model, [text for text, _ in batch], threads=self.query_threads)
+            except BaseException as exc:  # hand the failure to every caller in the batch
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            self.query_batches += 1
+            for (_, future), vec in zip(batch, vecs, strict=True):
+                future.set_result(vec)
+
+    def _submit_query(self, text: str) -> Future[np.ndarray]:
+        if self._worker is None:
+            with self._waiting_lock:
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._query_worker, name="metamedia-embed", daemon=True
+                    )
+                    self._worker.start()
+        future: Future[np.ndarray] = Future()
+        self._queries.put((text, future))
+        return future
+
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one query, served from the LRU cache when seen before."""
         with self._cache_lock:
@@ -100,7 +168,7 @@ class TextEmbedder:
                 self._cache.move_to_end(text)
                 self.cache_hits += 1
                 return hit
-        vec = self.encode([text])[0]
+        vec = self._submit_query(text).result()
         vec.setflags(write=False)
         with self._cache_lock:
             self.cache_misses += 1

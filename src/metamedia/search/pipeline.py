@@ -127,21 +127,26 @@ def quality_prior(item: MediaItem) -> float:
 
 
 def mmr(order: list[int], vecs: np.ndarray, scores: np.ndarray, k: int, lam: float) -> list[int]:
-    """Maximal marginal relevance over positions in `order`; returns chosen positions."""
+    """Maximal marginal relevance over positions in `order`; returns chosen positions.
+
+    Similarities only among the candidates, and each candidate's largest similarity to the chosen
+    set kept up to date incrementally: O(k·n) after one n×n product.
+    """
     if lam >= 1.0 or len(order) <= 1:
         return order[:k]
+    cand = np.asarray(order, dtype=np.int64)
+    sims = vecs[cand] @ vecs[cand].T
+    relevance = lam * scores[cand]
+    penalty = np.full(len(cand), -np.inf)
+    free = np.ones(len(cand), dtype=bool)
     chosen: list[int] = []
-    remaining = list(order)
-    sims = vecs @ vecs.T
-    while remaining and len(chosen) < k:
-        if not chosen:
-            best = remaining[0]
-        else:
-            penalty = sims[np.ix_(remaining, chosen)].max(axis=1)
-            value = lam * scores[remaining] - (1.0 - lam) * penalty
-            best = remaining[int(np.argmax(value))]
-        chosen.append(best)
-        remaining.remove(best)
+    best = 0  # the most relevant candidate comes first
+    while len(chosen) < min(k, len(cand)):
+        chosen.append(int(cand[best]))
+        free[best] = False
+        penalty = np.maximum(penalty, sims[:, best])
+        value = np.where(free, relevance - (1.0 - lam) * penalty, -np.inf)
+        best = int(np.argmax(value))
     return chosen
 
 

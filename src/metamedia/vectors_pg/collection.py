@@ -6,16 +6,22 @@ and ef_construction. Scores follow the embedded store: cosine similarity and inn
 (higher is better), Euclidean distance (not squared) and L1 distance (lower is better).
 Manhattan has no HNSW operator class before pgvector 0.7: such collections are searched exactly.
 
-Filtered search (contract: recall ≥ 0.99 vs exact, never fewer than k when ≥ k match):
-count the matching rows first; few matches (≤ `exact_max` or selectivity below
-`EXACT_SELECTIVITY`) → exact distance order over just those rows with index scans disabled;
-otherwise HNSW with ef raised for the selectivity, and — on pgvector < 0.8, which cannot
-continue an index scan past ef_search — an exact re-query when fewer than k rows came back.
+Searches bypass SQLAlchemy (see searchconn.py): one statement per unfiltered query on a pooled
+autocommit connection, the vector bound in binary, ef_search set only when it changes.
+
+Filtered search (contract: recall ≥ 0.99 vs exact, never fewer than k when ≥ k match), one scan
+in the common case: the table size comes from the planner statistics, which fixes the exact cap
+(`exact_max`, or just under `EXACT_SELECTIVITY` of the table); one query then ranks exactly the
+first cap + 1 matching rows and counts them (`count(*) OVER ()`). At most cap matched → that is
+the answer. More → HNSW with ef raised for the selectivity, and an exact re-query when fewer
+than k rows came back (pgvector < 0.8 cannot continue an index scan past ef_search).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +37,7 @@ from ..vectors.base import Hit, higher_is_better
 from ..vectors.config import CollectionConfig
 from ..vectors.filters import parse_filter
 from ..vectors.validation import check_ef, check_ids, check_k, check_payloads, check_threshold, check_vectors
+from .searchconn import SearchConnection, SearchConnections
 from .sqlfilter import compile_filter
 
 PGVECTOR_MAX_EF = 1000  # hnsw.ef_search upper bound in pgvector
@@ -44,6 +51,12 @@ METRIC_SQL = {
     "dot": ("<#>", "vector_ip_ops"),
     "manhattan": ("<+>", None),
 }
+
+
+def search_connections(engine: Engine, pgvector: PgVectorInfo) -> SearchConnections:
+    """The bounded connection pool searches run on, with iterative index scans where available."""
+    session = {"hnsw.iterative_scan": "strict_order"} if pgvector.iterative_scan else {}
+    return SearchConnections(engine, session=session)
 
 
 def table_name(collection: str) -> str:
@@ -64,13 +77,24 @@ def points_table(config: CollectionConfig) -> Table:
 class PgCollection:
     """Same public methods as metamedia.vectors.Collection, served by pgvector."""
 
-    def __init__(self, engine: Engine, config: CollectionConfig, pgvector: PgVectorInfo) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: CollectionConfig,
+        pgvector: PgVectorInfo,
+        searches: SearchConnections | None = None,
+    ) -> None:
         self.engine = engine
         self.config = config
         self.pgvector = pgvector
+        self.searches = searches or search_connections(engine, pgvector)
         self.table = points_table(config)
         self._quoted = engine.dialect.identifier_preparer.quote(self.table.name)
         self.exact_max = config.exact_max or DEFAULT_EXACT_MAX
+        op = METRIC_SQL[config.metric][0]
+        self._distance = (
+            f"l1_distance(embedding, {_VECTOR_PARAM})" if op == "<+>" else f"embedding {op} {_VECTOR_PARAM}"
+        )
 
     @property
     def name(self) -> str:
@@ -183,8 +207,7 @@ class PgCollection:
         ef_value = check_ef(ef, self.config.ef_search)
         limit = check_threshold(threshold)
         where, params = compile_filter(parse_filter(filter))
-        with self.engine.begin() as conn:
-            hits = self._plan_and_run(conn, vector, k, ef_value, where, params, filter is not None)
+        hits = self.searches.run(lambda s: self._plan_and_run(s, vector, k, ef_value, where, params))
         if limit is not None:
             better = higher_is_better(self.config.metric)
             hits = [h for h in hits if (h.score >= limit if better else h.score <= limit)]
@@ -194,93 +217,122 @@ class PgCollection:
         self, queries: np.ndarray, k: int = 10, *, ef: int | None = None, filter: dict[str, Any] | None = None
     ) -> list[list[Hit]]:
         matrix = check_vectors(queries, self.config, what="queries")
-        return [self.search(q, k, ef=ef, filter=filter) for q in matrix]
+        k = check_k(k)
+        ef_value = check_ef(ef, self.config.ef_search)
+        where, params = compile_filter(parse_filter(filter))
+        return self.searches.run(
+            lambda s: [self._plan_and_run(s, q, k, ef_value, where, params) for q in matrix]
+        )
 
     def explain(self, k: int = 10, *, filter: dict[str, Any] | None = None) -> dict[str, Any]:
         """How a search with this filter would run: matching rows, selectivity, exact or HNSW."""
         where, params = compile_filter(parse_filter(filter))
-        with self.engine.begin() as conn:
-            total, matching = self._counts(conn, where, params)
-        exact = self._use_exact(total, matching, k)
+        sql = f"SELECT count(*) FROM {self._quoted} WHERE {where}"  # noqa: S608
+
+        def counts(search: SearchConnection) -> tuple[int, int]:
+            row = search.conn.execute(_pyformat(sql), params, prepare=False).fetchone()
+            return self._table_size(search), int(row[0]) if row else 0
+
+        total, matching = self.searches.run(counts)
+        cap = self._exact_cap(total, k)
+        exact = self._exact_only(k) or (where != "TRUE" and matching <= cap)
         return {
             "total": total,
             "matching": matching,
+            "exact_cap": cap,
             "plan": "exact" if exact else "hnsw",
             "iterative_scan": self.pgvector.iterative_scan,
         }
 
-    def _counts(self, conn: Connection, where: str, params: dict[str, Any]) -> tuple[int, int]:
-        total = int(conn.execute(text(f"SELECT count(*) FROM {self._quoted}")).scalar_one())  # noqa: S608
-        if where == "TRUE":
-            return total, total
-        count_matching = f"SELECT count(*) FROM {self._quoted} WHERE {where}"  # noqa: S608
-        matching = conn.execute(text(count_matching), params).scalar_one()
-        return total, int(matching)
+    def _exact_only(self, k: int) -> bool:
+        return METRIC_SQL[self.config.metric][1] is None or k > PGVECTOR_MAX_EF
 
-    def _use_exact(self, total: int, matching: int, k: int) -> bool:
-        if METRIC_SQL[self.config.metric][1] is None or k > PGVECTOR_MAX_EF:
-            return True
-        selectivity = matching / total if total else 1.0
-        return matching <= self.exact_max or selectivity < EXACT_SELECTIVITY
+    def _exact_cap(self, total: int, k: int) -> int:
+        """Most matches answered exactly: `exact_max`, or fewer than EXACT_SELECTIVITY of the table."""
+        return max(self.exact_max, k, math.ceil(EXACT_SELECTIVITY * total) - 1)
+
+    def _table_size(self, search: SearchConnection) -> int:
+        """Rows in the table as the planner estimates them (statistics scaled to the current
+        size); an exact count when the table was never analysed."""
+        row = search.conn.execute(_TABLE_SIZE_SQL, (self._quoted,), prepare=True).fetchone()
+        estimate = float(row[0]) if row and row[0] is not None else -1.0
+        if estimate >= 0:
+            return round(estimate)
+        counted = search.conn.execute(f"SELECT count(*) FROM {self._quoted}", prepare=True).fetchone()  # noqa: S608
+        return int(counted[0]) if counted else 0
 
     def _plan_and_run(
         self,
-        conn: Connection,
+        search: SearchConnection,
         vector: np.ndarray,
         k: int,
         ef: int,
         where: str,
         params: dict[str, Any],
-        filtered: bool,
     ) -> list[Hit]:
-        if filtered:
-            total, matching = self._counts(conn, where, params)
-            if matching == 0:
-                return []
-            if self._use_exact(total, matching, k):
-                return self._query(conn, vector, k, where, params, exact=True)
-            ef = max(ef, math.ceil(FILTERED_EF_FACTOR * k * total / matching))
-        elif METRIC_SQL[self.config.metric][1] is None or k > PGVECTOR_MAX_EF:
-            return self._query(conn, vector, k, where, params, exact=True)
-        hits = self._query(conn, vector, k, where, params, exact=False, ef=min(PGVECTOR_MAX_EF, max(ef, k)))
-        if len(hits) < k and filtered:
+        if self._exact_only(k):
+            return self._exact(search, vector, k, where, params)
+        if where == "TRUE":
+            return self._hnsw(search, vector, k, ef, where, params)
+        total = self._table_size(search)
+        cap = self._exact_cap(total, k)
+        hits, matching = self._exact_capped(search, vector, k, where, params, cap)
+        if matching <= cap:
+            return hits
+        # more than `cap` match (`matching` is a lower bound): widen ef for the selectivity
+        ef = max(ef, math.ceil(FILTERED_EF_FACTOR * k * max(total, matching) / matching))
+        hits = self._hnsw(search, vector, k, ef, where, params)
+        if len(hits) < k:
             # the graph walk ran out of matching candidates (no iterative scan): answer exactly
-            expected = min(k, self._counts(conn, where, params)[1])
-            if len(hits) < expected:
-                hits = self._query(conn, vector, k, where, params, exact=True)
+            hits = self._exact(search, vector, k, where, params)
         return hits
 
-    def _query(
+    def _hnsw(
         self,
-        conn: Connection,
+        search: SearchConnection,
+        vector: np.ndarray,
+        k: int,
+        ef: int,
+        where: str,
+        params: dict[str, Any],
+    ) -> list[Hit]:
+        search.ensure("hnsw.ef_search", str(min(PGVECTOR_MAX_EF, max(ef, k))))
+        sql = f"SELECT id, {self._distance} AS d FROM {self._quoted} WHERE {where} ORDER BY d LIMIT {k}"  # noqa: S608
+        return self._hits(search, sql, vector, params)
+
+    def _exact(
+        self, search: SearchConnection, vector: np.ndarray, k: int, where: str, params: dict[str, Any]
+    ) -> list[Hit]:
+        # OFFSET 0 keeps the subquery apart, so the ORDER BY cannot become an HNSW index scan
+        sql = (
+            f"SELECT id, d FROM (SELECT id, {self._distance} AS d FROM {self._quoted} "  # noqa: S608
+            f"WHERE {where} OFFSET 0) m ORDER BY d LIMIT {k}"
+        )
+        return self._hits(search, sql, vector, params)
+
+    def _exact_capped(
+        self,
+        search: SearchConnection,
         vector: np.ndarray,
         k: int,
         where: str,
         params: dict[str, Any],
-        *,
-        exact: bool,
-        ef: int = 0,
+        cap: int,
+    ) -> tuple[list[Hit], int]:
+        """Exact top k when at most `cap` rows match, and how many matched (cap + 1 means more)."""
+        sql = (
+            f"SELECT id, d, count(*) OVER () FROM (SELECT id, {self._distance} AS d "  # noqa: S608
+            f"FROM {self._quoted} WHERE {where} LIMIT {cap + 1}) m ORDER BY d LIMIT {k}"
+        )
+        rows = search.conn.execute(_pyformat(sql), {**params, "q": vector}, prepare=False).fetchall()
+        matching = int(rows[0][2]) if rows else 0
+        return [Hit(int(r[0]), self._score(float(r[1]))) for r in rows], matching
+
+    def _hits(
+        self, search: SearchConnection, sql: str, vector: np.ndarray, params: dict[str, Any]
     ) -> list[Hit]:
-        op = METRIC_SQL[self.config.metric][0]
-        if exact:
-            conn.execute(text("SET LOCAL enable_indexscan = off"))
-        else:
-            conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
-            if self.pgvector.iterative_scan:
-                conn.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-        distance = (
-            "l1_distance(embedding, CAST(:q AS vector))"
-            if op == "<+>"
-            else f"embedding {op} CAST(:q AS vector)"
-        )
-        sql = text(
-            f"SELECT id, {distance} AS d FROM {self._quoted} WHERE {where} ORDER BY d LIMIT :k"  # noqa: S608
-        )
-        rows = conn.execute(
-            sql, {**params, "q": "[" + ",".join(repr(float(x)) for x in vector) + "]", "k": k}
-        ).all()
-        if exact:
-            conn.execute(text("SET LOCAL enable_indexscan = on"))
+        # unfiltered statements are few and fixed: prepare them; filtered ones get a custom plan each time
+        rows = search.conn.execute(_pyformat(sql), {**params, "q": vector}, prepare=not params).fetchall()
         return [Hit(int(i), self._score(float(d))) for i, d in rows]
 
     def _score(self, distance: float) -> float:
@@ -290,3 +342,22 @@ class PgCollection:
         if metric == "dot":
             return -distance
         return distance
+
+
+_TABLE_SIZE_SQL = (
+    "SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0 THEN c.reltuples / c.relpages * "
+    "(pg_relation_size(c.oid) / current_setting('block_size')::float8) ELSE -1 END "
+    "FROM pg_class c WHERE c.oid = CAST(%s AS regclass)"
+)
+_BIND = re.compile(r"(?<![:\w]):(f\d+)\b")
+
+
+@functools.lru_cache(maxsize=512)  # statements repeat: one per filter shape and k
+def _pyformat(sql: str) -> str:
+    """SQLAlchemy-style `:f0` filter parameters (and `:q`, the query vector, bound in binary)
+    as psycopg placeholders, with literal percent signs escaped."""
+    escaped = _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return escaped.replace(_VECTOR_PARAM, "%(q)b")
+
+
+_VECTOR_PARAM = "CAST(:q AS vector)"

@@ -13,7 +13,7 @@ from ..errors import CollectionNotFound, Conflict, InvalidInput
 from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
-from .collection import METRIC_SQL, PgCollection
+from .collection import METRIC_SQL, PgCollection, search_connections
 
 _md = MetaData()
 pg_collections = Table(
@@ -33,6 +33,7 @@ class PgVectorDB:
         self.engine = engine
         self.pgvector: PgVectorInfo = ensure_pgvector(engine)
         upgrade_schema(engine)
+        self.searches = search_connections(engine, self.pgvector)  # shared by every collection
 
     def create_collection(self, config: CollectionConfig) -> PgCollection:
         if config.precision != "float32":
@@ -44,7 +45,7 @@ class PgVectorDB:
             raise InvalidInput(f"unknown metric {config.metric!r}")
         if config.dim > 2000 and METRIC_SQL[config.metric][1] is not None:
             raise InvalidInput("pgvector HNSW indexes hold at most 2000 dimensions")
-        collection = PgCollection(self.engine, config, self.pgvector)
+        collection = PgCollection(self.engine, config, self.pgvector, self.searches)
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
             if conn.execute(
@@ -62,7 +63,7 @@ class PgVectorDB:
             raw = conn.execute(select(pg_collections.c.config).where(pg_collections.c.name == name)).scalar()
         if raw is None:
             raise CollectionNotFound(f"no collection named {name!r}", {"name": name})
-        return PgCollection(self.engine, CollectionConfig(**json.loads(raw)), self.pgvector)
+        return PgCollection(self.engine, CollectionConfig(**json.loads(raw)), self.pgvector, self.searches)
 
     def has_collection(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -104,4 +105,5 @@ class PgVectorDB:
         }
 
     def close(self) -> None:
+        self.searches.close()
         self.engine.dispose()
