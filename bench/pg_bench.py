@@ -432,43 +432,43 @@ def _filtered(url: str, mm: Any, embedded: Any, data: dict[str, Any], count: int
 
 
 def _filter_statements(mm: Any, queries: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:
-    """Each statement of metamedia's exact filtered plan alone, on one open transaction."""
-    from sqlalchemy import text
-
+    """Each statement of metamedia's filtered plan alone, run by the collection's own code on one
+    of its search connections: the table size from planner statistics, then the capped exact query
+    that ranks the matching rows and counts them in the same scan."""
     from metamedia.vectors.filters import parse_filter
+    from metamedia.vectors.validation import check_vectors
     from metamedia.vectors_pg.sqlfilter import compile_filter
 
     where, params = compile_filter(parse_filter(spec))
-    statements = {
-        "count_all": (text(f"SELECT count(*) FROM {mm._quoted}"), False),  # noqa: S608
-        "count_matching": (text(f"SELECT count(*) FROM {mm._quoted} WHERE {where}"), False),  # noqa: S608
-        "exact_query": (
-            text(
-                f"SELECT id, embedding <=> CAST(:q AS vector) AS d FROM {mm._quoted} "  # noqa: S608
-                f"WHERE {where} ORDER BY d LIMIT {K}"
-            ),
-            True,
-        ),
-    }
-    times: dict[str, list[float]] = {name: [] for name in statements}
-    with mm.engine.connect() as conn:
-        conn.execute(text("SET LOCAL enable_indexscan = off"))
+    times: dict[str, list[float]] = {"table_size": [], "capped_exact_query": []}
+
+    def measure(search: Any) -> None:
         for query in queries:
-            literal = "[" + ",".join(map(str, query.tolist())) + "]"
-            for name, (sql, wants_vector) in statements.items():
-                start = time.perf_counter()
-                conn.execute(sql, {**params, "q": literal} if wants_vector else params).all()
-                times[name].append(time.perf_counter() - start)
+            vector = check_vectors(query, mm.config, what="query")[0]
+            start = time.perf_counter()
+            total = mm._table_size(search)
+            middle = time.perf_counter()
+            mm._exact_capped(search, vector, K, where, params, mm._exact_cap(total, K))
+            times["table_size"].append(middle - start)
+            times["capped_exact_query"].append(time.perf_counter() - middle)
+
+    mm.searches.run(measure)
     return {name: summary(t) for name, t in times.items()}
 
 
 def _overhead(url: str, mm: Any, queries: np.ndarray, log: Any) -> dict[str, Any]:
     """Where metamedia's time goes, all on metamedia's own table and index (no graph differences):
-    raw binary prepared query -> + the query vector as a text literal (formatted as metamedia
-    does) -> + metamedia's transaction (BEGIN, SET LOCAL, COMMIT) -> PgCollection.search."""
+    raw binary prepared query on one connection -> the same statement on a connection borrowed from
+    metamedia's bounded search pool (and, for comparison, from psycopg_pool) -> PgCollection.search;
+    and the previous search path (text vector literal, BEGIN / SET LOCAL / COMMIT) for reference."""
+    from pgvector.psycopg.vector import register_vector_info
+    from psycopg.types import TypeInfo
+    from psycopg_pool import ConnectionPool
+
     ef = min(EFS)
     probe = RawPg(url, mm.table.name)
     probe.set_ef(ef)
+    binary_sql = f"SELECT id FROM {mm._quoted} ORDER BY embedding <=> %b LIMIT {K}"  # noqa: S608
     text_sql = (
         f"SELECT id, embedding <=> CAST(%s AS vector) AS d FROM {mm._quoted} "  # noqa: S608
         f"WHERE TRUE ORDER BY d LIMIT {K}"
@@ -485,36 +485,42 @@ def _overhead(url: str, mm: Any, queries: np.ndarray, log: Any) -> dict[str, Any
             probe.conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             return text_literal(q)
 
-    from sqlalchemy import text
+    def own_pool(q: np.ndarray) -> list[int]:
+        def work(search: Any) -> list[int]:
+            search.ensure("hnsw.ef_search", str(ef))
+            return [r[0] for r in search.conn.execute(binary_sql, (q,), prepare=True)]
 
-    autocommit = mm.engine.execution_options(isolation_level="AUTOCOMMIT")
-    one_sql = text(f"SELECT id, embedding <=> CAST(:q AS vector) AS d FROM {mm._quoted} ORDER BY d LIMIT :k")  # noqa: S608
+        return list(mm.searches.run(work))
 
-    def one_statement(q: np.ndarray) -> list[int]:
-        """The proposed change: autocommit, session ef_search set once per pooled connection."""
-        with autocommit.connect() as conn:
-            info = conn.connection.info
-            if info.get("hnsw.ef_search") != ef:
-                conn.exec_driver_sql(f"SET hnsw.ef_search = {ef}")
-                info["hnsw.ef_search"] = ef
-            rows = conn.execute(one_sql, {"q": "[" + ",".join(map(str, q.tolist())) + "]", "k": K}).all()
-        return [int(r[0]) for r in rows]
+    def configure(conn: Any) -> None:
+        register_vector_info(conn, TypeInfo.fetch(conn, "vector"))
+        conn.execute(f"SET hnsw.ef_search = {ef}")
+
+    _, connect_kwargs = mm.engine.dialect.create_connect_args(mm.engine.url)
+    other_pool = ConnectionPool(
+        kwargs={**connect_kwargs, "autocommit": True},
+        configure=configure,
+        min_size=1,
+        max_size=mm.searches.max_size,
+        open=True,
+    )
+    other_pool.wait()
+
+    def psycopg_pool(q: np.ndarray) -> list[int]:
+        with other_pool.connection() as conn:
+            return [r[0] for r in conn.execute(binary_sql, (q,), prepare=True)]
 
     engines: dict[str, Search] = {
         "raw_binary_prepared": probe.search,
-        "text_vector_literal": text_literal,
-        "plus_transaction_and_set_local": with_transaction,
+        "search_pool_same_statement": own_pool,
+        "psycopg_pool_same_statement": psycopg_pool,
         "metamedia_pg_search": lambda q: _ids(mm.search(q, K, ef=ef)),
-        "proposed_one_statement_sqlalchemy": one_statement,
+        "previous_text_vector_literal": text_literal,
+        "previous_plus_transaction_and_set_local": with_transaction,
     }
     warm(engines, queries[:50])
     rows = {name: summary(times) for name, (times, _) in interleaved(engines, queries).items()}
-    start = time.perf_counter()
-    for q in queries:
-        as_text(q)
-    rows["format_text_literal_only"] = {
-        "mean_us": round((time.perf_counter() - start) / len(queries) * 1e6, 1)
-    }
+    other_pool.close()
     probe.close()
     log(f"overhead (ef={ef}, metamedia's table): {json.dumps(rows)}")
     return {"ef": ef, "queries": len(queries), **rows}
@@ -531,10 +537,22 @@ def _x(value: float) -> str:
     return f"{value:.2f}x"
 
 
-def markdown(report: dict[str, Any], json_path: Path) -> str:
-    """bench/PG.md: machine, insert, unfiltered, filtered and overhead tables, goal verdicts."""
+def _shown(path: Path) -> Path:
+    """A result file as the page names it: relative to the repository when it lives inside."""
+    resolved = path.resolve()
+    return resolved.relative_to(HERE.parent) if resolved.is_relative_to(HERE.parent) else path
+
+
+def markdown(
+    report: dict[str, Any],
+    json_path: Path,
+    before: dict[str, Any] | None = None,
+    before_path: Path | None = None,
+) -> str:
+    """bench/PG.md: machine, insert, unfiltered, filtered and overhead tables, goal verdicts, and
+    (given an earlier report) the before / after ratios."""
     mach, params, ins = report["machine"], report["params"], report["insert"]
-    shown = json_path.relative_to(HERE.parent) if json_path.is_relative_to(HERE.parent) else json_path
+    shown = _shown(json_path)
     settings = ", ".join(f"{k}={v}" for k, v in mach["settings"].items())
     mb = 2**20
     lines = [
@@ -656,13 +674,46 @@ def markdown(report: dict[str, Any], json_path: Path) -> str:
     for name, r in ov.items():
         if isinstance(r, dict) and "p50_us" in r:
             lines.append(f"| {name} | {r['p50_us']:,} | {r['p99_us']:,} |")
-    if "format_text_literal_only" in ov:
-        lines.append(
-            f"| (formatting the query as metamedia does, `repr(float(x))` per element, mean) "
-            f"| {ov['format_text_literal_only']['mean_us']} | |"
-        )
-    lines += ["", "Findings of this run:", "", *findings(report), "", *NOTES, ""]
+    lines += ["", "Findings of this run:", "", *findings(report), ""]
+    if before is not None:
+        lines += [*before_and_after(report, before, before_path), ""]
+    lines += [*NOTES, ""]
     return "\n".join(lines) + "\n"
+
+
+def before_and_after(report: dict[str, Any], before: dict[str, Any], before_path: Path | None) -> list[str]:
+    """metamedia-pg against raw pgvector in this run and in an earlier run of the previous code:
+    each ratio comes from its own run (engines interleaved), so the two can be set side by side."""
+    shown = _shown(before_path) if before_path else "an earlier run"
+    p_now, p_before = report["params"], before["params"]
+    out = [
+        "### Before and after the one-statement search path",
+        "",
+        f"Each ratio comes from its own run (engines interleaved). Before: `{shown}` (kept for this "
+        f"comparison; {p_before['n']:,} x {p_before['dim']}, the search path of BEGIN / SET LOCAL / text vector "
+        f"/ COMMIT and three scans per filtered query); now: this run ({p_now['n']:,} x {p_now['dim']}).",
+        "",
+        "| measure | before | now |",
+        "|---|---|---|",
+    ]
+    for ef, rows in report["search"].items():
+        old = before["search"].get(ef, {}).get("metamedia_pg")
+        if old:
+            now = rows["metamedia_pg"]
+            out.append(
+                f"| unfiltered ef={ef}: metamedia-pg p50 / p99 vs raw pgvector | {_x(old['p50_vs_raw_pg'])} / "
+                f"{_x(old['p99_vs_raw_pg'])} | {_x(now['p50_vs_raw_pg'])} / {_x(now['p99_vs_raw_pg'])} |"
+            )
+    for selectivity, block in report["filtered"].items():
+        old_block = before["filtered"].get(selectivity)
+        if old_block:
+            ratio_old = old_block["metamedia_pg"]["p50_us"] / old_block["raw_pg_exact"]["p50_us"]
+            ratio_now = block["metamedia_pg"]["p50_us"] / block["raw_pg_exact"]["p50_us"]
+            out.append(
+                f"| filtered {float(selectivity) * 100:g}%: metamedia-pg p50 vs raw pgvector exact "
+                f"| {_x(ratio_old)} | {_x(ratio_now)} |"
+            )
+    return out
 
 
 def findings(report: dict[str, Any]) -> list[str]:
@@ -690,30 +741,41 @@ def findings(report: dict[str, Any]) -> list[str]:
             f"p50 {_x(emb['p50_vs_raw_pg'])} raw pgvector and {_x(emb['p50_us'] / mm['p50_us'])} metamedia-pg, "
             f"recall@10 {emb['recall_at_10']:.3f} vs {mm['recall_at_10']:.3f}."
         )
-    steps = [name for name, r in ov.items() if isinstance(r, dict) and "p50_us" in r]
-    if {"raw_binary_prepared", "text_vector_literal", "plus_transaction_and_set_local"} <= set(steps):
-        raw, txt, txn = (ov[n]["p50_us"] for n in steps[:3])
-        mms = ov["metamedia_pg_search"]["p50_us"]
-        out.append(
-            f"- On metamedia's own table (ef={ov['ef']}), p50 grows from {raw:,} µs (raw) by {txt - raw:+,.0f} µs "
-            f"for the text vector, {txn - txt:+,.0f} µs for BEGIN / SET LOCAL / COMMIT and {mms - txn:+,.0f} µs "
-            f"for the rest of `PgCollection.search` (pre-ping round trip, SQLAlchemy, checks): "
-            f"{_x(mms / raw)} in all."
+    steps = {name for name, r in ov.items() if isinstance(r, dict) and "p50_us" in r}
+    if {"raw_binary_prepared", "search_pool_same_statement", "metamedia_pg_search"} <= steps:
+        raw, pooled, mms = (
+            ov[n]["p50_us"]
+            for n in ("raw_binary_prepared", "search_pool_same_statement", "metamedia_pg_search")
         )
+        line = (
+            f"- On metamedia's own table (ef={ov['ef']}), p50 {raw:,} µs raw, {pooled - raw:+,.0f} µs for borrowing a "
+            f"connection from metamedia's bounded search pool, {mms - pooled:+,.0f} µs for the rest of "
+            f"`PgCollection.search` (its Python side: input checks, filter compile, `Hit` objects; and its "
+            f"statement, which also returns the distance): {_x(mms / raw)} in all."
+        )
+        if "psycopg_pool_same_statement" in steps:
+            line += (
+                f" The same statement through psycopg_pool: p50 {ov['psycopg_pool_same_statement']['p50_us']:,} µs "
+                f"vs {ov['search_pool_same_statement']['p50_us']:,} µs with metamedia's pool."
+            )
+        if "previous_plus_transaction_and_set_local" in steps:
+            line += (
+                f" The previous path's statement shape alone (text vector, BEGIN / SET LOCAL / COMMIT) costs "
+                f"p50 {ov['previous_plus_transaction_and_set_local']['p50_us']:,} µs."
+            )
+        out.append(line)
     for selectivity, block in report["filtered"].items():
         st = block.get("metamedia_pg_statements", {})
-        if st:
-            spent = sum(r["p50_us"] for r in st.values())
+        if {"table_size", "capped_exact_query"} <= set(st):
+            mm = block["metamedia_pg"]
             out.append(
                 f"- Filtered {float(selectivity) * 100:g}%: metamedia-pg keeps the contract (short "
-                f"{block['metamedia_pg']['short_queries']}/{block['queries']}, recall "
-                f"{block['metamedia_pg']['recall_at_10']:.3f}) where raw HNSW + WHERE at ef 40 returns "
-                f"{block['raw_pg_ef40']['mean_results']} rows on average; but its p50 is "
-                f"{_x(block['metamedia_pg']['p50_us'] / block['raw_pg_exact']['p50_us'])} raw pgvector's exact "
-                f"query: its three statements alone take {spent:,.0f} µs (count of all rows "
-                f"{st['count_all']['p50_us']:,}, count of matches {st['count_matching']['p50_us']:,}, exact query "
-                f"{st['exact_query']['p50_us']:,}): three full scans, the last two evaluating `jsonb_path_exists` "
-                "on every row, where raw filters an integer column in one scan."
+                f"{mm['short_queries']}/{block['queries']}, recall {mm['recall_at_10']:.3f}) where raw HNSW + WHERE "
+                f"at ef 40 returns {block['raw_pg_ef40']['mean_results']} rows on average; its p50 is "
+                f"{_x(mm['p50_us'] / block['raw_pg_exact']['p50_us'])} raw pgvector's exact query. One scan: the "
+                f"table size from statistics takes {st['table_size']['p50_us']:,} µs, the capped exact query "
+                f"(rank and count the matches) {st['capped_exact_query']['p50_us']:,} µs; what remains over raw is "
+                "`jsonb_path_exists` on the JSON payload per row where raw compares an integer column."
             )
     return out
 
@@ -724,16 +786,16 @@ NOTES = [
     "- The raw and metamedia tables hold the same rows but different graphs: raw's index is bulk-built after",
     "  the load, metamedia's grows insert by insert. The overhead table removes that difference by running",
     "  every variant on metamedia's table: `raw_binary_prepared` is a prepared `SELECT id ... ORDER BY",
-    "  embedding <=> $1 LIMIT 10` with a binary vector on an autocommit connection (one round trip);",
-    "  `text_vector_literal` sends the vector as metamedia does (text, `CAST(:q AS vector)`);",
-    "  `plus_transaction_and_set_local` adds metamedia's BEGIN / SET LOCAL hnsw.ef_search / COMMIT;",
-    "  `metamedia_pg_search` is `PgCollection.search` (adds SQLAlchemy, the pool's pre-ping `;` round trip,",
-    "  input checks and `Hit` objects); `proposed_one_statement_sqlalchemy` is a candidate change measured",
-    "  here, not shipped: one autocommit statement through the same pooled engine, `SET hnsw.ef_search` only",
-    "  when a pooled connection's value differs, vector formatted from `tolist()`.",
-    "- A libpq trace of `PgCollection.search` (code of 2026-11-21) shows 5 round trips unfiltered (`;` pre-ping, BEGIN, SET LOCAL,",
-    "  SELECT, COMMIT) and 8 filtered (plus `count(*)` of the table, `count(*)` of the matching rows,",
-    "  SET LOCAL enable_indexscan off and on): each filtered search scans the table three times.",
+    "  embedding <=> $1 LIMIT 10` with a binary vector on one autocommit connection (one round trip);",
+    "  `search_pool_same_statement` runs it on a connection borrowed from metamedia's bounded search pool",
+    "  (`metamedia.vectors_pg.searchconn`), `psycopg_pool_same_statement` on one from psycopg_pool (same size);",
+    "  `metamedia_pg_search` is `PgCollection.search`; the two `previous_` rows are the statement shape of",
+    "  the search path before this change (vector as a text literal; then inside BEGIN / SET LOCAL / COMMIT).",
+    "- Search path: unfiltered, one prepared statement per query on a pooled autocommit connection (the",
+    "  vector bound in binary; `SET hnsw.ef_search` only when the connection's value differs). Filtered:",
+    "  one small statement for the table size (pg_class statistics scaled to the table's current pages;",
+    "  `count(*)` if never analysed) and one scan that ranks the first cap + 1 matching rows exactly and",
+    "  counts them (`count(*) OVER ()`); HNSW with a raised ef only when more than the cap match.",
     "- pgvector 0.6 has no iterative index scan: an HNSW scan yields at most hnsw.ef_search rows and the",
     "  WHERE clause is applied after, so a filtered query returns about ef_search x selectivity rows.",
     "- Inserting into an existing pgvector HNSW index is slow (every insert searches the graph at",
@@ -779,9 +841,17 @@ def main() -> None:
     parser.add_argument(
         "--render", type=Path, default=None, help="only rewrite --markdown from a result JSON"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="an earlier result JSON to set beside this one in --markdown",
+    )
     args = parser.parse_args()
+    before = json.loads(args.before.read_text()) if args.before else None
     if args.render:
-        args.markdown.write_text(markdown(json.loads(args.render.read_text()), args.render))
+        report = json.loads(args.render.read_text())
+        args.markdown.write_text(markdown(report, args.render, before, args.before))
         return
     with database_url() as (url, source):
         print(f"PostgreSQL: {source}", flush=True)
@@ -797,7 +867,7 @@ def main() -> None:
     report["server"] = source
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
-    args.markdown.write_text(markdown(report, args.out))
+    args.markdown.write_text(markdown(report, args.out, before, args.before))
     print(f"wrote {args.out} and {args.markdown}")
 
 
