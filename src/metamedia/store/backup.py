@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError
 
 from .. import __version__
 from ..errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from ..fsutil import fsync_path
 from .backup_format import (
     MANIFEST,
     BackupCorrupt,
@@ -296,9 +297,9 @@ def _write_tar(path: Path, work: Path, manifest: Manifest) -> None:
             tar.addfile(info, io.BytesIO(data))
             for entry in manifest.tables:
                 tar.add(work / f"{entry.name}.jsonl.gz", arcname=entry.file, filter=_plain)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
-        _fsync(path.parent)
+        fsync_path(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -308,14 +309,6 @@ def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uname = info.gname = ""
     info.mode = 0o644
     return info
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ----- restore --------------------------------------------------------------------------------------

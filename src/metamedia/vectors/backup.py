@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
+from ..fsutil import fsync_path
 from .collection import Collection
 from .config import CollectionConfig
 from .fullvectors import file_sha256
-from .snapshot import fsync_path, read_manifest, write_atomic
+from .snapshot import read_manifest, write_atomic
 from .store import PointRows, PointStore
 
 FORMAT = 1

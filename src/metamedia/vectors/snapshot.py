@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fsutil import fsync_path
 from .config import CollectionConfig
 from .fullvectors import file_sha256, prefix_sha256
 from .index import AnnIndex
@@ -34,15 +35,6 @@ SNAPSHOT_FILES = ("index.faiss", "labels.npy", "alive.npy", "payloads.jsonl")
 
 class SnapshotError(Exception):
     """A snapshot is missing, incomplete or does not match its manifest."""
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or directory."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -97,20 +97,17 @@ class SearchConnections:
     def run(self, work: Callable[[SearchConnection], T]) -> T:
         """`work` on a pooled connection; once more on a fresh one if the connection was broken.
         BackendUnavailable when the server cannot be reached the second time either."""
-        try:
-            with self.connection() as search:
-                return work(search)
-        except psycopg.OperationalError as exc:
-            if not _is_disconnect(exc):
-                raise
-            self.drop_idle()
-        try:
-            with self.connection() as search:
-                return work(search)
-        except psycopg.OperationalError as exc:
-            if not _is_disconnect(exc):
-                raise
-            raise BackendUnavailable(f"PostgreSQL is not reachable for searches: {exc}") from exc
+        for attempt in (1, 2):
+            try:
+                with self.connection() as search:
+                    return work(search)
+            except psycopg.OperationalError as exc:
+                if not _is_disconnect(exc):
+                    raise
+                if attempt == 2:
+                    raise BackendUnavailable(f"PostgreSQL is not reachable for searches: {exc}") from exc
+                self.drop_idle()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def drop_idle(self) -> None:
         """Close every idle connection (after a restart they are all dead)."""
