@@ -270,7 +270,7 @@ def test_auth_off_only_on_loopback(engine: Engine, caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.WARNING, logger="metamedia"):
         app = create_app(off.replace(host="127.0.0.1"), engine=engine)
     assert any("DISABLED" in r.getMessage() for r in caplog.records)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         assert client.get("/search", params={"q": "war"}).status_code == 200
         assert client.get("/admin/verify").status_code == 200
 

@@ -44,7 +44,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Engin
 @pytest.fixture(scope="module")
 def http(engine: Engine) -> Iterator[TestClient]:
     app = build_app(engine, Settings(auth_disabled=True, log_json=False, rate_limit=""))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # the demo answers loopback names only
         yield client
 
 

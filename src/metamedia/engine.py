@@ -29,6 +29,8 @@ from .vectors import CollectionConfig, VectorDB
 log = logging.getLogger("metamedia.engine")
 
 MEDIA_COLLECTION = "media"
+# Collections the engine owns: readable through /collections, written only by the engine itself.
+ENGINE_COLLECTIONS = frozenset({MEDIA_COLLECTION})
 INDEX_BATCH = 256
 SEARCH_CACHE_SIZE = 1024
 
@@ -255,9 +257,16 @@ class Engine:
                 progress("index", min(start + len(chunk), len(ids)), len(ids))
         return done
 
+    def media_index_present(self) -> bool:
+        """False when the media collection is gone from its vector database (dropped, lost files)."""
+        return MEDIA_COLLECTION in {c.name for c in self.media_db.list_collections()}
+
     def check_index(self) -> dict[str, Any]:
         """Compare the media index with the store of record: missing, extra and stale items."""
         stored = {it.id: vector_hash(it, self.weights) for it in self.store.iter_items()}
+        if not self.media_index_present():
+            return {"ok": False, "items": len(stored), "indexed": 0, "missing": sorted(stored),
+                    "extra": [], "stale": [], "index_present": False}  # fmt: skip
         indexed_ids = set(int(i) for i in self.media.ids())
         extra = sorted(indexed_ids - set(stored))
         missing = sorted(set(stored) - indexed_ids)
@@ -278,6 +287,8 @@ class Engine:
             report = self.check_index()
             if report["ok"]:
                 return {"repaired": False, **_short(report)}
+            if not report.get("index_present", True):
+                self.media = self._open_media_collection()
             if report["extra"]:
                 self.media.delete(report["extra"])
             fix = report["missing"] + report["stale"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 
 class MetamediaError(Exception):
     """Base of every error metamedia raises on purpose."""
@@ -72,3 +75,38 @@ class BackendUnavailable(MetamediaError):
 
     status_code = 503
     exit_code = 5
+
+
+class Forbidden(MetamediaError):
+    """The caller may not do this: another user's data, or a resource the engine owns."""
+
+    status_code = 403
+    exit_code = 6
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"/:,;()\[\]<>]+/?)+")
+
+
+def _short_path(match: re.Match[str]) -> str:
+    text = match.group(0)
+    parts = [p for p in text.split("/") if p]
+    if not parts or not os.path.isdir("/" + parts[0]):
+        return text  # not a path on this machine (a route such as /collections/media, a ratio)
+    return parts[-1]
+
+
+def without_paths(text: str) -> str:
+    """`text` with every absolute path on this machine cut to its last part, for messages sent to
+    clients: an error may name the file it could not read, never where the server keeps it."""
+    return _ABSOLUTE_PATH.sub(_short_path, text) if "/" in text else text
+
+
+def public_detail(value: object) -> object:
+    """`without_paths` applied to every string inside an error's detail."""
+    if isinstance(value, str):
+        return without_paths(value)
+    if isinstance(value, dict):
+        return {k: public_detail(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [public_detail(v) for v in value]
+    return value

@@ -77,6 +77,13 @@ class Settings:
     )
     max_body_bytes: int = _setting(1_048_576, "Largest request body, in bytes (uploads excepted).")
     max_upload_bytes: int = _setting(64 * 1_048_576, "Largest catalog upload, in bytes.")
+    request_body_timeout_s: float = _setting(
+        30.0, "Seconds a request body may stall before the server answers 408."
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        "Comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed; empty = none (the peer address counts).",
+    )
     ingest_dir: str = _setting("", "Folder /admin/ingest may read from; empty = data_dir/imports.")
     events_buffer: int = _setting(1000, "Events kept for Last-Event-ID resumption of /events.")
     events_heartbeat_s: float = _setting(15.0, "Seconds between SSE heartbeats on /events.")
@@ -90,6 +97,8 @@ class Settings:
             raise InvalidInput(
                 "max_body_bytes ≥ 1024, events_buffer ≥ 1 and events_heartbeat_s > 0 are required"
             )
+        if not self.request_body_timeout_s > 0:
+            raise InvalidInput(f"request_body_timeout_s must be > 0, got {self.request_body_timeout_s}")
         if not self.key_cache_seconds >= 0:
             raise InvalidInput(f"key_cache_seconds must be >= 0, got {self.key_cache_seconds}")
         if not self.learn_interval >= 0:  # also rejects NaN

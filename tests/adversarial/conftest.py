@@ -24,13 +24,13 @@ from metamedia.api.keys import KeyStore
 from metamedia.engine import Engine
 from metamedia.settings import Settings
 
+from ..conftest import TMDB_5000, write_csv_slice
+
 
 def settings(**values: object) -> Settings:
     """Settings for a test server (fields this version does not know are left out)."""
     known = set(Settings.__dataclass_fields__)
     return Settings(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
-
-from ..conftest import TMDB_5000, write_csv_slice
 
 
 @dataclass
@@ -67,8 +67,15 @@ def fingerprint(engine: Engine) -> dict[str, str]:
 
 
 def _serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve like `metamedia serve` does (same proxy-header policy), on a loopback port."""
+    try:
+        from metamedia.api.serving import proxy_options
+
+        options = proxy_options(app.state.settings)  # type: ignore[attr-defined]
+    except ImportError:  # the code before issue 17
+        options = {}
     srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)  # type: ignore[arg-type]
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -140,6 +147,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Server]
 
 def assert_json_error(response: httpx.Response, *statuses: int) -> None:
     """The status is one of `statuses` and the body is our JSON error shape."""
-    assert response.status_code in statuses, (response.request.method, response.request.url, response.status_code, response.text[:300])
+    assert response.status_code in statuses, (
+        response.request.method,
+        response.request.url,
+        response.status_code,
+        response.text[:300],
+    )
     body = response.json()
     assert isinstance(body, dict) and ("error" in body), body

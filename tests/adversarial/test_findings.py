@@ -57,7 +57,9 @@ def test_media_index_cannot_be_dropped_or_rewritten_through_collections(secure: 
                 http.post("/collections/media/points", json={"points": [{"id": 1, "vector": unit_vector(dim)}]}),
                 403, 409,
             )  # fmt: skip
-            assert_json_error(http.request("DELETE", "/collections/media/points", json={"ids": [first]}), 403, 409)
+            assert_json_error(
+                http.request("DELETE", "/collections/media/points", json={"ids": [first]}), 403, 409
+            )
             assert_json_error(http.post("/collections/media/snapshot"), 403, 409)
             assert_json_error(http.post("/collections", json={"name": "media", "dim": 4}), 403, 409)
     assert fingerprint(eng) == before
@@ -78,7 +80,9 @@ def test_ready_and_verify_notice_a_damaged_media_index(tmp_path: Path, embedder)
     eng = Engine(Settings(data_dir=tmp_path / "data"), embedder=embedder)
     try:
         eng.ingest([write_csv_slice(TMDB_5000, tmp_path / "s.csv", 8)])
-        app = create_app(engine=eng, settings=Settings(log_json=False, rate_limit="", auth_disabled=True, host="127.0.0.1"))
+        app = create_app(
+            engine=eng, settings=Settings(log_json=False, rate_limit="", auth_disabled=True, host="127.0.0.1")
+        )
         with TestClient(app, base_url="http://127.0.0.1") as http:
             assert http.get("/ready").status_code == 200
             eng.vectors.drop_collection("media")  # damage from outside the API (a disk fault, a bug)
@@ -140,7 +144,9 @@ def test_bound_key_cannot_read_another_users_memory(secure: Server) -> None:
         bob_ep = writer.post("/memory/episodes", json=episode("bob", task="bob's secret evening")).json()
         writer.post("/memory/episodes", json=episode("alice", task="alice's evening"))
     with secure.client("alice") as alice:
-        assert_json_error(alice.get("/memory/episodes/search", params={"q": "evening", "user_id": "bob"}), 403)
+        assert_json_error(
+            alice.get("/memory/episodes/search", params={"q": "evening", "user_id": "bob"}), 403
+        )
         mine = alice.get("/memory/episodes/search", params={"q": "secret evening", "k": 20})
         assert mine.status_code == 200
         assert {m["episode"]["user_id"] for m in mine.json()} <= {"alice"}, mine.json()
@@ -220,7 +226,8 @@ def test_demo_refuses_cross_site_writes_and_foreign_hosts(demo: Server) -> None:
     with httpx.Client(base_url=demo.url, timeout=30) as http:
         line = json.dumps({"title": "Planted by a web page"}) + "\n"
         assert_json_error(
-            http.post("/admin/ingest/upload", content=line, headers={**evil, "Content-Type": "text/plain"}), 403
+            http.post("/admin/ingest/upload", content=line, headers={**evil, "Content-Type": "text/plain"}),
+            403,
         )
         assert_json_error(http.post("/admin/snapshot", headers={**evil, "Content-Type": "text/plain"}), 403)
         assert_json_error(http.post("/admin/items", json={"title": "x"}, headers=evil), 403)
@@ -233,7 +240,9 @@ def test_demo_refuses_cross_site_writes_and_foreign_hosts(demo: Server) -> None:
             http.post("/admin/snapshot", headers={"Content-Type": "application/x-www-form-urlencoded"}), 403
         )
         # DNS rebinding: the attacker's name resolving to 127.0.0.1
-        assert_json_error(http.get("/search", params={"q": "war"}, headers={"Host": "evil.example"}), 403, 421)
+        assert_json_error(
+            http.get("/search", params={"q": "war"}, headers={"Host": "evil.example"}), 403, 421
+        )
         assert_json_error(http.get("/health", headers={"Host": "evil.example:8000"}), 403, 421)
         mcp = http.post(
             "/mcp",
@@ -292,17 +301,19 @@ def test_non_finite_and_absurd_numbers_are_refused(secure: Server) -> None:
     with secure.client("admin") as http:
         raw = {"Content-Type": "application/json"}
         for body in [
-            '{"item_id": %d, "kind": "view", "context": {"mood": NaN}}' % item,
-            '{"item_id": %d, "kind": "view", "context": {"mood": Infinity}}' % item,
-            '{"item_id": %d, "kind": "view", "context": {"mood": -Infinity}}' % item,
-            '{"item_id": %d, "kind": "view", "context": {"mood": 1e999}}' % item,
-            '{"item_id": %d, "kind": "view", "timestamp": 1e300}' % item,
-            '{"item_id": %d, "kind": "view", "timestamp": -1e300}' % item,
-            '{"item_id": %d, "kind": "watch", "watch_seconds": 1e308}' % item,
+            '{"item_id": ITEM, "kind": "view", "context": {"mood": NaN}}',
+            '{"item_id": ITEM, "kind": "view", "context": {"mood": Infinity}}',
+            '{"item_id": ITEM, "kind": "view", "context": {"mood": -Infinity}}',
+            '{"item_id": ITEM, "kind": "view", "context": {"mood": 1e999}}',
+            '{"item_id": ITEM, "kind": "view", "timestamp": 1e300}',
+            '{"item_id": ITEM, "kind": "view", "timestamp": -1e300}',
+            '{"item_id": ITEM, "kind": "watch", "watch_seconds": 1e308}',
         ]:
+            body = body.replace("ITEM", str(item))
             assert_json_error(http.post("/users/nan-user/interactions", content=body, headers=raw), 400, 422)
         assert_json_error(
-            http.post("/memory/episodes", content=json.dumps(episode("", context={"v": 1e300})), headers=raw), 422
+            http.post("/memory/episodes", content=json.dumps(episode("", context={"v": 1e300})), headers=raw),
+            422,
         )
         assert_json_error(
             http.post("/memory/episodes", content='{"task":"t","predicted":0.5,"actual":0.9,"reward":1,'
@@ -315,9 +326,13 @@ def test_non_finite_and_absurd_numbers_are_refused(secure: Server) -> None:
                                                            "task_type": "recommend"})[1])  # fmt: skip
         before = fingerprint(secure.engine)
         for reward in (1e308, -1e300):
-            _s, answer = mcp.call("strategy_record_outcome", {"strategy_id": strategy["id"], "success": True, "reward": reward})
+            _s, answer = mcp.call(
+                "strategy_record_outcome", {"strategy_id": strategy["id"], "success": True, "reward": reward}
+            )
             assert tool_failed(answer), answer
-        _s, answer = mcp.call("record_interaction", {"user_id": "u", "item_id": item, "kind": "watch", "watch_seconds": 1e300})
+        _s, answer = mcp.call(
+            "record_interaction", {"user_id": "u", "item_id": item, "kind": "watch", "watch_seconds": 1e300}
+        )
         assert tool_failed(answer), answer
         assert fingerprint(secure.engine) == before
     finally:
@@ -330,7 +345,9 @@ def test_booleans_are_not_ids(secure: Server) -> None:
         assert_json_error(http.post("/users/b/interactions", json={"item_id": True, "kind": "view"}), 422)
         http.post("/collections", json={"name": "booly", "dim": 2})
         mid = fingerprint(secure.engine)
-        assert_json_error(http.post("/collections/booly/points", json={"points": [{"id": True, "vector": [1, 0]}]}), 422)
+        assert_json_error(
+            http.post("/collections/booly/points", json={"points": [{"id": True, "vector": [1, 0]}]}), 422
+        )
         assert_json_error(http.request("DELETE", "/collections/booly/points", json={"ids": [False]}), 422)
         assert fingerprint(secure.engine) == mid
         http.delete("/collections/booly")
@@ -411,7 +428,9 @@ def test_read_key_can_search_a_collection(secure: Server) -> None:
         r = reader.post("/collections/readable/search", json={"vector": [1, 0], "k": 1})
         assert r.status_code == 200, r.text
         assert r.json()["hits"][0]["id"] == 1
-        assert_json_error(reader.post("/collections/readable/points", json={"points": [{"id": 2, "vector": [0, 1]}]}), 403)
+        assert_json_error(
+            reader.post("/collections/readable/points", json={"points": [{"id": 2, "vector": [0, 1]}]}), 403
+        )
 
 
 def test_declared_body_that_never_comes_times_out(secure: Server) -> None:
@@ -438,8 +457,13 @@ def test_filter_depth_limit_is_exact(secure: Server) -> None:
 
     with secure.client("write") as http:
         http.post("/collections", json={"name": "filtered", "dim": 2})
-        http.post("/collections/filtered/points", json={"points": [{"id": 1, "vector": [1, 0], "payload": {"x": 1}}]})
+        http.post(
+            "/collections/filtered/points",
+            json={"points": [{"id": 1, "vector": [1, 0], "payload": {"x": 1}}]},
+        )
         ok = http.post("/collections/filtered/search", json={"vector": [1, 0], "filter": nested(MAX_DEPTH)})
         assert ok.status_code == 200, ok.text
-        too_deep = http.post("/collections/filtered/search", json={"vector": [1, 0], "filter": nested(MAX_DEPTH + 1)})
+        too_deep = http.post(
+            "/collections/filtered/search", json={"vector": [1, 0], "filter": nested(MAX_DEPTH + 1)}
+        )
         assert_json_error(too_deep, 422)

@@ -20,6 +20,7 @@ from .auth import check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
 from .events import router as events_router
+from .guards import LoopbackGuard, RequestBodyGuard
 from .keys import KeyStore
 from .logging import configure_json_logging
 from .metrics import ApiMetrics
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     try:
         from .routes_vectors import router as vectors_router
 
-        app.include_router(vectors_router, dependencies=[Depends(require_by_method("read", "write"))])
+        app.include_router(vectors_router)  # scopes per route: a search is a read
     except ImportError:  # pragma: no cover - vectors routes not built yet
         log.debug("vector collection routes not available")
 
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def index() -> str:
         return resources.files("metamedia.web").joinpath("index.html").read_text(encoding="utf-8")
 
+    app.add_middleware(RequestBodyGuard, timeout=api.request_body_timeout_s, skip_json=UPLOAD_PATHS)
     app.add_middleware(
         BodySizeLimitMiddleware,
         limit_for=lambda path: api.max_upload_bytes if path in UPLOAD_PATHS else api.max_body_bytes,
@@ -139,6 +141,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    if api.auth_disabled:
+        app.add_middleware(LoopbackGuard)  # the demo: no foreign Host/Origin, no simple cross-site writes
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     try:
         from ..mcp.http import mount_mcp

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import MetamediaError
+from ..errors import MetamediaError, public_detail, without_paths
 
 log = logging.getLogger("metamedia.api")
 
@@ -30,7 +30,8 @@ def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, object]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MetamediaError)
     async def _metamedia(_req: Request, exc: MetamediaError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status_code)
+        body = {"error": without_paths(exc.message), "detail": public_detail(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -44,7 +45,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
-            {"error": str(exc.detail), "detail": None}, status_code=exc.status_code, headers=exc.headers
+            {"error": without_paths(str(exc.detail)), "detail": None},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .auth import Principal, require
+from .keys import KeyStore
 
 MAX_KINDS = 20
 
@@ -73,25 +74,52 @@ class EventBus:
         lost = bool(events) and last_id < events[0].id - 1
         return [e for e in events if e.id > last_id], lost
 
-    async def subscribe(self, last_id: int | None) -> AsyncIterator[Event | None]:
-        """Events after `last_id` (replayed, then live); yields None first when some were lost."""
+    async def subscribe(
+        self,
+        last_id: int | None,
+        *,
+        still_allowed: Callable[[], bool] | None = None,
+        check_every: float = 5.0,
+    ) -> AsyncIterator[Event | None]:
+        """Events after `last_id` (replayed, then live); yields None first when some were lost.
+
+        With `still_allowed`, it is asked (in a worker thread) at least every `check_every` seconds
+        and before each batch; the stream ends as soon as it answers False (a revoked key).
+        """
         flag = asyncio.Event()
         waiter = (asyncio.get_running_loop(), flag)
         with self._lock:
             self._waiters.add(waiter)
             cursor = last_id if last_id is not None else self._next_id - 1
+        checked = time.monotonic()
+
+        async def allowed() -> bool:
+            nonlocal checked
+            checked = time.monotonic()
+            return still_allowed is None or await asyncio.to_thread(still_allowed)
+
         try:
             pending, lost = self.since(cursor)
             if lost:
                 yield None
             while True:
+                if pending and still_allowed is not None and time.monotonic() - checked >= check_every / 2:
+                    if not await allowed():
+                        return
                 for event in pending:
                     cursor = event.id
                     yield event
                 flag.clear()
                 pending, _ = self.since(cursor)
-                if not pending:
-                    await flag.wait()
+                while not pending:
+                    try:
+                        await asyncio.wait_for(flag.wait(), check_every if still_allowed else None)
+                    except TimeoutError:
+                        pass
+                    if still_allowed is not None and time.monotonic() - checked >= check_every:
+                        if not await allowed():
+                            return
+                    flag.clear()
                     pending, _ = self.since(cursor)
         finally:
             with self._lock:
@@ -139,8 +167,14 @@ async def events(
         resume = after
     wanted = {k[:64] for k in kind or []}
 
+    key_id = principal.key_id
+    keys: KeyStore | None = getattr(request.app.state, "keys", None)
+    still_allowed = (lambda: keys.is_active(key_id)) if key_id is not None and keys is not None else None
+    recheck = min(heartbeat, 5.0)
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in bus.subscribe(resume):
+        # The key is checked again while the stream is open: revoking it ends the stream.
+        async for event in bus.subscribe(resume, still_allowed=still_allowed, check_every=recheck):
             if event is None:
                 yield ServerSentEvent(
                     data=json.dumps({"reason": "events were lost; reload state"}), event="reset"

@@ -186,6 +186,12 @@ class KeyStore:
             raise NotFound(f"no API key with id {key_id!r}")
         return _row_to_key(row._mapping)
 
+    def is_active(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked, asked of the database (no cache)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys.c.revoked_at).where(api_keys.c.id == key_id)).first()
+        return row is not None and row[0] is None
+
     def has_active_keys(self) -> bool:
         with self.engine.connect() as conn:
             return (

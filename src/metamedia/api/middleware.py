@@ -15,7 +15,8 @@ from .logging import request_id_var
 from .metrics import ApiMetrics
 
 access_log = logging.getLogger("metamedia.access")
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Short and without "_": a pasted API key (mm_<id>_<secret>, 60 characters) can never pass as a request id.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,39}$")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -7,6 +7,7 @@ write survives a crash: on restart the index is repaired from the store (see app
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -19,14 +20,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from ..engine import Engine
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, public_detail
 from ..settings import Settings
 from .auth import require
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require("admin"))])
 ops_router = APIRouter(tags=["ops"])
 
-UPLOAD_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A plain file name: no separators, and not "." or ".." (it may not start with a dot at all).
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 MAX_LISTED = 100
 
 Text = Annotated[str, Field(max_length=500)]
@@ -104,7 +106,7 @@ def _ingest(request: Request, path: Path) -> dict[str, Any]:
     out = report.to_dict()
     out["rejects"] = out["rejects"][:MAX_LISTED]
     out["files"] = [{**f, "path": Path(f["path"]).name} for f in out["files"]]
-    return out
+    return public_detail(out)  # type: ignore[return-value]  (reject reasons may quote a server path)
 
 
 @router.post("/ingest", summary="Ingest a catalog file from the server's ingest folder")
@@ -136,6 +138,9 @@ async def ingest_upload(
     folder = Path(engine_of(request).settings.data_dir) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     target = folder / name
+    if target.parent != folder:  # the pattern already refuses this; never write outside the folder
+        folder.rmdir()
+        raise InvalidInput("upload name must be a plain file name")
     try:
         with target.open("wb") as out:
             async for chunk in request.stream():
@@ -144,8 +149,7 @@ async def ingest_upload(
             raise InvalidInput("empty upload")
         return await run_in_threadpool(_ingest, request, target)
     finally:
-        target.unlink(missing_ok=True)
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.post("/snapshot", summary="Write index snapshots now")
@@ -186,6 +190,8 @@ def ready(request: Request) -> JSONResponse:
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
     try:
         items, indexed = engine.count(), int(engine.media.count())
+        if not engine.media_index_present():
+            return JSONResponse({"ready": False, "reason": "media index missing"}, status_code=503)
     except Exception:  # a closed or unreachable store means not ready, whatever the cause
         return JSONResponse({"ready": False, "reason": "store unavailable"}, status_code=503)
     limiter_ok = request.app.state.limiter.ping()

@@ -1,7 +1,8 @@
 """HTTP adapter of agent memory: strategies, episodes, skills, causal effects, the learner, audit trails.
 
 `read` scope for GETs, `write` for POSTs, `admin` for POST /admin/learn. Every route is a thin call
-into MemoryFacade; named errors become their status codes through the app's error handlers.
+into MemoryFacade; named errors become their status codes through the app's error handlers. A key
+bound to a user reads only that user's episodes, effects and audit trails (see api/access.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from ..memory.facade import MAX_K, MemoryFacade
-from .auth import require
+from .access import confine_user, ensure_memory_visible
+from .auth import Principal, require
 
 router = APIRouter(tags=["memory"])
-READ = [Depends(require("read"))]
+_read = require("read")
+READ = [Depends(_read)]
 WRITE = [Depends(require("write"))]
+Reader = Annotated[Principal, Depends(_read)]
 
 Short = Annotated[str, Field(min_length=1, max_length=300)]
 Long = Annotated[str, Field(max_length=5000)]
@@ -129,9 +133,10 @@ def store_episode(body: EpisodeIn, memory: Memory) -> dict[str, Any]:
     )  # fmt: skip
 
 
-@router.get("/memory/episodes/search", dependencies=READ)
+@router.get("/memory/episodes/search")
 def search_episodes(
     memory: Memory,
+    principal: Reader,
     q: Annotated[str, Query(min_length=1, max_length=1000)],
     only: Literal["all", "failures", "successes"] = "all",
     min_reward: Annotated[float | None, Query(ge=-1000.0, le=1000.0)] = None,
@@ -141,6 +146,7 @@ def search_episodes(
     k: K = 5,
 ) -> list[dict[str, Any]]:
     """Episodes similar to a query, by outcome, minimum reward and time window."""
+    user_id = confine_user(principal, user_id)
     return memory.reflexion_search(
         q, only=only, min_reward=min_reward, since=since, k=k, until=until, user_id=user_id
     )
@@ -164,12 +170,15 @@ def search_skills(
     return memory.skill_search(task, k=k, min_success_rate=min_success_rate)
 
 
-@router.get("/memory/causal/effects", dependencies=READ)
+@router.get("/memory/causal/effects")
 def causal_effects(
-    memory: Memory, user_id: Annotated[str | None, Query(max_length=120)] = None, top: K = 10
+    memory: Memory,
+    principal: Reader,
+    user_id: Annotated[str | None, Query(max_length=120)] = None,
+    top: K = 10,
 ) -> dict[str, Any]:
     """Population effects of ranking features on completion, and a user's shrunk effects."""
-    return memory.causal_effects(user_id=user_id, top=top)
+    return memory.causal_effects(user_id=confine_user(principal, user_id), top=top)
 
 
 @router.get("/memory/causal/paths", dependencies=READ)
@@ -204,7 +213,8 @@ def learner_runs(memory: Memory, limit: K = 20) -> list[dict[str, Any]]:
     return memory.learner_runs(limit=limit)
 
 
-@router.get("/memory/{memory_id}/history", dependencies=READ)
-def history(memory_id: PathId, memory: Memory) -> list[dict[str, Any]]:
-    """The audit trail of any memory by id."""
+@router.get("/memory/{memory_id}/history")
+def history(memory_id: PathId, memory: Memory, principal: Reader) -> list[dict[str, Any]]:
+    """The audit trail of any memory by id (a bound key: shared memories and its own user's)."""
+    ensure_memory_visible(principal, memory, memory_id)
     return memory.history(memory_id)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt
 
+from ..recommend.service import MAX_TIMESTAMP, MAX_WATCH_SECONDS
 from .auth import require
 
 router = APIRouter(tags=["users"])
@@ -23,18 +24,20 @@ class InteractionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: int = Field(ge=1, le=2**62, description="Catalog item id.")
+    item_id: StrictInt = Field(ge=1, le=2**62, description="Catalog item id (a number, not a boolean).")
     kind: Kind
-    value: float | None = Field(default=None, description="The rating, for kind 'rating'.")
+    value: FiniteFloat | None = Field(default=None, ge=-100, le=100, description="The rating, for kind 'rating'.")
     scale: Literal["five", "ten"] | None = Field(default=None, description="Rating scale: 0.5-5 or 1-10.")
-    completion: float | None = Field(default=None, ge=0.0, le=1.0, description="Watched share, 0..1.")
-    watch_seconds: float | None = Field(default=None, ge=0.0)
-    context: dict[str, str | int | float | bool | None] | None = Field(
+    completion: FiniteFloat | None = Field(default=None, ge=0.0, le=1.0, description="Watched share, 0..1.")
+    watch_seconds: FiniteFloat | None = Field(default=None, ge=0.0, le=MAX_WATCH_SECONDS)
+    context: dict[Annotated[str, Field(max_length=60)], str | StrictInt | FiniteFloat | bool | None] | None = Field(
         default=None, description="hour (0-23), weekday (0-6, Monday 0), device, session_minutes, ..."
     )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    timestamp: float | None = Field(default=None, description="Unix seconds; default now.")
-    decision_id: str | None = Field(default=None, description="decision_id of the recommendation it answers.")
+    timestamp: FiniteFloat | None = Field(
+        default=None, ge=0, le=MAX_TIMESTAMP, description="Unix seconds (up to the year 2100); default now."
+    )
+    decision_id: str | None = Field(default=None, max_length=64, description="decision_id of the recommendation it answers.")
 
 
 def _recs(request: Request) -> Any:

@@ -2,7 +2,9 @@
 
 The VectorDB is `request.app.state.engine.vectors`. Errors are MetamediaError subclasses, turned
 into {"error", "detail"} bodies by the app's global handler; malformed bodies (including NaN or
-infinite numbers, which Python's JSON parser lets through) are refused with 422 by pydantic.
+infinite numbers) are refused with 422 before a route runs. GETs and searches need `read`, other
+writes `write`; the engine's own collections (the media index) are read-only here for every key:
+the catalog changes through /admin/items and /admin/ingest, which keep the index and store in step.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from fastapi import APIRouter, Depends, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt
 
-from ..errors import DimensionMismatch
+from ..engine import ENGINE_COLLECTIONS
+from ..errors import DimensionMismatch, Forbidden
 from ..vectors import CollectionConfig, VectorDB
 from ..vectors.base import MAX_BATCH, MAX_DIM, MAX_EF, MAX_EF_CONSTRUCTION, MAX_K, MAX_M
+from .auth import require
 
 router = APIRouter(prefix="/collections", tags=["vectors"])
+READ = [Depends(require("read"))]
+WRITE = [Depends(require("write"))]
 
-PointId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+PointId = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 Vector = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_DIM)]
 
 
@@ -71,36 +77,48 @@ def _db(request: Request) -> VectorDB:
     return vectors
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+def _writable(name: str) -> str:
+    """403 for the engine's own collections: nobody writes the media index through this API."""
+    if name in ENGINE_COLLECTIONS:
+        raise Forbidden(
+            f"collection {name!r} is the engine's catalog index and read-only here; "
+            "change the catalog with /admin/items or /admin/ingest",
+            {"collection": name},
+        )
+    return name
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=WRITE)
 def create_collection(body: CollectionIn, request: Request) -> dict[str, Any]:
     """Create a collection; 409 if the name is taken."""
+    _writable(body.name)
     collection = _db(request).create_collection(CollectionConfig(**body.model_dump()))
     return collection.describe()
 
 
-@router.get("")
+@router.get("", dependencies=READ)
 def list_collections(request: Request) -> dict[str, Any]:
     """Every collection's configuration."""
     return {"collections": [config.to_dict() for config in _db(request).list_collections()]}
 
 
-@router.get("/{name}")
+@router.get("/{name}", dependencies=READ)
 def describe_collection(name: str, request: Request) -> dict[str, Any]:
     """Configuration and statistics (count, tombstones, bytes per vector, ...)."""
     return _db(request).describe(name)
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", dependencies=WRITE)
 def drop_collection(name: str, request: Request) -> dict[str, Any]:
     """Delete a collection with its points and files."""
-    _db(request).drop_collection(name)
+    _db(request).drop_collection(_writable(name))
     return {"dropped": name}
 
 
-@router.post("/{name}/points")
+@router.post("/{name}/points", dependencies=WRITE)
 def upsert_points(name: str, body: UpsertIn, request: Request) -> dict[str, Any]:
     """Insert or replace a batch of points; answered after the store commit."""
-    collection = _db(request).get_collection(name)
+    collection = _db(request).get_collection(_writable(name))
     dim = collection.config.dim
     wrong = [p.id for p in body.points if len(p.vector) != dim]
     if wrong:
@@ -113,22 +131,22 @@ def upsert_points(name: str, body: UpsertIn, request: Request) -> dict[str, Any]
     return {"upserted": len(ids), "count": collection.count(), "version": collection.version}
 
 
-@router.delete("/{name}/points")
+@router.delete("/{name}/points", dependencies=WRITE)
 def delete_points(name: str, body: DeleteIn, request: Request) -> dict[str, Any]:
     """Delete points by id; unknown ids are ignored."""
-    collection = _db(request).get_collection(name)
+    collection = _db(request).get_collection(_writable(name))
     deleted = collection.delete(body.ids)
     return {"deleted": deleted, "count": collection.count()}
 
 
-@router.get("/{name}/points/{point_id}")
-def get_point(name: str, point_id: PointId, request: Request) -> dict[str, Any]:
+@router.get("/{name}/points/{point_id}", dependencies=READ)
+def get_point(name: str, point_id: Annotated[int, Path(ge=-(2**63), le=2**63 - 1)], request: Request) -> dict[str, Any]:
     """One point's vector and payload; 404 if absent."""
     vector, payload = _db(request).get_collection(name).get(point_id)
     return {"id": point_id, "vector": vector.tolist(), "payload": payload}
 
 
-@router.post("/{name}/search")
+@router.post("/{name}/search", dependencies=READ)
 def search(name: str, body: SearchIn, request: Request) -> dict[str, Any]:
     """Nearest points to `vector`, best first, with the plan that ran."""
     collection = _db(request).get_collection(name)
@@ -137,8 +155,8 @@ def search(name: str, body: SearchIn, request: Request) -> dict[str, Any]:
     return {"hits": [{"id": h.id, "score": h.score} for h in hits]}
 
 
-@router.post("/{name}/snapshot")
+@router.post("/{name}/snapshot", dependencies=WRITE)
 def snapshot(name: str, request: Request) -> dict[str, Any]:
-    """Write the collection's snapshot now."""
-    path = _db(request).get_collection(name).snapshot()
+    """Write the collection's snapshot now (the media index: POST /admin/snapshot)."""
+    path = _db(request).get_collection(_writable(name)).snapshot()
     return {"snapshot": path.name}

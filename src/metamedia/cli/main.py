@@ -172,6 +172,7 @@ def serve(
     import uvicorn
 
     from ..api.app import create_app
+    from ..api.serving import proxy_options
 
     with errors_to_exit():
         cfg = settings(host=host, port=port, demo_catalog=str(demo) if demo else None)
@@ -185,6 +186,7 @@ def serve(
         log_level=cfg.log_level,
         log_config=None,
         access_log=False,
+        **proxy_options(cfg),
     )
 
 

@@ -4,7 +4,9 @@
 manager inside the app's lifespan, over the same engine as the HTTP routes. Every request is
 authenticated like an API request (`Authorization: Bearer mm_...` or `X-API-Key`, same rate
 limits); a `tools/call` of a tool that writes needs the `write` scope, everything else `read`; a
-key bound to a user may only touch that user. Refusals are JSON-RPC errors the client surfaces.
+key bound to a user may only touch that user (the same rules as the HTTP routes: api/access.py),
+and an MCP session belongs to the key that opened it. Refusals are JSON-RPC errors the client
+surfaces. With authentication off (the loopback demo) the SDK's DNS-rebinding protection is on.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from ..api.access import confine_user, ensure_memory_visible
 from ..api.auth import Principal, _authenticate, _presented_key
+from ..jsonsafe import JsonLimitExceeded
+from ..jsonsafe import loads as bounded_loads
 from .server import WRITE_TOOLS, build_server
 
 if TYPE_CHECKING:
@@ -35,7 +40,15 @@ if TYPE_CHECKING:
 MCP_PATH = "/mcp"
 PROFILE_URI = re.compile(r"^metamedia://users/(?P<user_id>[^/]+)/profile$")
 # JSON-RPC server-error codes for refusals made before the MCP server sees the message.
-ERROR_CODES = {401: -32001, 403: -32003, 429: -32029, 503: -32005}
+ERROR_CODES = {401: -32001, 403: -32003, 404: -32004, 422: -32600, 429: -32029, 503: -32005}
+# Read tools whose answer is about one user: a bound key gets its own user's (user_id filled in).
+USER_FILTERED_TOOLS = frozenset({"reflexion_search", "causal_effects"})
+# Read tools naming a memory by id: a bound key may only name shared memories or its own user's.
+MEMORY_ID_TOOLS = {"reflexion_analyze": "episode_id"}
+LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"]
+LOOPBACK_ORIGINS = [f"{scheme}://{host}" for scheme in ("http", "https") for host in LOOPBACK_HOSTS]
+SESSION_HEADER = "mcp-session-id"
+MAX_SESSIONS = 100_000
 
 
 def required_access(message: object) -> tuple[str, str | None, bool]:
@@ -73,9 +86,34 @@ def check_access(principal: Principal, messages: Iterable[object]) -> None:
             raise HTTPException(status_code=403, detail="a user-bound key may only write its own user's data")
 
 
+def confine_messages(principal: Principal, messages: list[object], memories: Any) -> bool:
+    """Apply the per-user read rules to tool calls, in place; True when an argument was filled in."""
+    if principal.user_id is None:
+        return False
+    changed = False
+    for message in messages:
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            continue
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("arguments", {}), dict):
+            continue
+        name, arguments = params.get("name"), params.setdefault("arguments", {})
+        if name in USER_FILTERED_TOOLS:
+            asked = arguments.get("user_id")
+            arguments["user_id"] = confine_user(principal, None if asked is None else str(asked))
+            changed = changed or asked is None
+        if name in MEMORY_ID_TOOLS and memories is not None:
+            memory_id = arguments.get(MEMORY_ID_TOOLS[name])
+            if isinstance(memory_id, str):
+                ensure_memory_visible(principal, memories, memory_id)
+    return changed
+
+
 def _parsed_messages(body: bytes) -> list[object]:
     try:
-        parsed = json.loads(body) if body else None
+        parsed = bounded_loads(body) if body else None
+    except JsonLimitExceeded as exc:
+        raise HTTPException(status_code=422, detail=exc.message) from exc
     except ValueError:
         return []  # not JSON: the MCP transport answers with a parse error
     return parsed if isinstance(parsed, list) else [parsed]
@@ -95,15 +133,24 @@ class McpHttpApp:
 
     def __init__(self) -> None:
         self._manager: StreamableHTTPSessionManager | None = None
+        self._memories: Any = None
+        # MCP session id -> the key id that opened it ("" with authentication off).
+        self._owners: dict[str, str] = {}
 
     @asynccontextmanager
-    async def running(self, engine: Engine) -> AsyncIterator[None]:
+    async def running(self, engine: Engine, *, auth_disabled: bool = False) -> AsyncIterator[None]:
         """Serve MCP over `engine` while the context is open (enter it in the app's lifespan)."""
+        from ..memory.facade import MemoryFacade
+
         server = build_server(engine)
-        # The API's keys, not the Host header, guard this endpoint; it must work behind any hostname.
-        server.streamable_http_app(
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        )
+        self._memories = MemoryFacade(engine)
+        if auth_disabled:  # nothing but the Host and Origin headers stands between a web page and the demo
+            security = TransportSecuritySettings(
+                enable_dns_rebinding_protection=True, allowed_hosts=LOOPBACK_HOSTS, allowed_origins=LOOPBACK_ORIGINS
+            )
+        else:  # the API's keys guard this endpoint; it must work behind any hostname
+            security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        server.streamable_http_app(transport_security=security)
         manager = server.session_manager
         async with manager.run():
             self._manager = manager
@@ -125,11 +172,36 @@ class McpHttpApp:
             principal = _authenticate(
                 request, _presented_key(_bearer_credentials(request), request.headers.get("x-api-key"))
             )
-            check_access(principal, _parsed_messages(body))
+            owner = principal.key_id or ""
+            session = request.headers.get(SESSION_HEADER)
+            if session is not None and self._owners.get(session, owner) != owner:
+                # Another key's session: answered like an unknown one, so ids cannot be probed.
+                raise HTTPException(status_code=404, detail="no such MCP session")
+            messages = _parsed_messages(body)
+            check_access(principal, messages)
+            if confine_messages(principal, messages, self._memories):
+                batch = body.lstrip().startswith(b"[")
+                body = json.dumps(messages if batch else messages[0]).encode()
         except HTTPException as exc:
             await _refusal(exc)(scope, receive, send)
             return
-        await manager.handle_request(scope, _replay(body, receive), send)
+        if request.method == "DELETE" and session is not None:
+            self._owners.pop(session, None)
+        await manager.handle_request(scope, _replay(body, receive), self._recording_owner(send, owner))
+
+    def _recording_owner(self, send: Send, owner: str) -> Send:
+        """Remember which key a new session (the id in the response header) belongs to."""
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == SESSION_HEADER.encode():
+                        self._owners.setdefault(value.decode("latin-1"), owner)
+                        if len(self._owners) > MAX_SESSIONS:
+                            self._owners.pop(next(iter(self._owners)))
+            await send(message)
+
+        return recording
 
 
 def _bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
@@ -164,7 +236,8 @@ def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:
 
     @asynccontextmanager
     async def lifespan(target: Any) -> AsyncIterator[Any]:
-        async with inner(target) as state, endpoint.running(target.state.engine):
+        auth_disabled = bool(target.state.settings.auth_disabled)
+        async with inner(target) as state, endpoint.running(target.state.engine, auth_disabled=auth_disabled):
             yield state
 
     app.router.lifespan_context = lifespan

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .. import __version__
-from ..errors import MetamediaError, NotFound
+from ..errors import MetamediaError, NotFound, public_detail, without_paths
 from ..recommend.service import ALGORITHMS
 from ..recommend.signals import SignalKind
 
@@ -47,7 +47,7 @@ MediaType = Literal["movie", "tv"]
 K = Annotated[int, Field(description="How many results (1..1000).")]
 SmallK = Annotated[int, Field(description="How many results (1..100).")]
 UserId = Annotated[str, Field(description="The user's id, as the client application names it.")]
-ItemId = Annotated[int, Field(description="A catalog item id (the `id` field of search results).")]
+ItemId = Annotated[StrictInt, Field(description="A catalog item id (the `id` field of search results).")]
 Genres = Annotated[
     list[str] | None,
     Field(description="Required genres, e.g. ['Science Fiction', 'Comedy']; all must match."),
@@ -60,9 +60,9 @@ Context = Annotated[
 
 def tool_error(exc: MetamediaError) -> ToolError:
     """A tool error a model can act on: the engine's message, plus short structured detail if any."""
-    text = exc.message
+    text = without_paths(exc.message)
     if exc.detail is not None:
-        detail = json.dumps(exc.detail, default=str)
+        detail = json.dumps(public_detail(exc.detail), default=str)
         if len(detail) <= 600:
             text = f"{text} ({detail})"
     return ToolError(text)
@@ -305,11 +305,12 @@ def build_server(engine: Engine) -> MCPServer:
         min_reward: Annotated[float | None, Field(description="Lowest reward to return.")] = None,
         since: Annotated[float | None, Field(description="Only episodes after this Unix time.")] = None,
         k: SmallK = 5,
+        user_id: Annotated[str | None, Field(description="Only this user's episodes.")] = None,
     ) -> dict[str, Any]:
         """Find past episodes similar to a task, to learn from what worked and what failed."""
         return {
             "results": memory.get().reflexion_search(
-                query, only=only, min_reward=min_reward, since=since, k=k
+                query, only=only, min_reward=min_reward, since=since, k=k, user_id=user_id
             )
         }
 
@@ -381,6 +382,6 @@ def _resource_json(read: Callable[[], Any]) -> str:
     try:
         return json.dumps(read(), default=str)
     except NotFound as exc:
-        raise ResourceNotFoundError(exc.message) from exc
+        raise ResourceNotFoundError(without_paths(exc.message)) from exc
     except MetamediaError as exc:
-        raise ResourceError(exc.message) from exc
+        raise ResourceError(without_paths(exc.message)) from exc

@@ -17,12 +17,13 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..jsonsafe import check_value
 from .audit import AuditEntry
 from .interactions import Interaction, movielens_interactions
 from .learner import POPULATION, run_learner
 from .reflexion import Episode, EpisodeDraft, analyse_failure, is_negative
 from .rules import Candidate
-from .schema import causal_weights, learner_runs
+from .schema import causal_weights, episodes, learner_runs, user_constraints
 from .service import DEFAULT_TASK, AgentMemory
 from .strategies import Strategy, StrategySpec
 
@@ -66,6 +67,16 @@ def parse_time(value: float | int | str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+MAX_REWARD = 1000.0
+
+
+def _check_number(name: str, value: float, low: float, high: float) -> float:
+    """A finite number within [low, high] (booleans are not numbers), else InvalidInput."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise InvalidInput(f"{name} must be a number within {low:g}..{high:g}, got {value!r}")
+    return float(value)
 
 
 def _check_k(k: int) -> int:
@@ -146,6 +157,7 @@ class MemoryFacade:
 
     def strategy_record_outcome(self, strategy_id: str, success: bool, reward: float) -> dict[str, Any]:
         """Count one use of a strategy with its outcome; returns its updated statistics."""
+        reward = _check_number("reward", reward, -MAX_REWARD, MAX_REWARD)
         return strategy_dict(
             self.memory.bank.record_outcome(strategy_id, success=bool(success), reward=float(reward))
         )
@@ -160,6 +172,8 @@ class MemoryFacade:
         """Create the next version of a strategy; the old version stays, superseded."""
         if not reason.strip():
             raise InvalidInput("evolving a strategy needs a reason")
+        check_value(changes, "changes")
+        check_value(evidence or {}, "evidence")
         new = self.memory.bank.evolve(
             strategy_id, changes=dict(changes), evidence=dict(evidence or {}), reason=reason
         )
@@ -197,6 +211,12 @@ class MemoryFacade:
     ) -> dict[str, Any]:
         """Store one episode. Success follows from the engagement (>= 0.5 and not a skip), so a
         contradicting `success` is rejected; the caller's critique is kept in the episode's audit trail."""
+        predicted = _check_number("predicted", predicted, 0.0, 1.0)
+        actual = _check_number("actual", actual, 0.0, 1.0)
+        reward = _check_number("reward", reward, -MAX_REWARD, MAX_REWARD)
+        for name, value in (("context", context), ("item", item or {}), ("factors", factors or {}),
+                            ("recommended", recommended)):  # fmt: skip
+            check_value(value, name)
         derived = not is_negative(action, float(actual)) and float(actual) >= 0.5
         if bool(success) != derived:
             raise InvalidInput(
@@ -389,6 +409,20 @@ class MemoryFacade:
             {"run_id": r["id"], "started_at": r["started_at"], "finished_at": r["finished_at"], "report": dict(r["report"])}
             for r in rows
         ]  # fmt: skip
+
+    def memory_owner(self, memory_id: str) -> str | None:
+        """The user a memory belongs to (an episode's or a constraint's user), None for shared
+        memories (strategies, skills) and for ids nothing is stored under."""
+        with self.memory.engine.connect() as conn:
+            if memory_id.startswith("constraint:"):
+                number = memory_id.removeprefix("constraint:")
+                if not number.isdigit() or len(number) > 18:
+                    return None
+                query = select(user_constraints.c.user_id).where(user_constraints.c.id == int(number))
+            else:
+                query = select(episodes.c.user_id).where(episodes.c.id == memory_id)
+            owner = conn.execute(query).scalar()
+        return str(owner) if owner else None
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         """Audit trail of any memory (strategy id, episode id, skill id, "constraint:<n>"); 404 if none."""

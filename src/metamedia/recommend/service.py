@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
-from ..errors import InvalidInput, ItemNotFound, NotFound, UserNotFound
+from ..errors import Forbidden, InvalidInput, ItemNotFound, NotFound, UserNotFound
 from ..models import MediaItem
 from ..search.pipeline import resolve_genres, result_row
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
@@ -70,6 +70,9 @@ MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
 SERVED_CACHE = 5000
 IMPORT_BATCH = 5000
 
+MAX_TIMESTAMP = 4_102_444_800.0  # 2100-01-01 UTC
+MAX_WATCH_SECONDS = 10_000_000  # about 115 days
+
 
 class RecommendService:
     """The engine's recommendation layer (``engine.recs``)."""
@@ -112,8 +115,10 @@ class RecommendService:
             check_finite(name, number)
         if value is not None and kind != "rating":
             raise InvalidInput(f"value is only for ratings, not {kind!r}")
-        if watch_seconds is not None and watch_seconds < 0:
-            raise InvalidInput(f"watch_seconds must be non-negative, got {watch_seconds}")
+        if watch_seconds is not None and not 0 <= watch_seconds <= MAX_WATCH_SECONDS:
+            raise InvalidInput(f"watch_seconds must be within 0..{MAX_WATCH_SECONDS}, got {watch_seconds}")
+        if value is not None and not -100.0 <= value <= 100.0:
+            raise InvalidInput(f"a rating value must be within the rating scale, got {value}")
         rating_scale = None
         if kind == "rating":
             if value is None:
@@ -133,7 +138,12 @@ class RecommendService:
         ctx = check_context(context)
         key = check_key(idempotency_key)
         when = time.time() if timestamp is None else check_finite("timestamp", timestamp)
+        if not 0.0 <= when <= MAX_TIMESTAMP:
+            raise InvalidInput(f"timestamp must be Unix seconds between 0 and {MAX_TIMESTAMP:.0f} (year 2100)")
         decision = self._decision(decision_id) if decision_id is not None else None
+        if decision is not None and str(decision.user_id) != user:
+            # One user's interaction cannot answer (and credit the reward of) another user's recommendation.
+            raise Forbidden(f"decision {decision_id!r} was issued to another user", {"decision_id": decision_id})
         now = time.time()
         row = {
             "user_id": user, "item_id": item.id, "kind": kind, "value": value, "scale": rating_scale,

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from ..errors import InvalidInput
+from ..jsonsafe import check_value
 from ..store.migrations import upgrade_schema
 from .preference import PreferenceVector
 from .signals import rating_strength
@@ -154,9 +155,24 @@ def ensure_users(conn: Connection, user_ids: Iterable[str], now: float) -> None:
         known = set(conn.execute(select(users.c.id).where(users.c.id.in_(chunk))).scalars())
         fresh = [u for u in chunk if u not in known]
         if fresh:
-            conn.execute(users.insert(), [{"id": u, "created_at": now, "last_seen": now} for u in fresh])
+            # Two first interactions of one new user may race: the second insert must be a no-op.
+            rows = [{"id": u, "created_at": now, "last_seen": now} for u in fresh]
+            conn.execute(insert_ignoring_duplicates(conn, users), rows)
         if known:
             conn.execute(users.update().where(users.c.id.in_(list(known))).values(last_seen=now))
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("OR IGNORE")  # pragma: no cover - no other backend today
 
 
 def interaction_dict(row: Any) -> dict[str, Any]:
@@ -221,6 +237,9 @@ def check_context(context: dict[str, Any] | None) -> dict[str, Any]:
     for name, raw in context.items():
         if not isinstance(name, str) or not isinstance(raw, str | int | float | bool | None):
             raise InvalidInput(f"context field {name!r} must be a text, number or boolean")
+        if isinstance(name, str) and len(name) > 60:
+            raise InvalidInput("context field names are at most 60 characters")
+        check_value(raw, f"context.{name}")
         if name in CONTEXT_FIELDS and raw is not None:
             low, high = CONTEXT_FIELDS[name]
             number = check_finite(f"context.{name}", raw)  # type: ignore[arg-type]

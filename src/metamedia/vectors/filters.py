@@ -111,7 +111,7 @@ def iso_timestamp(text: str) -> float | None:
 
 
 def _parse_group(raw: object, where: str, depth: int) -> Group:
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH:  # the top-level group is depth 0: MAX_DEPTH levels in all
         raise InvalidFilter(f"{where}: groups nested deeper than {MAX_DEPTH} levels")
     if not isinstance(raw, dict):
         raise InvalidFilter(f"{where}: expected an object with must/should/must_not, got {_kind(raw)}")
