@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from metamedia.api.errors import install_error_handlers
+from metamedia.api.ratelimit import RateLimiter
 from metamedia.api.routes_vectors import router
+from metamedia.settings import Settings
 from metamedia.vectors import VectorDB
 from metamedia.vectors.synthetic import clustered
 
@@ -27,6 +29,9 @@ def client(tmp_path: Path) -> TestClient:
 
     db = VectorDB(sqlalchemy.create_engine(f"sqlite:///{tmp_path / 's.db'}"), tmp_path)
     app.state.engine = SimpleNamespace(vectors=db)  # the lead's Engine exposes the VectorDB as .vectors
+    # The routes check scopes themselves; keys are tested elsewhere, so authentication is off here.
+    app.state.settings = Settings(auth_disabled=True, rate_limit="")
+    app.state.limiter = RateLimiter("")
     return TestClient(app)
 
 

@@ -106,7 +106,8 @@ def _ingest(request: Request, path: Path) -> dict[str, Any]:
     out = report.to_dict()
     out["rejects"] = out["rejects"][:MAX_LISTED]
     out["files"] = [{**f, "path": Path(f["path"]).name} for f in out["files"]]
-    return public_detail(out)  # type: ignore[return-value]  (reject reasons may quote a server path)
+    public: dict[str, Any] = public_detail(out)  # type: ignore[assignment]  # rejects may quote a path
+    return public
 
 
 @router.post("/ingest", summary="Ingest a catalog file from the server's ingest folder")
