@@ -4,6 +4,7 @@ absurd numbers, wrong types, unicode, injection-looking strings. Rejections chan
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -105,8 +106,8 @@ def test_injection_and_unicode_strings_are_data_not_code(secure: Server) -> None
             for response in [
                 http.get("/search", params={"q": nasty}),
                 http.get("/search", params={"q": "war", "genre": nasty}),
-                http.get(f"/users/{nasty.replace('/', '_')}/profile"),
-                http.get(f"/collections/{nasty.replace('/', '_')}"),
+                http.get(f"/users/{quote(nasty, safe='')}/profile"),
+                http.get(f"/collections/{quote(nasty, safe='')}"),
                 http.get("/memory/episodes/search", params={"q": nasty, "user_id": nasty}),
                 http.get("/memory/causal/causes", params={"event": nasty}),
             ]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(tags=["bandit"])
 
@@ -13,8 +13,10 @@ router = APIRouter(tags=["bandit"])
 class EvaluateRequest(BaseModel):
     """The candidate policy to evaluate off-policy on the logged, rewarded decisions."""
 
+    model_config = ConfigDict(extra="forbid")
+
     policy: Literal["fixed", "uniform", "current"] = "current"
-    arm: str | None = Field(default=None, description="The arm of a 'fixed' policy.")
+    arm: str | None = Field(default=None, max_length=64, description="The arm of a 'fixed' policy.")
     limit: int | None = Field(
         default=None, ge=2, le=10_000_000, description="Use only the latest N rewarded decisions."
     )
