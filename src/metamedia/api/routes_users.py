@@ -26,18 +26,22 @@ class InteractionIn(BaseModel):
 
     item_id: StrictInt = Field(ge=1, le=2**62, description="Catalog item id (a number, not a boolean).")
     kind: Kind
-    value: FiniteFloat | None = Field(default=None, ge=-100, le=100, description="The rating, for kind 'rating'.")
+    value: FiniteFloat | None = Field(
+        default=None, ge=-100, le=100, description="The rating, for kind 'rating'."
+    )
     scale: Literal["five", "ten"] | None = Field(default=None, description="Rating scale: 0.5-5 or 1-10.")
     completion: FiniteFloat | None = Field(default=None, ge=0.0, le=1.0, description="Watched share, 0..1.")
     watch_seconds: FiniteFloat | None = Field(default=None, ge=0.0, le=MAX_WATCH_SECONDS)
-    context: dict[Annotated[str, Field(max_length=60)], str | StrictInt | FiniteFloat | bool | None] | None = Field(
-        default=None, description="hour (0-23), weekday (0-6, Monday 0), device, session_minutes, ..."
-    )
+    context: (
+        dict[Annotated[str, Field(max_length=60)], str | StrictInt | FiniteFloat | bool | None] | None
+    ) = Field(default=None, description="hour (0-23), weekday (0-6, Monday 0), device, session_minutes, ...")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     timestamp: FiniteFloat | None = Field(
         default=None, ge=0, le=MAX_TIMESTAMP, description="Unix seconds (up to the year 2100); default now."
     )
-    decision_id: str | None = Field(default=None, max_length=64, description="decision_id of the recommendation it answers.")
+    decision_id: str | None = Field(
+        default=None, max_length=64, description="decision_id of the recommendation it answers."
+    )
 
 
 def _recs(request: Request) -> Any:

@@ -140,7 +140,9 @@ def delete_points(name: str, body: DeleteIn, request: Request) -> dict[str, Any]
 
 
 @router.get("/{name}/points/{point_id}", dependencies=READ)
-def get_point(name: str, point_id: Annotated[int, Path(ge=-(2**63), le=2**63 - 1)], request: Request) -> dict[str, Any]:
+def get_point(
+    name: str, point_id: Annotated[int, Path(ge=-(2**63), le=2**63 - 1)], request: Request
+) -> dict[str, Any]:
     """One point's vector and payload; 404 if absent."""
     vector, payload = _db(request).get_collection(name).get(point_id)
     return {"id": point_id, "vector": vector.tolist(), "payload": payload}

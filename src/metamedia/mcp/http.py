@@ -146,7 +146,9 @@ class McpHttpApp:
         self._memories = MemoryFacade(engine)
         if auth_disabled:  # nothing but the Host and Origin headers stands between a web page and the demo
             security = TransportSecuritySettings(
-                enable_dns_rebinding_protection=True, allowed_hosts=LOOPBACK_HOSTS, allowed_origins=LOOPBACK_ORIGINS
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=LOOPBACK_HOSTS,
+                allowed_origins=LOOPBACK_ORIGINS,
             )
         else:  # the API's keys guard this endpoint; it must work behind any hostname
             security = TransportSecuritySettings(enable_dns_rebinding_protection=False)

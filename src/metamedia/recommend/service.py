@@ -139,11 +139,15 @@ class RecommendService:
         key = check_key(idempotency_key)
         when = time.time() if timestamp is None else check_finite("timestamp", timestamp)
         if not 0.0 <= when <= MAX_TIMESTAMP:
-            raise InvalidInput(f"timestamp must be Unix seconds between 0 and {MAX_TIMESTAMP:.0f} (year 2100)")
+            raise InvalidInput(
+                f"timestamp must be Unix seconds between 0 and {MAX_TIMESTAMP:.0f} (year 2100)"
+            )
         decision = self._decision(decision_id) if decision_id is not None else None
         if decision is not None and str(decision.user_id) != user:
             # One user's interaction cannot answer (and credit the reward of) another user's recommendation.
-            raise Forbidden(f"decision {decision_id!r} was issued to another user", {"decision_id": decision_id})
+            raise Forbidden(
+                f"decision {decision_id!r} was issued to another user", {"decision_id": decision_id}
+            )
         now = time.time()
         row = {
             "user_id": user, "item_id": item.id, "kind": kind, "value": value, "scale": rating_scale,
