@@ -343,6 +343,8 @@ def test_booleans_are_not_ids(secure: Server) -> None:
     before = fingerprint(secure.engine)
     with secure.client("admin") as http:
         assert_json_error(http.post("/users/b/interactions", json={"item_id": True, "kind": "view"}), 422)
+        for field in ("tmdb_id", "movielens_id"):
+            assert_json_error(http.post("/admin/items", json={"title": "Boolean Id", field: True}), 422)
         http.post("/collections", json={"name": "booly", "dim": 2})
         mid = fingerprint(secure.engine)
         assert_json_error(
@@ -358,6 +360,19 @@ def test_booleans_are_not_ids(secure: Server) -> None:
             ("get_item", {"item_id": True}),
             ("similar_media", {"item_id": True}),
             ("record_interaction", {"user_id": "b", "item_id": True, "kind": "view"}),
+            (
+                "reflexion_store",
+                {
+                    "session_id": "s",
+                    "task": "t",
+                    "context": {},
+                    "recommended": [True],
+                    "predicted": 0.5,
+                    "actual": 0.9,
+                    "reward": 1.0,
+                    "success": True,
+                },
+            ),
         ]:
             _s, answer = mcp.call(tool, args)
             assert tool_failed(answer), (tool, answer)

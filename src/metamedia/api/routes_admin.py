@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt
 
 from ..engine import Engine
 from ..errors import InvalidInput, NotFound, public_detail
@@ -53,9 +53,9 @@ class ItemIn(BaseModel):
     popularity: Annotated[FiniteFloat, Field(ge=0, le=1e9)] | None = None
     language: Annotated[str, Field(max_length=16)] | None = None
     poster_path: Text | None = None
-    tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    tmdb_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = None
     imdb_id: Annotated[str, Field(pattern=r"^tt\d{1,10}$")] | None = None
-    movielens_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    movielens_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class IngestPathIn(BaseModel):
