@@ -68,6 +68,7 @@ def test_both_backends_satisfy_the_collection_interface(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     for backend in ("faiss", "pgvector"):
+        (tmp_path / backend).mkdir()
         db = open_db(backend, tmp_path / backend, request)
         col = db.create_collection(config_for("cosine", "float32"))
         assert isinstance(col, VectorCollection)
