@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
+from ..access import confine_user, ensure_memory_visible
 from ..memory.facade import MAX_K, MemoryFacade
-from .access import confine_user, ensure_memory_visible
 from .auth import Principal, require
 
 router = APIRouter(tags=["memory"])

@@ -4,7 +4,7 @@
 manager inside the app's lifespan, over the same engine as the HTTP routes. Every request is
 authenticated like an API request (`Authorization: Bearer mm_...` or `X-API-Key`, same rate
 limits); a `tools/call` of a tool that writes needs the `write` scope, everything else `read`; a
-key bound to a user may only touch that user (the same rules as the HTTP routes: api/access.py),
+key bound to a user may only touch that user (the same rules as the HTTP routes: metamedia.access),
 and an MCP session belongs to the key that opened it. Refusals are JSON-RPC errors the client
 surfaces. With authentication off (the loopback demo) the SDK's DNS-rebinding protection is on.
 """
@@ -15,10 +15,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import HTTPException
-from fastapi.security import HTTPAuthorizationCredentials
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -26,10 +25,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..api.access import confine_user, ensure_memory_visible
-from ..api.auth import Principal, _authenticate, _presented_key
+from ..access import confine_user, ensure_memory_visible
+from ..errors import MetamediaError
 from ..jsonsafe import JsonLimitExceeded
 from ..jsonsafe import loads as bounded_loads
+from ..memory.facade import MemoryFacade
 from .server import WRITE_TOOLS, build_server
 
 if TYPE_CHECKING:
@@ -49,6 +49,28 @@ LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]
 LOOPBACK_ORIGINS = [f"{scheme}://{host}" for scheme in ("http", "https") for host in LOOPBACK_HOSTS]
 SESSION_HEADER = "mcp-session-id"
 MAX_SESSIONS = 100_000
+
+
+class Principal(Protocol):
+    """The authenticated caller, as the HTTP API's authentication gives it (api.auth.Principal)."""
+
+    @property
+    def scopes(self) -> frozenset[str]: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def key_id(self) -> str | None: ...
+    def ensure_user(self, user_id: object) -> None: ...
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, by the hook the API app installs as `app.state.authenticate` (401/429 like any
+    API request); the endpoint refuses everyone when no such hook is installed."""
+    hook = getattr(request.app.state, "authenticate", None)
+    if hook is None:
+        raise HTTPException(status_code=503, detail="the MCP endpoint has no authentication configured")
+    principal: Principal = hook(request)
+    return principal
 
 
 def required_access(message: object) -> tuple[str, str | None, bool]:
@@ -133,15 +155,13 @@ class McpHttpApp:
 
     def __init__(self) -> None:
         self._manager: StreamableHTTPSessionManager | None = None
-        self._memories: Any = None
+        self._memories: MemoryFacade | None = None
         # MCP session id -> the key id that opened it ("" with authentication off).
         self._owners: dict[str, str] = {}
 
     @asynccontextmanager
     async def running(self, engine: Engine, *, auth_disabled: bool = False) -> AsyncIterator[None]:
         """Serve MCP over `engine` while the context is open (enter it in the app's lifespan)."""
-        from ..memory.facade import MemoryFacade
-
         server = build_server(engine)
         self._memories = MemoryFacade(engine)
         if auth_disabled:  # nothing but the Host and Origin headers stands between a web page and the demo
@@ -171,9 +191,7 @@ class McpHttpApp:
         request = Request(scope, receive)
         body = await request.body() if request.method == "POST" else b""
         try:
-            principal = _authenticate(
-                request, _presented_key(_bearer_credentials(request), request.headers.get("x-api-key"))
-            )
+            principal = authenticate(request)
             owner = principal.key_id or ""
             session = request.headers.get(SESSION_HEADER)
             if session is not None and self._owners.get(session, owner) != owner:
@@ -181,9 +199,12 @@ class McpHttpApp:
                 raise HTTPException(status_code=404, detail="no such MCP session")
             messages = _parsed_messages(body)
             check_access(principal, messages)
-            if confine_messages(principal, messages, self._memories):
-                batch = body.lstrip().startswith(b"[")
-                body = json.dumps(messages if batch else messages[0]).encode()
+            try:
+                if confine_messages(principal, messages, self._memories):
+                    batch = body.lstrip().startswith(b"[")
+                    body = json.dumps(messages if batch else messages[0]).encode()
+            except MetamediaError as exc:
+                raise HTTPException(status_code=exc.status_code, detail=exc.message) from exc
         except HTTPException as exc:
             await _refusal(exc)(scope, receive, send)
             return
@@ -204,13 +225,6 @@ class McpHttpApp:
             await send(message)
 
         return recording
-
-
-def _bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if not credentials:
-        return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials.strip())
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -34,6 +34,8 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..errors import InvalidInput
 from ..jsonsafe import check_value
@@ -165,12 +167,8 @@ def ensure_users(conn: Connection, user_ids: Iterable[str], now: float) -> None:
 def insert_ignoring_duplicates(conn: Connection, table: Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         return pg_insert(table).on_conflict_do_nothing()
     if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         return sqlite_insert(table).on_conflict_do_nothing()
     return table.insert().prefix_with("OR IGNORE")  # pragma: no cover - no other backend today
 
