@@ -2,7 +2,7 @@
 
 `read` scope for GETs, `write` for POSTs, `admin` for POST /admin/learn. Every route is a thin call
 into MemoryFacade; named errors become their status codes through the app's error handlers. A key
-bound to a user reads only that user's episodes, effects and audit trails (see api/access.py).
+bound to a user reads only that user's episodes, effects and audit trails (see metamedia/access.py).
 """
 
 from __future__ import annotations
