@@ -79,7 +79,9 @@ def test_unknown_static_files_and_traversal_are_404_json(client: TestClient) -> 
 
 def test_every_static_file_is_package_data() -> None:
     """A wheel must ship every file the app loads (pyproject's package-data globs)."""
-    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["metamedia"]
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "metamedia"
+    ]
     shipped = set(routes.assets())
     for path in (WEB / "static").rglob("*"):
         if path.is_file():

@@ -342,14 +342,9 @@ class RecommendService:
         if algorithm == "hybrid":
             parts, weights = [], []
             for name, weight in HYBRID_WEIGHTS.items():
-                part = (
-                    self._scores(name, user, fitted, catalog, events, allowed) if name != "hybrid" else None
-                )
-                if (
-                    part is not None
-                    and np.isfinite(part).any()
-                    and (fitted is None or name in fitted.models or name == "content")
-                ):
+                usable = name in ("content", "trending") or (fitted is not None and name in fitted.models)
+                part = self._scores(name, user, fitted, catalog, events, allowed) if usable else None
+                if part is not None and np.isfinite(part).any():
                     parts.append(
                         np.where(np.isfinite(part), part, np.nanmin(part[np.isfinite(part)]))[None, :]
                     )
@@ -381,7 +376,7 @@ class RecommendService:
         return scores
 
     def _with_query(
-        self, scores: np.ndarray, query: str, catalog: Any, allowed: np.ndarray, genres: list[str],
+        self, scores: np.ndarray, query: str | None, catalog: Any, allowed: np.ndarray, genres: list[str],
         rating_min: float | None, runtime_max: int | None, media_type: str | None, seed: int | None = None,
     ) -> np.ndarray:  # fmt: skip
         """Fuse the algorithm's ranking with the query's search results, or the items most like `seed`

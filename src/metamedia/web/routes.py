@@ -32,7 +32,13 @@ PAGE_HEADERS = {
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".md": "text/plain", ".txt": "text/plain"}
+TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".md": "text/plain",
+    ".txt": "text/plain",
+}
 # The pages of the app; each serves the same shell and the client router draws the page.
 PAGES = ("/", "/find", "/profile", "/dashboard")
 

@@ -16,7 +16,7 @@ export function BarChart({ bars, unit = "", label }) {
   if (!bars.length) return html`<p class="state empty">No data yet.</p>`;
   const max = Math.max(...bars.map((b) => Math.abs(b.value)), 1e-12);
   const signed = bars.some((b) => b.value < 0);
-  const rowH = 22, labelW = 150, width = 460, valueW = 70;
+  const rowH = 22, labelW = 200, width = 480, valueW = 64;
   const plot = width - labelW - valueW;
   const zero = labelW + (signed ? plot / 2 : 0);
   const scale = (signed ? plot / 2 : plot) / max;
@@ -26,7 +26,7 @@ export function BarChart({ bars, unit = "", label }) {
       const w = Math.max(1, Math.abs(b.value) * scale);
       const x = b.value < 0 ? zero - w : zero;
       return html`<g class="bar-row" data-label=${b.label} data-value=${b.value}>
-        <text x=${labelW - 6} y=${i * rowH + 15} text-anchor="end" font-size="12">${b.label.length > 22 ? b.label.slice(0, 21) + "…" : b.label}</text>
+        <text x=${labelW - 6} y=${i * rowH + 15} text-anchor="end" font-size="12">${b.label.length > 30 ? b.label.slice(0, 29) + "…" : b.label}</text>
         <rect x=${x} y=${i * rowH + 4} width=${w} height=${rowH - 8} rx="2" fill=${b.value < 0 ? "#b3261e" : colour(i)} />
         <text x=${width - 4} y=${i * rowH + 15} text-anchor="end" font-size="12">${fmt(b.value, unit)}</text>
       </g>`;
@@ -58,6 +58,6 @@ export function LineChart({ series, unit = "", label, height = 160 }) {
         points=${s.points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ")} />`)}
     </svg>
     <figcaption class="legend">${series.map((s, i) => html`<span><i style=${{ "--c": colour(i) }}></i>${s.name}
-      <b>${s.points.length ? fmt(s.points[s.points.length - 1][1], unit) : "–"}</b></span>`)}</figcaption>
+      <b class="legend-value">${s.points.length ? fmt(s.points[s.points.length - 1][1], unit) : "–"}</b></span>`)}</figcaption>
   </figure>`;
 }

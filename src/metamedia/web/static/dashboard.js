@@ -7,6 +7,7 @@ import { ErrorBox, Loading } from "./ui.js";
 
 const POLL_MS = 3000;
 const KEEP = 60;
+const PAGES = new Set(["/", "/find", "/profile", "/dashboard", "/title/{item_id}"]);
 
 // Prometheus text format -> [{name, labels, value}]
 export function parseMetrics(text) {
@@ -49,7 +50,9 @@ function requestCounts(samples) {
   const counts = {};
   for (const s of samples) {
     if (s.name !== "metamedia_http_request_duration_seconds_count") continue;
-    const key = `${s.labels.method} ${s.labels.route}`;
+    const route = s.labels.route;
+    if (route.startsWith("/static") || PAGES.has(route) || route === "unmatched") continue; // the app's own files
+    const key = `${s.labels.method} ${route.replace(/\{(\w+?)(_id)?(:\w+)?\}/g, ":$1")}`;
     counts[key] = (counts[key] || 0) + s.value;
   }
   return counts;

@@ -1,6 +1,7 @@
 // Profile and preferences: learned affinities, blocked genres, runtime limit, history with undo.
 import { html, useEffect, useState } from "./vendor/preact-htm-3.1.1.module.js";
 import { api, session, user } from "./api.js";
+import { follow } from "./router.js";
 import { GENRES } from "./discover.js";
 import { Empty, ErrorBox, Loading } from "./ui.js";
 
@@ -94,7 +95,7 @@ export function ProfilePage() {
     <section aria-labelledby="hist"><h2 id="hist">History</h2>
       ${history.length ? html`<ol class="history">${history.map((row) => html`<li key=${row.id}>
         <span class="kind">${KIND_LABEL[row.kind] || row.kind}${row.kind === "rating" ? " " + row.value : ""}</span>
-        <a href=${"/title/" + row.item_id}>${row.title || "title #" + row.item_id}</a>
+        <a href=${"/title/" + row.item_id} onClick=${follow}>${row.title || "title #" + row.item_id}</a>
         <time datetime=${new Date(row.timestamp * 1000).toISOString()}>${new Date(row.timestamp * 1000).toLocaleString()}</time>
         <button type="button" class="link" aria-label=${"Undo " + (KIND_LABEL[row.kind] || row.kind) + " " + (row.title || row.item_id)} onClick=${() => undo(row)}>Undo</button>
       </li>`)}</ol>` : html`<${Empty}>No interactions yet. Like something on Discover.</${Empty}>`}
