@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,15 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]
+
+    def create_key(self, *args: str) -> str:
+        """A new API key from the CLI (`metamedia keys create ...`) on the server's data folder."""
+        cmd = [sys.executable, "-m", "metamedia.cli", "keys", "create", *args]
+        out = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+        return next(word for word in out.split() if word.startswith("mm_"))
 
     @property
     def origin(self) -> str:
@@ -72,27 +82,30 @@ class Server:
         return r.json()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("browser-server")
-    catalog = demo_slice(base / "slice.jsonl")
+@contextmanager
+def running_server(base: Path, *, auth: bool, items: int = SLICE_ITEMS) -> Iterator[Server]:
+    """`metamedia serve` on a free loopback port over the demo slice; auth off (loopback demo) or on."""
+    catalog = demo_slice(base / "slice.jsonl", items)
     port = free_port()
     env = {
         **os.environ,
         "METAMEDIA_DATA_DIR": str(base / "data"),
-        "METAMEDIA_AUTH_DISABLED": "1",
         "METAMEDIA_LOG_JSON": "0",
         "METAMEDIA_RATE_LIMIT": "off",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
+    if auth:
+        env.pop("METAMEDIA_AUTH_DISABLED", None)
+    else:
+        env["METAMEDIA_AUTH_DISABLED"] = "1"
     log = base / "server.log"
     cmd = [sys.executable, "-m", "metamedia.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--demo", str(catalog)]  # fmt: skip
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    srv = Server(f"http://127.0.0.1:{port}", proc, log)
+    srv = Server(f"http://127.0.0.1:{port}", proc, log, env)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -109,6 +122,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("browser-server"), auth=False) as srv:
+        yield srv
 
 
 @dataclass
