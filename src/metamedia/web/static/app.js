@@ -1,5 +1,5 @@
 // metamedia's web app: who the user is (key gate, profile switcher), the navigation, and the pages.
-import { html, render, useEffect, useState } from "./vendor/preact-htm-3.1.1.module.js";
+import { html, render, useEffect, useRef, useState } from "./vendor/preact-htm-3.1.1.module.js";
 import { api, newId, session, setKey, setUser } from "./api.js";
 import { follow, navigate, useLocation } from "./router.js";
 import { ErrorBox, Loading } from "./ui.js";
@@ -52,8 +52,16 @@ function ProfileSwitcher({ me, onChange }) {
   </label>`;
 }
 
+const TITLES = { "/": "Discover", "/find": "Search", "/profile": "Profile", "/dashboard": "Dashboard" };
+
 function Page({ me, userVersion }) {
   const { path, params } = useLocation();
+  const first = useRef(true);
+  useEffect(() => {
+    document.title = `${TITLES[path] || (path.startsWith("/title/") ? "Title" : "Not found")} · metamedia`;
+    if (first.current) first.current = false;
+    else document.getElementById("main")?.focus({ preventScroll: true }); // a new page: start reading at main
+  }, [path]);
   if (path === "/find") return html`<${SearchPage} params=${params} />`;
   if (path.startsWith("/title/")) return html`<${ItemPage} id=${Number(path.slice(7))} key=${path} />`;
   if (path === "/profile") return html`<${ProfilePage} key=${userVersion} />`;
