@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from ..errors import InvalidInput, NotFound
 from ..memory.users import UserMemory
 from ..search.pipeline import resolve_genres
+from .ports import UserConstraints
 from .storage import check_user_id, interaction_dict, interactions, users
 
 USER_SOURCE = "user"
@@ -31,7 +32,7 @@ class UserLimits:
     max_runtime: int | None
 
 
-def user_limits(users: UserMemory, user_id: str) -> UserLimits:
+def user_limits(users: UserConstraints, user_id: str) -> UserLimits:
     """Active exclude_genre and max_runtime constraints of a user, whoever set them."""
     blocked: set[str] = set()
     max_runtime: int | None = None
@@ -123,9 +124,7 @@ def undo_interaction(recs: Any, user_id: str, interaction_id: int) -> dict[str, 
         conn.execute(delete(interactions).where(c.id == interaction_id))
     undone = interaction_dict(row)
     profile = recs.rebuild_profile(user)
-    recs.engine.publish(
-        "interaction.undone", {"id": interaction_id, "user_id": user, "item_id": undone["item_id"]}
-    )
+    recs.publish("interaction.undone", {"id": interaction_id, "user_id": user, "item_id": undone["item_id"]})
     return {"undone": undone, "profile": {"events": profile["events"], "confidence": profile["confidence"]}}
 
 
