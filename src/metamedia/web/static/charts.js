@@ -26,7 +26,7 @@ export function BarChart({ bars, unit = "", label }) {
       const w = Math.max(1, Math.abs(b.value) * scale);
       const x = b.value < 0 ? zero - w : zero;
       return html`<g class="bar-row" data-label=${b.label} data-value=${b.value}>
-        <text x=${labelW - 6} y=${i * rowH + 15} text-anchor="end" font-size="12">${b.label.length > 30 ? b.label.slice(0, 29) + "…" : b.label}</text>
+        <text x=${labelW - 6} y=${i * rowH + 15} text-anchor="end" font-size="12">${b.label.length > 27 ? b.label.slice(0, 26) + "…" : b.label}</text>
         <rect x=${x} y=${i * rowH + 4} width=${w} height=${rowH - 8} rx="2" fill=${b.value < 0 ? "#b3261e" : colour(i)} />
         <text x=${width - 4} y=${i * rowH + 15} text-anchor="end" font-size="12">${fmt(b.value, unit)}</text>
       </g>`;
@@ -41,7 +41,7 @@ export function LineChart({ series, unit = "", label, height = 160 }) {
   if (points.length < 2) return html`<p class="state empty">Collecting data… (one point every few seconds)</p>`;
   const width = 460, left = 48, bottom = 20, top = 8;
   const t0 = Math.min(...points.map((p) => p[0])), t1 = Math.max(...points.map((p) => p[0]));
-  const vmax = Math.max(...points.map((p) => p[1]), 1e-12);
+  const vmax = Math.max(...points.map((p) => p[1])) || 1; // all zero: a 0..1 scale
   const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * (width - left - 6);
   const y = (v) => top + (1 - v / vmax) * (height - top - bottom);
   return html`<figure class="line-chart">
