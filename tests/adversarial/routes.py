@@ -18,6 +18,17 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): OPEN,
     ("GET", "/redoc"): OPEN,
     ("GET", "/"): OPEN,
+    ("GET", "/find"): OPEN,
+    ("GET", "/profile"): OPEN,
+    ("GET", "/dashboard"): OPEN,
+    ("GET", "/title/{item_id}"): OPEN,
+    ("GET", "/static/{name:path}"): OPEN,
+    ("GET", "/me"): READ,
+    ("GET", "/users"): ADMIN,
+    ("GET", "/users/{user_id}/interactions"): READ,
+    ("DELETE", "/users/{user_id}/interactions/{interaction_id}"): WRITE,
+    ("GET", "/users/{user_id}/preferences"): READ,
+    ("PUT", "/users/{user_id}/preferences"): WRITE,
     ("GET", "/health"): OPEN,
     ("GET", "/ready"): OPEN,
     ("GET", "/search"): READ,
@@ -72,6 +83,8 @@ POLICY: dict[tuple[str, str], str] = {
 # Values for path parameters: ids that do not exist (a 404 proves the caller got past auth) and a
 # user other than the bound key's own.
 PATH_VALUES = {
+    "name:path": "no-such-file.js",
+    "interaction_id": "987654321",
     "item_id": "987654321",
     "user_id": "bob",
     "strategy_id": "no-such-strategy",
