@@ -27,7 +27,7 @@ VENDORED_SHA256 = "72284e8e9079c87817145df1110f74e8a2aa040b2fc384922e18dfcb46fc1
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The real app without an engine: pages and static files need none."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("web"), auth_disabled=True, log_json=False)
-    yield TestClient(create_app(settings))
+    yield TestClient(create_app(settings), base_url="http://127.0.0.1")  # the demo answers loopback names only
 
 
 def test_vendored_module_is_the_pinned_release_with_its_licences() -> None:
