@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from ..domain.limits import MEMORY_MAX_K
 from ..errors import Conflict, InvalidInput, NotFound
 from .audit import AuditEntry
 from .interactions import Interaction, movielens_interactions
@@ -28,7 +29,7 @@ from .strategies import Strategy, StrategySpec
 
 # Fewer logged episodes than this give effects too noisy to replace the stored ones.
 MIN_CAUSAL_ROWS = 50
-MAX_K = 100
+MAX_K = MEMORY_MAX_K
 EpisodeFilter = Literal["all", "failures", "successes"]
 _OUTCOME = {"all": None, "failures": "failure", "successes": "success"}
 _learn_lock = threading.Lock()

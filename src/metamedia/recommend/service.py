@@ -23,6 +23,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.engine import Engine as Database
 
+from ..domain.feedback import outcome_reward
+from ..domain.limits import RECOMMEND_MAX_K, check_k
 from ..errors import InvalidInput, ItemNotFound, UserNotFound
 from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
@@ -68,7 +70,7 @@ ARM_ALGORITHM = {
     "content": "content",
 }
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
-MAX_K = 100
+MAX_K = RECOMMEND_MAX_K
 MIN_RATE = 0.02
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
@@ -206,19 +208,11 @@ class RecommendService:
         scale: str | None, completion: float | None, context: dict[str, Any],
     ) -> float | None:  # fmt: skip
         """Join the bandit reward and, for skips and watches of a served item, teach agent memory."""
-        outcome = {"like": "click", "add_to_list": "click", "dislike": "skip", "rewatch": "watch"}.get(
-            kind, kind
-        )
         reward = None
-        if outcome in ("click", "watch", "rating", "skip"):
-            number = 1.0
-            if outcome == "watch":
-                number = 1.0 if completion is None else completion
-            elif outcome == "rating" and value is not None:
-                number = value * 2.0 if scale == "five" else value
-            reward = float(
-                self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}])
-            )
+        earned = outcome_reward(kind, value=value, scale=scale, completion=completion)
+        if earned is not None:
+            outcome, number = earned
+            reward = float(self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}]))
         if kind in ("skip", "watch"):
             served = self._served.get(decision.id, {})
             info = served.get("items", {}).get(item.id, {})
@@ -252,8 +246,7 @@ class RecommendService:
         """The user's k best unseen items, each with "reasons"; see the module docstring."""
         started = time.perf_counter()
         user = check_user_id(user_id)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+        check_k(k, MAX_K)
         if algorithm not in ALGORITHMS:
             raise InvalidInput(f"unknown algorithm {algorithm!r}; use one of {list(ALGORITHMS)}")
         wanted_genres = resolve_genres(genres)
