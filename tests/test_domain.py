@@ -52,3 +52,16 @@ def test_write_tools_come_from_the_tools_own_flags() -> None:
     server = build_server(None)  # type: ignore[arg-type]  # listing tools never touches the engine
     writes = asyncio.run(write_tool_names(server))
     assert writes == {"record_interaction", "strategy_store", "strategy_record_outcome", "reflexion_store"}
+
+
+def test_one_algorithm_registry_for_requests_bandit_http_and_mcp() -> None:
+    from typing import get_args
+
+    from metamedia.api.routes_users import Algorithm
+    from metamedia.bandit.service import DEFAULT_ARMS
+    from metamedia.recommend.registry import ALGORITHM_NAMES, ARM_ALGORITHM, BANDIT_ARMS
+    from metamedia.recommend.service import ALGORITHMS
+
+    assert get_args(Algorithm) == ALGORITHM_NAMES == ALGORITHMS
+    assert DEFAULT_ARMS == BANDIT_ARMS and set(BANDIT_ARMS) == set(ARM_ALGORITHM)
+    assert set(ARM_ALGORITHM.values()) < set(ALGORITHM_NAMES)

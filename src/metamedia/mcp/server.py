@@ -22,7 +22,7 @@ from .. import __version__
 from ..domain.limits import RECOMMEND_MAX_K, SEARCH_MAX_K
 from ..errors import MetamediaError, NotFound
 from ..memory.facade import MemoryFacade
-from ..recommend.service import ALGORITHMS
+from ..recommend.registry import ALGORITHM_NAMES as ALGORITHMS
 from ..recommend.signals import SignalKind
 
 if TYPE_CHECKING:

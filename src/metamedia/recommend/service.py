@@ -35,6 +35,7 @@ from .importer import import_ratings
 from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
 from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent, PreferenceVector
+from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
@@ -60,15 +61,7 @@ log = logging.getLogger("metamedia.recommend")
 
 Progress = Callable[[str, int, int], None]
 KINDS = tuple(k.value for k in SignalKind)
-ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
-ARM_ALGORITHM = {
-    "popularity": "popularity",
-    "item-knn": "itemknn",
-    "als": "als",
-    "ease": "ease",
-    "gf-cf": "graph",
-    "content": "content",
-}
+ALGORITHMS = ALGORITHM_NAMES
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
 MAX_K = RECOMMEND_MAX_K
 MIN_RATE = 0.02
