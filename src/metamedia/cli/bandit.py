@@ -63,7 +63,7 @@ def evaluate(
 @eval_app.command("bandit")
 def replay(
     data: Annotated[Path, typer.Option(help="Folder holding movielens-latest-small/.")] = Path(
-        "/work/shared/data"
+        "../shared/data"
     ),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("bench/results/bandit-replay"),
     seeds: Annotated[int, typer.Option(min=2, help="Seeds per learning policy.")] = 20,
