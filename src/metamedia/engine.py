@@ -7,12 +7,12 @@ media index (`media_db`, faiss or pgvector) and the result cache, then wires the
     search_pipeline  SearchPipeline(store, media, embedder, settings, weights)
     indexer          MediaIndexer(store, media, embedder, weights, on_change=mark_changed)
     catalog_writes   CatalogWrites(store, indexer, write_lock)
-    recs             RecommendService(db, store, media, changes=store, search, feedback, ...)
+    recs             RecommendService(db, store, media, changes=store, search, bandit, memory, publish)
     memory           AgentMemory(db, embedder)
     bandit           BanditService(db)
 
 `recs`, `memory` and `bandit` open on first use (they create their tables then). One interaction
-goes through `feedback` (metamedia.feedback.FeedbackHub) to its listeners.
+goes through `recs.feedback` (recommend.feedback.FeedbackHub) to its listeners.
 """
 
 from __future__ import annotations

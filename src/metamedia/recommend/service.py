@@ -30,6 +30,7 @@ from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
 from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
 from ..search.pipeline import resolve_genres, result_row
+from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
 from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
@@ -98,6 +99,11 @@ class RecommendService:
         self.publish = publish
         create_tables(self.db)
         self.models = ModelCache(db, store, media, changes)
+        # One interaction in, handed to each learner in turn (profile, bandit + memory, events).
+        self.feedback = FeedbackHub()
+        self.feedback.add("profile", self._profile_listener)
+        self.feedback.add("reward", self._reward_listener)
+        self.feedback.add(None, self._event_listener)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -170,14 +176,22 @@ class RecommendService:
             return {**stored, "duplicate": True}
         stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
         stored.pop("created_at")
-        learned = self._learn(user, item, kind, strength, completion, when)
-        stored["profile"] = learned
-        if decision is not None:
-            stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
-        self.publish(
-            "interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")}
+        interaction = StoredInteraction(
+            user, item, kind, strength, value, rating_scale, completion, ctx, when, decision, stored
         )
+        stored.update(self.feedback.dispatch(interaction))
         return stored
+
+    def _profile_listener(self, i: StoredInteraction) -> dict[str, Any]:
+        return self._learn(i.user_id, i.item, i.kind, i.strength, i.completion, i.timestamp)
+
+    def _reward_listener(self, i: StoredInteraction) -> object:
+        if i.decision is None:
+            return NOT_APPLICABLE
+        return self._reward(i.decision, i.user_id, i.item, i.kind, i.value, i.scale, i.completion, i.context)
+
+    def _event_listener(self, i: StoredInteraction) -> None:
+        self.publish("interaction", {k: i.row[k] for k in ("id", "user_id", "item_id", "kind", "strength")})
 
     def _learn(
         self, user: str, item: MediaItem, kind: str, strength: float, completion: float | None, when: float
