@@ -374,7 +374,7 @@ class RecommendService:
         if fitted is None or algorithm not in fitted.models:
             why = fitted.errors.get(algorithm, "not fitted yet") if fitted else "models not fitted yet"
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
-        if fitted.catalog is not catalog:
+        if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
         history = history_row([(i, s, t) for i, s, t, _ in events], catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)
