@@ -5,17 +5,19 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from metamedia.mcp.server import WRITE_TOOLS
-
 from .conftest import Server, fingerprint
 from .mcpraw import ACCEPT, McpSession, parse
 
 
-def tool_schemas(server: Server) -> dict[str, dict[str, object]]:
+def tool_schemas(server: Server) -> tuple[dict[str, dict[str, object]], frozenset[str]]:
+    """Every tool's input schema, and the tools that write (as the server declares them)."""
     session = McpSession(server.url, {"Authorization": f"Bearer {server.keys['admin']}"})
     try:
-        listed = parse(session.post({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))
-        return {t["name"]: t["inputSchema"] for t in listed["result"]["tools"]}
+        listed = parse(session.post({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))["result"]["tools"]
+        writes = frozenset(
+            t["name"] for t in listed if (t.get("_meta") or {}).get("metamedia/scope") == "write"
+        )
+        return {t["name"]: t["inputSchema"] for t in listed}, writes
     finally:
         session.close()
 
@@ -28,8 +30,8 @@ def test_no_key_cannot_open_a_session(secure: Server) -> None:
 
 @pytest.mark.parametrize("caller", ["read", "write", "alice"])
 def test_every_tool_enforces_scope_and_user(secure: Server, caller: str) -> None:
-    tools = tool_schemas(secure)
-    assert WRITE_TOOLS <= set(tools)
+    tools, WRITE_TOOLS = tool_schemas(secure)
+    assert {"record_interaction", "reflexion_store"} <= WRITE_TOOLS
     session = McpSession(secure.url, {"Authorization": f"Bearer {secure.keys[caller]}"})
     try:
         for name, schema in sorted(tools.items()):

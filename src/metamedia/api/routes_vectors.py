@@ -1,6 +1,6 @@
 """HTTP routes of the vector store: thin adapters over metamedia.vectors.VectorDB.
 
-The VectorDB is `request.app.state.engine.vectors`. Errors are MetamediaError subclasses, turned
+The database is the engine's `media_db` (faiss, or pgvector when the media index lives there). Errors are MetamediaError subclasses, turned
 into {"error", "detail"} bodies by the app's global handler; malformed bodies (including NaN or
 infinite numbers) are refused with 422 before a route runs. GETs and searches need `read`, other
 writes `write`; the engine's own collections (the media index) are read-only here for every key:
@@ -9,15 +9,18 @@ the catalog changes through /admin/items and /admin/ingest, which keep the index
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictInt
 
-from ..engine import ENGINE_COLLECTIONS
+from ..engine import ENGINE_COLLECTIONS, Engine
 from ..errors import DimensionMismatch, Forbidden
-from ..vectors import CollectionConfig, VectorDB
+from ..ports import VectorDatabase
+from ..vectors import CollectionConfig
 from ..vectors.base import MAX_BATCH, MAX_DIM, MAX_EF, MAX_EF_CONSTRUCTION, MAX_K, MAX_M
 from .auth import require
 
@@ -72,9 +75,10 @@ class SearchIn(BaseModel):
     threshold: FiniteFloat | None = None
 
 
-def _db(request: Request) -> VectorDB:
-    vectors: VectorDB = request.app.state.engine.vectors
-    return vectors
+def _db(request: Request) -> VectorDatabase:
+    """The vector database that holds the media index: faiss, or pgvector in the store of record."""
+    engine: Engine = request.app.state.engine
+    return engine.media_db
 
 
 def _writable(name: str) -> str:
@@ -92,8 +96,9 @@ def _writable(name: str) -> str:
 def create_collection(body: CollectionIn, request: Request) -> dict[str, Any]:
     """Create a collection; 409 if the name is taken."""
     _writable(body.name)
-    collection = _db(request).create_collection(CollectionConfig(**body.model_dump()))
-    return collection.describe()
+    db = _db(request)
+    collection = db.create_collection(CollectionConfig(**body.model_dump()))
+    return db.describe(collection.name)
 
 
 @router.get("", dependencies=READ)
@@ -127,8 +132,9 @@ def upsert_points(name: str, body: UpsertIn, request: Request) -> dict[str, Any]
         )
     ids = [p.id for p in body.points]
     vectors = np.asarray([p.vector for p in body.points], dtype=np.float32)
-    collection.upsert(ids, vectors, [p.payload for p in body.points])
-    return {"upserted": len(ids), "count": collection.count(), "version": collection.version}
+    collection.upsert(ids, vectors, [p.payload or {} for p in body.points])
+    version = getattr(collection, "version", None)  # faiss counts its writes; pgvector has no counter
+    return {"upserted": len(ids), "count": collection.count(), "version": version}
 
 
 @router.delete("/{name}/points", dependencies=WRITE)
@@ -141,7 +147,7 @@ def delete_points(name: str, body: DeleteIn, request: Request) -> dict[str, Any]
 
 @router.get("/{name}/points/{point_id}", dependencies=READ)
 def get_point(
-    name: str, point_id: Annotated[int, Path(ge=-(2**63), le=2**63 - 1)], request: Request
+    name: str, point_id: Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)], request: Request
 ) -> dict[str, Any]:
     """One point's vector and payload; 404 if absent."""
     vector, payload = _db(request).get_collection(name).get(point_id)
@@ -161,4 +167,4 @@ def search(name: str, body: SearchIn, request: Request) -> dict[str, Any]:
 def snapshot(name: str, request: Request) -> dict[str, Any]:
     """Write the collection's snapshot now (the media index: POST /admin/snapshot)."""
     path = _db(request).get_collection(_writable(name)).snapshot()
-    return {"snapshot": path.name}
+    return {"snapshot": path.name if isinstance(path, Path) else None}  # pgvector: durable, no files

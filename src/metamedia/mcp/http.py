@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +30,7 @@ from ..errors import MetamediaError
 from ..jsonsafe import JsonLimitExceeded
 from ..jsonsafe import loads as bounded_loads
 from ..memory.facade import MemoryFacade
-from .server import WRITE_TOOLS, build_server
+from .server import build_server, write_tool_names
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -73,7 +73,7 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def required_access(message: object) -> tuple[str, str | None, bool]:
+def required_access(message: object, write_tools: Collection[str]) -> tuple[str, str | None, bool]:
     """What one JSON-RPC message needs: (scope, user id it names or None, whether it writes)."""
     if not isinstance(message, dict) or not isinstance(message.get("params"), dict):
         return "read", None, False
@@ -82,7 +82,7 @@ def required_access(message: object) -> tuple[str, str | None, bool]:
         name = params.get("name")
         arguments = params.get("arguments")
         user_id = arguments.get("user_id") if isinstance(arguments, dict) else None
-        writes = name in WRITE_TOOLS
+        writes = name in write_tools
         return ("write" if writes else "read"), (None if user_id is None else str(user_id)), writes
     if message.get("method") == "resources/read":
         match = PROFILE_URI.match(str(params.get("uri", "")))
@@ -90,10 +90,10 @@ def required_access(message: object) -> tuple[str, str | None, bool]:
     return "read", None, False
 
 
-def check_access(principal: Principal, messages: Iterable[object]) -> None:
+def check_access(principal: Principal, messages: Iterable[object], write_tools: Collection[str]) -> None:
     """Raise HTTPException 403 unless `principal` may send every one of `messages`."""
     for message in messages:
-        scope, user_id, writes = required_access(message)
+        scope, user_id, writes = required_access(message, write_tools)
         if scope not in principal.scopes:
             tool = message.get("params", {}).get("name") if isinstance(message, dict) else None
             raise HTTPException(
@@ -155,6 +155,7 @@ class McpHttpApp:
 
     def __init__(self) -> None:
         self._manager: StreamableHTTPSessionManager | None = None
+        self._write_tools: frozenset[str] = frozenset()
         self._memories: MemoryFacade | None = None
         # MCP session id -> the key id that opened it ("" with authentication off).
         self._owners: dict[str, str] = {}
@@ -163,6 +164,7 @@ class McpHttpApp:
     async def running(self, engine: Engine, *, auth_disabled: bool = False) -> AsyncIterator[None]:
         """Serve MCP over `engine` while the context is open (enter it in the app's lifespan)."""
         server = build_server(engine)
+        self._write_tools = await write_tool_names(server)
         self._memories = MemoryFacade(engine)
         if auth_disabled:  # nothing but the Host and Origin headers stands between a web page and the demo
             security = TransportSecuritySettings(
@@ -198,7 +200,7 @@ class McpHttpApp:
                 # Another key's session: answered like an unknown one, so ids cannot be probed.
                 raise HTTPException(status_code=404, detail="no such MCP session")
             messages = _parsed_messages(body)
-            check_access(principal, messages)
+            check_access(principal, messages, self._write_tools)
             try:
                 if confine_messages(principal, messages, self._memories):
                     batch = body.lstrip().startswith(b"[")
