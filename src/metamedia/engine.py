@@ -245,7 +245,8 @@ class Engine:
                 self.mark_changed()
             if not present:
                 continue
-            text = self.text_vectors(present, progress=progress)
+            chunk_progress = _within(progress, start, len(chunk), len(ids)) if progress else None
+            text = self.text_vectors(present, progress=chunk_progress)
             vecs = np.stack([item_vector(it, t, self.weights) for it, t in zip(present, text, strict=True)])
             payloads = [item_payload(it, vector_hash(it, self.weights)) for it in present]
             self.media.upsert([it.id for it in present], vecs, payloads)
@@ -272,7 +273,7 @@ class Engine:
             "stale": stale,
         }
 
-    def repair_index(self) -> dict[str, Any]:
+    def repair_index(self, *, progress: Progress | None = None) -> dict[str, Any]:
         """Bring the media index in line with the store; says what it fixed."""
         with self.write_lock:
             report = self.check_index()
@@ -282,7 +283,7 @@ class Engine:
                 self.media.delete(report["extra"])
             fix = report["missing"] + report["stale"]
             if fix:
-                self.index_items(fix)
+                self.index_items(fix, progress=progress)
             self.media.snapshot()
             log.warning(
                 "media index repaired from the store: %d missing, %d stale, %d extra",
@@ -292,13 +293,15 @@ class Engine:
             )
             return {"repaired": True, **_short(report)}
 
-    def load_demo_if_empty(self, path: str | Path | None = None) -> IngestReport | None:
-        """Ingest the bundled demo catalog when the store has no items yet."""
-        target = Path(path or self.settings.demo_catalog) if (path or self.settings.demo_catalog) else None
-        if target is None or self.count() > 0:
-            return None
-        log.info("store is empty: loading demo catalog %s", target)
-        return self.ingest([target])
+    def load_demo_if_empty(
+        self, path: str | Path | None = None, *, progress: Progress | None = None
+    ) -> IngestReport | None:
+        """Ingest the bundled demo catalog (with its shipped embeddings) when the store has no items
+        yet, or finish a demo load that was stopped; see metamedia.demo."""
+        from .demo import load_demo_catalog
+
+        target = path or self.settings.demo_catalog
+        return load_demo_catalog(self, Path(target), progress=progress) if target else None
 
     # ----- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, **options: Any) -> dict[str, Any]:
@@ -358,6 +361,15 @@ class Engine:
         if database_stats is not None:
             out["database"] = database_stats()
         return out
+
+
+def _within(progress: Progress, offset: int, size: int, whole: int) -> Progress:
+    """Progress of one chunk (done/total of its own work) as items of the whole call."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(stage, offset + round(size * done / max(total, 1)), whole)
+
+    return report
 
 
 def _short(report: dict[str, Any]) -> dict[str, Any]:

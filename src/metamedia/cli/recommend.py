@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .common import console, emit_json, errors_to_exit, settings
+from .common import console, emit_json, errors_to_exit, progress_bar, settings
 
 DEFAULT_OUT = Path("eval-report")
 
@@ -92,7 +92,8 @@ def import_ratings_command(
     with errors_to_exit():
         eng = _engine()
         try:
-            report = eng.recs.import_ratings(ratings, links)
+            with progress_bar(json_out) as show:
+                report = eng.recs.import_ratings(ratings, links, progress=show)
             eng.recs.models.wait()
         finally:
             eng.close()
