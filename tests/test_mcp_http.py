@@ -92,7 +92,7 @@ def base_url(data_dir: Path, keys: dict[str, str]) -> Iterator[str]:  # noqa: F8
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # the model loads before ready: slow on a busy machine
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
@@ -102,7 +102,7 @@ def base_url(data_dir: Path, keys: dict[str, str]) -> Iterator[str]:  # noqa: F8
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 90 s")
+                raise RuntimeError("server did not become ready in 300 s")
             time.sleep(0.3)
         yield url
     finally:

@@ -85,6 +85,7 @@ class StartupLoader:
                 if load_demo_community(engine, self.demo_catalog, progress=progress) is not None:
                     while not engine.recs.models.wait_done(0.5):  # collaborative models fitted
                         progress.check()
+                    log.info("demo community ready: collaborative recommenders fitted")
                 self.state = "ready"
         except LoadCancelled as exc:
             self.state = "stopped"
