@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .demo import load_demo_catalog, load_demo_community
 from .progress import LoadCancelled, ProgressLog
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ class StartupLoader:
         return out
 
     def _run(self) -> None:
-        from .demo import load_demo_catalog, load_demo_community
-
         engine, progress = self.engine, self.progress
         try:
             if self.demo_catalog is not None:

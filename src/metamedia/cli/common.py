@@ -11,6 +11,17 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from ..errors import MetamediaError
 from ..settings import Settings
@@ -53,26 +64,17 @@ def run(fn: Callable[[], T]) -> T:
         return fn()
 
 
+class RateColumn(ProgressColumn):
+    """Items per second of a progress task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "")
+
+
 @contextmanager
 def progress_bar(disabled: bool = False) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar per stage (done/total, rate, ETA) as a `Progress` callback."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TaskID,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f}/s" if speed else "")
-
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
