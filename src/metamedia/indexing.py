@@ -80,15 +80,14 @@ class MediaIndexer:
         hashes = [text_hash(self.embedder.name, t) for t in texts]
         cached = self.store.get_embeddings(hashes)
         missing = [i for i, h in enumerate(hashes) if h not in cached]
-        fresh: dict[str, np.ndarray] = {}
         for start in range(0, len(missing), INDEX_BATCH):
             chunk = missing[start : start + INDEX_BATCH]
             vecs = self.embedder.encode([texts[i] for i in chunk])
-            fresh.update({hashes[i]: v for i, v in zip(chunk, vecs, strict=True)})
+            fresh = {hashes[i]: v for i, v in zip(chunk, vecs, strict=True)}
+            self.store.put_embeddings(self.embedder.name, fresh)  # kept if the load stops before the end
+            cached.update(fresh)
             if progress:
                 progress("embed", min(start + INDEX_BATCH, len(missing)), len(missing))
-        self.store.put_embeddings(self.embedder.name, fresh)
-        cached.update(fresh)
         return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, 384), np.float32)
 
     def index_items(self, item_ids: Sequence[int], *, progress: Progress | None = None) -> int:
