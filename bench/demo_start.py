@@ -102,13 +102,14 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--note", default="", help="recorded as is, e.g. how the checkout was made")
     args = parser.parse_args()
     if shutil.which("make") is None:
         raise SystemExit("needs make")
     result = {
         "machine": describe_machine(),
         "command": "make run",
-        "repo": "a fresh clone" if args.repo.resolve() != REPO else repo_relative(args.repo),
+        "note": args.note,
         **measure(args.repo.resolve(), args.without_vectors, args.timeout),
     }
     out = args.out / f"demo-start-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -34,6 +34,7 @@ class StartupLoader:
         self.progress = ProgressLog(log, every=log_every)
         self.state = "starting"
         self.error: str | None = None
+        self.warm_up_error: Exception | None = None
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="metamedia-startup", daemon=True)
 
@@ -57,8 +58,18 @@ class StartupLoader:
             out["error"] = self.error
         return out
 
+    def _warm_up(self) -> None:
+        """Load the model before traffic (one query embedded)."""
+        try:
+            self.engine.embedder.encode_query("warm up")
+        except Exception as exc:  # raised again by the load thread, which reports it
+            self.warm_up_error = exc
+
     def _run(self) -> None:
         engine, progress = self.engine, self.progress
+        # The model loads on its own thread meanwhile: the catalog load is mostly one core of Python.
+        warm = threading.Thread(target=self._warm_up, name="metamedia-warm-up", daemon=True)
+        warm.start()
         try:
             if self.demo_catalog is not None:
                 self.state = "loading demo catalog"
@@ -74,7 +85,11 @@ class StartupLoader:
                 log.info("index consistent with the store: %d items", fix["items"])
             progress.check()
             self.state = "loading model"
-            engine.embedder.encode_query("warm up")  # load the model before traffic
+            while warm.is_alive():
+                warm.join(0.5)
+                progress.check()
+            if self.warm_up_error is not None:
+                raise self.warm_up_error
             self.state = "ready"
             self.ready.set()
             log.info("ready after %.1f s", time.monotonic() - self.started_at)
