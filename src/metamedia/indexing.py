@@ -20,7 +20,7 @@ from .ingest.run import Progress
 from .models import MediaItem
 from .ports import CatalogStore, Embedder, VectorCollection
 
-INDEX_BATCH = 256
+INDEX_BATCH = 64  # one forward pass of the embedder: a stop waits at most this many texts
 
 
 def item_payload(item: MediaItem, vhash: str) -> dict[str, Any]:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from .. import __version__
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
 from ..startup import StartupLoader
+from ..web.routes import PAGES
+from ..web.routes import router as web_router
 from .auth import authenticate_request, check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
@@ -121,9 +122,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> str:
-        return resources.files("metamedia.web").joinpath("index.html").read_text(encoding="utf-8")
+    app.include_router(web_router)  # the web app: pages and static files (docs/web.md)
 
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -137,7 +136,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(LoadingGate, open_paths=("/health", "/ready", "/"))
+    # during the first load: liveness, readiness and the web app's pages and files still answer
+    app.add_middleware(
+        LoadingGate, open_paths=("/health", "/ready", *PAGES), open_prefixes=("/static/", "/title/")
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     try:
         # deferred: the `mcp` package is the optional extra metamedia[mcp]

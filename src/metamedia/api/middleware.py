@@ -20,11 +20,14 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class LoadingGate:
     """While the first-start load runs (app.state.loader not ready), answer 503 with its progress,
-    except on the paths that must answer during it (/health, /ready, the page)."""
+    except on the paths that must answer during it (/health, /ready, the web app's pages and files)."""
 
-    def __init__(self, app: ASGIApp, open_paths: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, open_paths: tuple[str, ...], open_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loader = getattr(scope["app"].state, "loader", None) if "app" in scope else None
@@ -33,6 +36,7 @@ class LoadingGate:
             or loader is None
             or loader.ready.is_set()
             or scope["path"] in self.open_paths
+            or str(scope["path"]).startswith(self.open_prefixes)
         ):
             await self.app(scope, receive, send)
             return
