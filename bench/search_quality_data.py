@@ -31,12 +31,41 @@ TITLE_QUERIES = 100
 KEYWORD_DF = (12, 150)  # document frequency of a keyword query: specific, but with several answers
 # Keywords that describe the production, not the film a user looks for.
 META_KEYWORDS = {
-    "3d", "imax", "woman director", "independent film", "duringcreditsstinger", "aftercreditsstinger",
-    "based on novel", "sequel", "remake", "biography", "sport", "animation", "anime", "musical",
-    "based on comic book", "based on true story", "based on a true story", "silent film", "stop motion",
-    "short", "live action", "black and white", "documentary", "christmas", "new york", "los angeles",
-    "london england", "paris", "california", "based on play or musical", "based on young adult novel",
-    "marvel comic", "dc comics", "marvel cinematic universe", "cgi", "duringcreditsstinger",
+    "3d",
+    "imax",
+    "woman director",
+    "independent film",
+    "duringcreditsstinger",
+    "aftercreditsstinger",
+    "based on novel",
+    "sequel",
+    "remake",
+    "biography",
+    "sport",
+    "animation",
+    "anime",
+    "musical",
+    "based on comic book",
+    "based on true story",
+    "based on a true story",
+    "silent film",
+    "stop motion",
+    "short",
+    "live action",
+    "black and white",
+    "documentary",
+    "christmas",
+    "new york",
+    "los angeles",
+    "london england",
+    "paris",
+    "california",
+    "based on play or musical",
+    "based on young adult novel",
+    "marvel comic",
+    "dc comics",
+    "marvel cinematic universe",
+    "cgi",
 }
 STOPWORDS = set(
     """a an the and or but if of to in on at by for with from into onto over under about after before
@@ -81,7 +110,9 @@ def build(catalog_path: Path) -> tuple[list[dict], list[Query]]:
     rng = random.Random(SEED)
     df = Counter(k for r in rows for k in set(r.get("keywords") or []))
     candidates = sorted(
-        k for k, n in df.items() if KEYWORD_DF[0] <= n <= KEYWORD_DF[1] and k not in META_KEYWORDS and len(k) > 2
+        k
+        for k, n in df.items()
+        if KEYWORD_DF[0] <= n <= KEYWORD_DF[1] and k not in META_KEYWORDS and len(k) > 2
     )
     rng.shuffle(candidates)
     chosen = set(candidates[:KEYWORD_QUERIES])
@@ -110,13 +141,13 @@ def build(catalog_path: Path) -> tuple[list[dict], list[Query]]:
         text = " ".join(picked)
         queries.append(Query(text, "known-item", split_of(text), (r["tmdb_id"],)))
 
-    popular = [r for r in rows if (r.get("vote_count") or 0) >= 50 and titles[_normalise_title(r["title"])] == 1]
+    popular = [
+        r for r in rows if (r.get("vote_count") or 0) >= 50 and titles[_normalise_title(r["title"])] == 1
+    ]
     for r in rng.sample(popular, TITLE_QUERIES):
         words = _normalise_title(r["title"]).split()
         text = " ".join(words[:3]) if len(words) > 4 and rng.random() < 0.5 else " ".join(words)
-        relevant = tuple(
-            sorted(o["tmdb_id"] for o in rows if _normalise_title(o["title"]).startswith(text))
-        )
+        relevant = tuple(sorted(o["tmdb_id"] for o in rows if _normalise_title(o["title"]).startswith(text)))
         queries.append(Query(text, "title", split_of(text), relevant))
     return catalog, queries
 

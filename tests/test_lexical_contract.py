@@ -22,14 +22,22 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlCatalogStore]:
-    url = f"sqlite:///{tmp_path / 'lex.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = (
+        f"sqlite:///{tmp_path / 'lex.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    )
     opened = open_store(url)
     yield opened
     opened.close()
 
 
 def _write(store: SqlCatalogStore, item_id: int | None = None, **fields: Any) -> int:
-    row = {"media_type": "movie", "genres": [], "keywords": [], "source": "test", "content_hash": "h"} | fields
+    row = {
+        "media_type": "movie",
+        "genres": [],
+        "keywords": [],
+        "source": "test",
+        "content_hash": "h",
+    } | fields
     return store.write_items([ItemWrite(item_id, row)])[0]
 
 
@@ -60,7 +68,9 @@ def test_update_replaces_the_words_and_delete_disappears(store: SqlCatalogStore)
     index = open_lexical_index(store.engine)
     item = _write(store, title="Working Title", overview="A heist in a casino.")
     assert _ids(index, "casino heist") == [item]
-    _write(store, item, title="Ocean Eleven", overview="Friends rob three casinos at once.", content_hash="h2")
+    _write(
+        store, item, title="Ocean Eleven", overview="Friends rob three casinos at once.", content_hash="h2"
+    )
     assert _ids(index, "working") == []
     assert _ids(index, "ocean") == [item]
     store.delete_item(item)
@@ -77,7 +87,12 @@ def test_any_word_may_match_and_more_matches_rank_higher(store: SqlCatalogStore)
 def test_operator_characters_and_stop_words_are_plain_text(store: SqlCatalogStore) -> None:
     index = open_lexical_index(store.engine)
     item = _write(store, title="Mission: Impossible", overview="An agent is disavowed.")
-    for query in ['mission: "impossible', "mission AND NOT impossible*", "(mission) | impossible & !x", "NEAR(mission"]:
+    for query in [
+        'mission: "impossible',
+        "mission AND NOT impossible*",
+        "(mission) | impossible & !x",
+        "NEAR(mission",
+    ]:
         assert _ids(index, query) == [item], query
     assert _ids(index, "the of and") == []
     assert query_terms("Show me THE Matrix!") == ["matrix"]

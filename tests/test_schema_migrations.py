@@ -101,7 +101,9 @@ def test_upgrade_from_empty_creates_every_declared_table(engine: Engine, declare
     inspector = inspect(engine)
     for table in declared.tables.values():
         columns = {
-            c["name"]: c["nullable"] for c in inspector.get_columns(table.name) if not is_lexical_object(c["name"])
+            c["name"]: c["nullable"]
+            for c in inspector.get_columns(table.name)
+            if not is_lexical_object(c["name"])
         }
         assert columns == {c.name: c.nullable for c in table.columns}, table.name
     assert schema_diff(engine, declared) == []

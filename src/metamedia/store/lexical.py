@@ -27,7 +27,6 @@ PG_COLUMN = "search_document"
 PG_INDEX = "ix_items_search_document"
 # Column order of items_fts; bm25() takes one weight per column in this order.
 FTS_COLUMNS = ("title", "original_title", "keywords", "genres", "tagline", "overview")
-FTS_WEIGHTS = (10.0, 4.0, 4.0, 2.0, 1.5, 1.0)
 MAX_TERMS = 32
 # Words that match nearly every document and only slow the OR query down.
 STOP_TERMS = frozenset(
@@ -69,11 +68,12 @@ class SqliteLexicalIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        weights = ", ".join(f"{w:g}" for w in FTS_WEIGHTS)
         # bm25() is "lower is better" (negative); negate it so higher is better like ts_rank_cd.
+        # Column weights (FTS_COLUMNS order): title 10, original title 4, keywords 4, genres 2,
+        # tagline 1.5, overview 1.
         self._sql = text(
-            f"SELECT rowid, -bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE} "
-            f"WHERE {FTS_TABLE} MATCH :match ORDER BY score DESC LIMIT :limit"
+            "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0) AS score FROM items_fts "
+            "WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
 
     def search(self, query: str, limit: int = 100) -> list[LexicalHit]:
@@ -93,9 +93,9 @@ class PostgresLexicalIndex:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sql = text(
-            f"SELECT id, ts_rank_cd({PG_COLUMN}, q) AS score "
-            f"FROM items, to_tsquery('english', :tsquery) AS q "
-            f"WHERE {PG_COLUMN} @@ q ORDER BY score DESC, id LIMIT :limit"
+            "SELECT id, ts_rank_cd(search_document, q) AS score "
+            "FROM items, to_tsquery('english', :tsquery) AS q "
+            "WHERE search_document @@ q ORDER BY score DESC, id LIMIT :limit"
         )
 
     def search(self, query: str, limit: int = 100) -> list[LexicalHit]:

@@ -20,20 +20,21 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_FTS_COLUMNS = "title, original_title, keywords, genres, tagline, overview"
-_NEW = ", ".join(f"new.{c.strip()}" for c in _FTS_COLUMNS.split(","))
-_OLD = ", ".join(f"old.{c.strip()}" for c in _FTS_COLUMNS.split(","))
-
+# Literal statements (no string building): the column list is the one in store/lexical.py.
 _SQLITE_UP = [
-    f"CREATE VIRTUAL TABLE items_fts USING fts5({_FTS_COLUMNS}, content='items', content_rowid='id', "
-    "tokenize='porter unicode61 remove_diacritics 2')",
-    f"CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN "
-    f"INSERT INTO items_fts(rowid, {_FTS_COLUMNS}) VALUES (new.id, {_NEW}); END",
-    f"CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN "
-    f"INSERT INTO items_fts(items_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.id, {_OLD}); END",
-    f"CREATE TRIGGER items_fts_update AFTER UPDATE ON items BEGIN "
-    f"INSERT INTO items_fts(items_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.id, {_OLD}); "
-    f"INSERT INTO items_fts(rowid, {_FTS_COLUMNS}) VALUES (new.id, {_NEW}); END",
+    "CREATE VIRTUAL TABLE items_fts USING fts5(title, original_title, keywords, genres, tagline, overview, "
+    "content='items', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN "
+    "INSERT INTO items_fts(rowid, title, original_title, keywords, genres, tagline, overview) "
+    "VALUES (new.id, new.title, new.original_title, new.keywords, new.genres, new.tagline, new.overview); END",
+    "CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, original_title, keywords, genres, tagline, overview) "
+    "VALUES ('delete', old.id, old.title, old.original_title, old.keywords, old.genres, old.tagline, old.overview); END",
+    "CREATE TRIGGER items_fts_update AFTER UPDATE ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, original_title, keywords, genres, tagline, overview) "
+    "VALUES ('delete', old.id, old.title, old.original_title, old.keywords, old.genres, old.tagline, old.overview); "
+    "INSERT INTO items_fts(rowid, title, original_title, keywords, genres, tagline, overview) "
+    "VALUES (new.id, new.title, new.original_title, new.keywords, new.genres, new.tagline, new.overview); END",
     "INSERT INTO items_fts(items_fts) VALUES ('rebuild')",
 ]
 _SQLITE_DOWN = [
