@@ -12,7 +12,11 @@ from difflib import SequenceMatcher
 
 from ..models import MediaItem
 
-FUZZY_TITLE = 0.88  # ratio at or above which a query is taken to name the title (one typo in ten letters)
+FUZZY_TITLE = 0.88  # similarity at or above which a query is taken to name the title
+# difflib's ratio punishes one typo in a short title hard ("matirx" vs "matrix" is 0.83): from six
+# letters on, a ratio of 0.8 counts, scaled up to the common threshold.
+SHORT_TITLE = 6
+SHORT_TITLE_RATIO = 0.8
 _ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|el|il|der|die|das)\s+")
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 
@@ -41,7 +45,11 @@ def title_similarity(query: str, item: MediaItem) -> float:
         t = normalise_title(title)
         if q == t or _bare(q) == _bare(t):
             return 1.0
-        best = max(best, SequenceMatcher(None, _bare(q), _bare(t), autojunk=False).ratio())
+        a, b = _bare(q), _bare(t)
+        ratio = SequenceMatcher(None, a, b, autojunk=False).ratio()
+        if min(len(a), len(b)) >= SHORT_TITLE and SHORT_TITLE_RATIO <= ratio < FUZZY_TITLE:
+            ratio = FUZZY_TITLE  # one typo in a title of six letters or more still names it
+        best = max(best, ratio)
     return best
 
 

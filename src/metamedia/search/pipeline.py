@@ -240,9 +240,13 @@ class SearchPipeline:
             source = self.resolve_title(parsed.similar_to)
             if source is not None:
                 return self._search_like(source, parsed, flt, eff, request)
+        if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(raw)):
+            # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
+            parsed = ParsedQuery(raw=query, text=raw)
+            flt, eff = build_filter(parsed, explicit, params)
         pool, text_vec = self._retrieve(parsed, explicit, flt, request)
         title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
-        if title_query and _has_structure(parsed):
+        if title_query and _has_structure(parsed):  # a fuzzy title the probe missed
             # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
             parsed = ParsedQuery(raw=query, text=raw)
             flt, eff = build_filter(parsed, explicit, params)
@@ -275,7 +279,8 @@ class SearchPipeline:
         dense = [
             h.id for h in self.engine.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
         ]
-        lexical = self.lexical.search(text, LEXICAL_POOL) if text else []
+        words = " ".join([*parsed.moods, *(parsed.genres or explicit), parsed.text])
+        lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
         items = self.engine.store.get_items([i for i in ids if i not in excluded])
         pool: dict[int, Candidate] = {}
@@ -289,7 +294,7 @@ class SearchPipeline:
             cand = pool.setdefault(hit.item_id, Candidate(item))
             cand.lexical_rank, cand.lexical_score = rank, hit.score
         candidates = self._with_vectors(list(pool.values()))
-        terms = query_terms(text)
+        terms = query_terms(parsed.text)
         title_text = parsed.raw or ""
         for cand in candidates:
             cand.text_sim = text_similarity(text_vec, cand.vector)
@@ -346,7 +351,7 @@ class SearchPipeline:
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         lam = self.engine.settings.diversity_lambda if request.diversity else 1.0
         chosen = mmr(order[: max(request.k * 4, 40)], vecs, scores, request.k, lam)
-        terms = query_terms(parsed.text or parsed.raw or "")
+        terms = query_terms(parsed.text)
         results = []
         for pos in chosen:
             cand = pool[pos]
@@ -418,6 +423,8 @@ class SearchPipeline:
         up to the weighted sum ("like X" queries, trend and diversity left out).
         """
         parsed = parse_query(query)
+        if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(query)):
+            parsed = ParsedQuery(raw=query, text=query.strip())
         flt, _ = build_filter(parsed, [], {})
         request = _Request(k, None, False, False, set(), date.today(), time.perf_counter(), [])
         pool, _ = self._retrieve(parsed, [], flt, request)
@@ -432,6 +439,11 @@ class SearchPipeline:
             [TITLE_FIRST * c.title_sim if title_query and c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
         )
         return [c.item.id for c in pool], features, bonus
+
+    def _best_title_similarity(self, phrase: str) -> float:
+        """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
+        items = self.engine.store.get_items([h.item_id for h in self.lexical.search(phrase, 20)])
+        return max((title_similarity(phrase, it) for it in items.values()), default=0.0)
 
     def resolve_title(self, phrase: str) -> MediaItem | None:
         """The catalog item a phrase names ("the matrix", "Toy Story"), or None.

@@ -8,7 +8,8 @@ One interface, two engines' own ranking functions (no hand-written BM25):
   configuration, weights A..D per field) with a GIN index; ranked by `ts_rank_cd`.
 Both are created (and back-filled) by schema revision 0003.
 
-Fields, highest weight first: title; original title and keywords; genres and tagline; overview.
+Fields, highest weight first: title; original title, keywords and collection; production companies;
+genres and tagline; overview.
 A query is a bag of words: any word may match (OR), and the ranking function rewards matching more
 of them, rarer ones and in heavier fields.
 """
@@ -26,12 +27,21 @@ FTS_TABLE = "items_fts"
 PG_COLUMN = "search_document"
 PG_INDEX = "ix_items_search_document"
 # Column order of items_fts; bm25() takes one weight per column in this order.
-FTS_COLUMNS = ("title", "original_title", "keywords", "genres", "tagline", "overview")
+FTS_COLUMNS = (
+    "title",
+    "original_title",
+    "keywords",
+    "genres",
+    "tagline",
+    "overview",
+    "companies",
+    "collection",
+)
 MAX_TERMS = 32
 # Words that match nearly every document and only slow the OR query down.
 STOP_TERMS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were with "
-    "me show find some something movie movies film films".split()
+    "me show find some something movie movies film films but no not without".split()
 )
 
 
@@ -70,9 +80,9 @@ class SqliteLexicalIndex:
         self.engine = engine
         # bm25() is "lower is better" (negative); negate it so higher is better like ts_rank_cd.
         # Column weights (FTS_COLUMNS order): title 10, original title 4, keywords 4, genres 2,
-        # tagline 1.5, overview 1.
+        # tagline 1.5, overview 1, companies 3, collection 4.
         self._sql = text(
-            "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0) AS score FROM items_fts "
+            "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0, 3.0, 4.0) AS score FROM items_fts "
             "WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
 
