@@ -37,6 +37,7 @@ NAMED = {
     "Interstellar", "E.T. the Extra-Terrestrial", "Independence Day", "Men in Black", "Ocean's Eleven",
     "The Italian Job", "Inside Out", "Shrek", "The Lion King", "Die Hard", "The Exorcist", "Scream",
     "Mad Max: Fury Road", "Gravity", "The Martian", "Galaxy Quest", "Spaceballs", "Mars Attacks!",
+    "Up", "WALL·E", "Cars", "The Incredibles", "A Bug's Life", "Goldfinger", "Skyfall", "Dr. No",
 }  # fmt: skip
 
 
@@ -217,6 +218,20 @@ def test_a_described_plot_finds_its_film_in_the_top_three(demo_engine, query, ti
     assert title in titles[:3]
 
 
+MAKER_QUERIES = [
+    ("pixar", lambda it: any("Pixar" in c for c in it.companies)),
+    ("pixar movies", lambda it: any("Pixar" in c for c in it.companies)),
+    ("james bond collection", lambda it: it.collection == "James Bond Collection"),
+]
+
+
+@pytest.mark.parametrize(("query", "made"), MAKER_QUERIES, ids=[q for q, _ in MAKER_QUERIES])
+def test_companies_and_collections_are_searchable(demo_engine, query, made) -> None:  # type: ignore[no-untyped-def]
+    results = demo_engine.search(query, 10, today=TODAY)["results"]
+    top = [demo_engine.get_item(r["id"]) for r in results[:3]]
+    assert len(top) == 3 and all(made(it) for it in top), [it.title for it in top]
+
+
 # ---- every reason is true --------------------------------------------------------------------------
 
 REASON_QUERIES = [
@@ -224,6 +239,7 @@ REASON_QUERIES = [
     *(q for q, _, _ in LIKE_QUERIES),
     *(q for q, _ in INTENT_QUERIES),
     *(q for q, _ in PLOT_QUERIES),
+    *(q for q, _ in MAKER_QUERIES),
     "space", "love", "zombies", "war", "heist", "robots", "pirates", "a dog", "christmas", "vampires",
     "feel-good movies", "sad movies", "short comedies", "long epic war movies", "recent action",
     "highly rated 90s thrillers under 2 hours", "classic westerns", "ghost story", "spy", "boxing",
@@ -251,6 +267,10 @@ def _untrue(engine: Any, query: str, out: dict[str, Any], row: dict[str, Any]) -
             ok = title_similarity(q["raw"], item) >= FUZZY_TITLE
         elif m := re.fullmatch(r"title mentions (.+)", reason):
             ok = _words_in(m[1], item.title)
+        elif m := re.fullmatch(r"made by (.+)", reason):
+            ok = all(c in item.companies for c in m[1].split("; "))
+        elif m := re.fullmatch(r"part of the (.+)", reason):
+            ok = item.collection == m[1]
         elif m := re.fullmatch(r"tagged (.+)", reason):
             ok = all(k in item.keywords for k in m[1].split(", "))
         elif m := re.fullmatch(r"plot mentions (.+)", reason):

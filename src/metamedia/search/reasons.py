@@ -70,6 +70,11 @@ def search_reasons(
         in_title = matched_words(terms or [], item.title)
         if in_title:
             reasons.append("title mentions " + ", ".join(in_title))
+    makers = [c for c in item.companies if matched_words(terms or [], c)][:2]
+    if makers:
+        reasons.append("made by " + "; ".join(makers))
+    if item.collection and not title_match and matched_words(terms or [], item.collection):
+        reasons.append(f"part of the {item.collection}")
     in_keywords = [kw for kw in item.keywords if matched_words(terms or [], kw)][:3]
     if in_keywords:
         reasons.append("tagged " + ", ".join(in_keywords))
