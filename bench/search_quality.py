@@ -149,14 +149,16 @@ def evaluate(engine: Engine, queries: list[Query], by_tmdb: dict[int, int]) -> d
     return out
 
 
-def fit(engine: Engine, queries: list[Query], by_tmdb: dict[int, int]) -> dict[str, float]:
-    """Coordinate ascent on the fusion weights, maximising mean NDCG@10 on the dev split."""
+def fit(engine: Engine, queries: list[Query], by_tmdb: dict[int, int], fixed: set[str]) -> dict[str, float]:
+    """Coordinate ascent on the fusion weights, maximising mean NDCG@10 on the dev split; the
+    `fixed` features keep their current weight."""
     dev = [q for q in queries if q.split == "dev"]
     data = []
     for q in dev:
         ids, features, bonus = engine.search_pipeline.candidate_features(q.text, K)
         relevant = {by_tmdb[t] for t in q.relevant if t in by_tmdb}
         data.append((np.array(ids), features, bonus, relevant))
+    free = [i for i, name in enumerate(FEATURES) if name not in fixed]
 
     def score(w: np.ndarray) -> float:
         total = 0.0
@@ -175,7 +177,7 @@ def fit(engine: Engine, queries: list[Query], by_tmdb: dict[int, int]) -> dict[s
         improved = True
         while improved:
             improved = False
-            for i in range(len(FEATURES)):
+            for i in free:
                 for delta in (step, -step):
                     trial = w.copy()
                     trial[i] = max(0.0, trial[i] + delta)
@@ -280,6 +282,7 @@ def main() -> None:
     ap.add_argument(
         "--baseline", default=BASELINE_COMMIT, help="commit whose pipeline is 'before' in latency"
     )
+    ap.add_argument("--fixed", default="", help="comma-separated features whose weight --fit keeps")
     ap.add_argument("--latency-queries", type=int, default=120)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_quality.json"))
     args = ap.parse_args()
@@ -288,7 +291,8 @@ def main() -> None:
     engine = open_engine(Path(args.data_dir), catalog)
     by_tmdb = engine.store.find_ids("tmdb_id", [r["tmdb_id"] for r in catalog])
     if args.fit:
-        print(json.dumps(fit(engine, queries, by_tmdb), indent=2))
+        fixed = {name for name in args.fixed.split(",") if name}
+        print(json.dumps(fit(engine, queries, by_tmdb, fixed), indent=2))
         return
     started = time.time()
     quality = evaluate(engine, queries, by_tmdb)

@@ -32,16 +32,16 @@ FEATURES = (
 )
 # Fitted on the dev split (see bench/README.md, "Search quality"); FEATURES order.
 WEIGHTS: dict[str, float] = {
-    "text": 1.0,
-    "dense_rank": 0.3,
-    "lexical": 0.4,
-    "lexical_rank": 0.3,
-    "title": 1.5,
-    "title_words": 0.3,
+    "text": 1.5,
+    "dense_rank": 0.0,
+    "lexical": 5.35,
+    "lexical_rank": 0.25,
+    "title": 0.75,
+    "title_words": 0.0,
     "genre": 0.15,
     "mood": 0.05,
-    "quality": 0.05,
-    "votes": 0.05,
+    "quality": 0.0,
+    "votes": 0.25,
 }
 TITLE_FIRST = 10.0  # added when the whole query names the title: such items come first
 RANK_SCALE = 60.0

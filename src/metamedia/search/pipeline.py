@@ -1,13 +1,18 @@
-"""Multi-stage search: parse → vector retrieval with filters inside → boosts → diversity → top-k.
+"""Multi-stage search: parse → entities → dense + lexical candidates → fused score → diversity → top-k.
 
 Stages:
-1. The query is parsed offline (genres, moods, years, runtime, rating, type; the rest is text).
-2. A hybrid query vector is built like item vectors (text + genre + mood blocks) and the media
-   collection is searched for k × oversample candidates with the hard filters applied inside the
-   vector search (explicit parameters plus parsed years/runtime/rating/type/excluded genres).
-3. Scores get small, documented boosts: parsed-genre overlap, mood agreement, a quality prior,
-   and an optional trend boost (recency with a half-life, plus popularity).
-4. Maximal marginal relevance re-ranks the pool for diversity; the top k are returned with reasons.
+1. The query is parsed offline (genres, moods, years, runtime, rating, type, "like X", people; the
+   rest is text). A query that is a whole title ("2001 a space odyssey") keeps no filter from its
+   words. A person-only query answers nothing, with a note (people are not indexed).
+2. "like X" / "X but darker": X is resolved to a catalog item and the search runs from its vector.
+3. Otherwise candidates come from the media collection (hybrid query vector, hard filters inside the
+   vector search) and from the lexical index of the store of record (FTS5 / tsvector), filtered alike.
+4. Each candidate's features (text similarity, dense and lexical ranks, lexical relevance, title
+   match, genre, mood, quality, votes; see fusion.py) are combined with weights fitted on the dev
+   split of bench/search_quality.py; items without an overview get no text or dense credit. Whole-
+   query title matches come first; an optional trend boost (recency and popularity) is added.
+5. Maximal marginal relevance re-ranks the pool for diversity; the top k are returned with reasons,
+   each of which is true of the item.
 """
 
 from __future__ import annotations
