@@ -81,7 +81,7 @@ class Baselines:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self.engine.store.engine.connect() as conn:
+        with self.engine.store.db.connect() as conn:
             return [int(r[0]) for r in conn.execute(self._bm25, {"m": match, "n": n})]
 
     def dense(self, query: str, n: int = POOL) -> list[int]:

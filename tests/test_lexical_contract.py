@@ -46,7 +46,7 @@ def _ids(index: LexicalIndex, query: str) -> list[int]:
 
 
 def test_a_write_is_searchable_at_once_and_title_outranks_overview(store: SqlCatalogStore) -> None:
-    index = open_lexical_index(store.engine)
+    index = open_lexical_index(store.db)
     assert _ids(index, "submarine") == []
     plot = _write(store, title="Deep Water", overview="A crew is trapped in a submarine under the ice.")
     named = _write(store, title="Submarine", overview="A Welsh teenager tries to lose his virginity.")
@@ -56,7 +56,7 @@ def test_a_write_is_searchable_at_once_and_title_outranks_overview(store: SqlCat
 
 
 def test_keywords_genres_and_original_title_are_matched(store: SqlCatalogStore) -> None:
-    index = open_lexical_index(store.engine)
+    index = open_lexical_index(store.db)
     a = _write(store, title="Amélie", original_title="Le Fabuleux Destin d'Amélie Poulain", genres=["Comedy"])
     b = _write(store, title="Alien", keywords=["spaceship", "extraterrestrial"], genres=["Horror"])
     assert _ids(index, "fabuleux destin") == [a]
@@ -65,7 +65,7 @@ def test_keywords_genres_and_original_title_are_matched(store: SqlCatalogStore) 
 
 
 def test_update_replaces_the_words_and_delete_disappears(store: SqlCatalogStore) -> None:
-    index = open_lexical_index(store.engine)
+    index = open_lexical_index(store.db)
     item = _write(store, title="Working Title", overview="A heist in a casino.")
     assert _ids(index, "casino heist") == [item]
     _write(
@@ -78,14 +78,14 @@ def test_update_replaces_the_words_and_delete_disappears(store: SqlCatalogStore)
 
 
 def test_any_word_may_match_and_more_matches_rank_higher(store: SqlCatalogStore) -> None:
-    index = open_lexical_index(store.engine)
+    index = open_lexical_index(store.db)
     both = _write(store, title="Space Pirates", overview="Pirates raid a freighter in deep space.")
     one = _write(store, title="Pirate Radio", overview="A ship broadcasts rock music.")
     assert _ids(index, "space pirates") == [both, one]
 
 
 def test_operator_characters_and_stop_words_are_plain_text(store: SqlCatalogStore) -> None:
-    index = open_lexical_index(store.engine)
+    index = open_lexical_index(store.db)
     item = _write(store, title="Mission: Impossible", overview="An agent is disavowed.")
     for query in [
         'mission: "impossible',

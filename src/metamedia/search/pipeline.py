@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embed.hybrid import GENRE_SLICE, TEXT_SLICE, combine, genre_block, meta_block, mood_block
-from ..errors import InvalidQuery, NotFound
+from ..errors import InvalidQuery, ItemNotFound, NotFound
 from ..models import MediaItem
-from ..store.lexical import open_lexical_index, query_terms
+from ..store.lexical import LexicalIndex, open_lexical_index, query_terms
 from ..vocab import GENRES, canonical_genres
 from .entities import FUZZY_TITLE, title_coverage, title_similarity
 from .fusion import TITLE_FIRST, Candidate, feature_matrix, passes_filters, weight_vector
@@ -36,7 +36,9 @@ from .parser import ParsedQuery, parse_query
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..embed.hybrid import HybridWeights
+    from ..ports import CatalogStore, Embedder, VectorCollection
+    from ..settings import Settings
 
 GENRE_BONUS = 0.12
 MOOD_BONUS = 0.04
@@ -182,16 +184,37 @@ def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> 
     return " ".join(w for w in words if w) or raw.strip()
 
 
-class SearchPipeline:
-    """The search and similar-items logic of the engine."""
+def indexed_vector(media: VectorCollection, item_id: int) -> np.ndarray:
+    """The item's vector in the media index (ItemNotFound when it is not indexed)."""
+    try:
+        vec, _payload = media.get(item_id)
+    except Exception as exc:
+        raise ItemNotFound(f"no item with id {item_id}", {"id": item_id}) from exc
+    return vec
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.lexical = open_lexical_index(engine.store.engine)
+
+class SearchPipeline:
+    """The search and similar-items logic of the engine, over the ports it reads."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        media: VectorCollection,
+        embedder: Embedder,
+        settings: Settings,
+        weights: HybridWeights,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
+        self.store = store
+        self.media = media
+        self.embedder = embedder
+        self.settings = settings
+        self.weights = weights
+        self.lexical = lexical or open_lexical_index(store.db)
 
     def _check_k(self, k: int) -> None:
-        if not isinstance(k, int) or not 1 <= k <= self.engine.settings.max_k:
-            raise InvalidQuery(f"k must be between 1 and {self.engine.settings.max_k}, got {k}")
+        if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
+            raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}, got {k}")
 
     def search(
         self,
@@ -263,7 +286,7 @@ class SearchPipeline:
     ) -> tuple[list[Candidate], np.ndarray | None]:
         """Dense and lexical candidates, merged, with what each retriever said about them."""
         text = semantic_text(parsed, explicit, parsed.raw or "")
-        text_vec = self.engine.embedder.encode_query(text) if text else None
+        text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,
             genre_block(parsed.genres or explicit),
@@ -277,17 +300,15 @@ class SearchPipeline:
                 media_type=None,
                 has_overview=True,
             ),
-            self.engine.weights,
+            self.weights,
         )
         k, excluded = request.k, request.exclude_ids
-        size = min(max(k * self.engine.settings.search_oversample, 50), 2000)
-        dense = [
-            h.id for h in self.engine.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
-        ]
+        size = min(max(k * self.settings.search_oversample, 50), 2000)
+        dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
         words = " ".join([*parsed.moods, *(parsed.genres or explicit), parsed.text])
         lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
-        items = self.engine.store.get_items([i for i in ids if i not in excluded])
+        items = self.store.get_items([i for i in ids if i not in excluded])
         pool: dict[int, Candidate] = {}
         for rank, item_id in enumerate(dense):
             if item_id in items:
@@ -312,12 +333,12 @@ class SearchPipeline:
         if not pool:
             return []
         try:
-            vecs = list(self.engine.media.get_vectors([c.item.id for c in pool]))
+            vecs = list(self.media.get_vectors([c.item.id for c in pool]))
         except NotFound:  # rare: an item written but not indexed yet; look each one up
             found = []
             for cand in pool:
                 try:
-                    found.append((cand, self.engine.media.get_vectors([cand.item.id])[0]))
+                    found.append((cand, self.media.get_vectors([cand.item.id])[0]))
                 except NotFound:
                     continue
             pool, vecs = [c for c, _ in found], [v for _, v in found]
@@ -345,16 +366,16 @@ class SearchPipeline:
         scores = features @ weight_vector()
         trends = np.zeros(len(pool), dtype=np.float64)
         if request.trend:
-            half_life = self.engine.settings.trend_half_life_days
+            half_life = self.settings.trend_half_life_days
             trends = np.array([trend_score(c.item, half_life, request.today) for c in pool])
-            scores = scores + self.engine.settings.trend_weight * trends
+            scores = scores + self.settings.trend_weight * trends
         if title_query:
             scores = scores + np.array(
                 [TITLE_FIRST * c.title_sim if c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
             )
         vecs = np.stack([c.vector for c in pool])
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        lam = self.engine.settings.diversity_lambda if request.diversity else 1.0
+        lam = self.settings.diversity_lambda if request.diversity else 1.0
         chosen = mmr(order[: max(request.k * 4, 40)], vecs, scores, request.k, lam)
         terms = query_terms(parsed.text)
         results = []
@@ -382,17 +403,17 @@ class SearchPipeline:
         request: _Request,
     ) -> dict[str, Any]:
         """ "movies like X", "X but darker": search from X's own vector, X itself left out."""
-        qvec = self.engine.item_vector(source.id)
+        qvec = self._item_vector(source.id)
         excluded = request.exclude_ids | {source.id}
-        size = min(max(request.k * self.engine.settings.search_oversample, 50), 2000)
-        hits = self.engine.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
+        size = min(max(request.k * self.settings.search_oversample, 50), 2000)
+        hits = self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
         hits = [h for h in hits if h.id not in excluded]
-        items = self.engine.store.get_items([h.id for h in hits])
+        items = self.store.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         extra = {"similar_to_id": source.id}
         if not hits:
             return _response(parsed, eff, [], request.started, extra)
-        vecs = self.engine.media.get_vectors([h.id for h in hits])
+        vecs = self.media.get_vectors([h.id for h in hits])
         src_text = qvec[TEXT_SLICE] / max(float(np.linalg.norm(qvec[TEXT_SLICE])), 1e-9)
         wanted = parsed.genres or request.explicit
         scores = np.zeros(len(hits), dtype=np.float64)
@@ -410,7 +431,7 @@ class SearchPipeline:
             s += QUALITY_WEIGHT * quality_prior(it)
             scores[i] = s
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        lam = self.engine.settings.diversity_lambda if request.diversity else 1.0
+        lam = self.settings.diversity_lambda if request.diversity else 1.0
         chosen = mmr(order[: max(request.k * 4, 40)], vecs, scores, request.k, lam)
         results = []
         for pos in chosen:
@@ -447,7 +468,7 @@ class SearchPipeline:
 
     def _best_title_similarity(self, phrase: str) -> float:
         """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
-        items = self.engine.store.get_items([h.item_id for h in self.lexical.search(phrase, 20)])
+        items = self.store.get_items([h.item_id for h in self.lexical.search(phrase, 20)])
         return max((title_similarity(phrase, it) for it in items.values()), default=0.0)
 
     def resolve_title(self, phrase: str) -> MediaItem | None:
@@ -457,7 +478,7 @@ class SearchPipeline:
         the item more people voted on (the one a user most likely means).
         """
         hits = self.lexical.search(phrase, 50)
-        items = self.engine.store.get_items([h.item_id for h in hits])
+        items = self.store.get_items([h.item_id for h in hits])
         best: tuple[float, int, int] | None = None
         for item in items.values():
             sim = title_similarity(phrase, item)
@@ -466,6 +487,9 @@ class SearchPipeline:
                 if best is None or key > best:
                     best = key
         return items[-best[2]] if best else None
+
+    def _item_vector(self, item_id: int) -> np.ndarray:
+        return indexed_vector(self.media, item_id)
 
     def similar(
         self,
@@ -478,21 +502,21 @@ class SearchPipeline:
         """Items most like `item_id`, excluding itself, with reasons."""
         started = time.perf_counter()
         self._check_k(k)
-        source = self.engine.get_item(item_id)
-        qvec = self.engine.item_vector(item_id)
-        hits = [h for h in self.engine.media.search(qvec, k=min(k * 4 + 1, 4000), ef=ef) if h.id != item_id]
-        items = self.engine.store.get_items([h.id for h in hits])
+        source = self.store.get_item(item_id)
+        qvec = self._item_vector(item_id)
+        hits = [h for h in self.media.search(qvec, k=min(k * 4 + 1, 4000), ef=ef) if h.id != item_id]
+        items = self.store.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         if not hits:
             return {"item": result_row(source, 1.0, []), "results": [], "took_ms": _ms(started)}
-        vecs = self.engine.media.get_vectors([h.id for h in hits])
+        vecs = self.media.get_vectors([h.id for h in hits])
         scores = np.array([h.score for h in hits], dtype=np.float64)
         chosen = mmr(
             list(range(len(hits))),
             vecs,
             scores,
             k,
-            self.engine.settings.diversity_lambda if diversity else 1.0,
+            self.settings.diversity_lambda if diversity else 1.0,
         )
         src_text = qvec[: GENRE_SLICE.start] / max(float(np.linalg.norm(qvec[: GENRE_SLICE.start])), 1e-9)
         results = [
