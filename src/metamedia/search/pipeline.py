@@ -177,7 +177,7 @@ def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> 
         v is not None
         for v in (parsed.year_min, parsed.year_max, parsed.runtime_min, parsed.runtime_max, parsed.rating_min)
     )
-    if not has_filters and not parsed.exclude_genres and raw.strip():
+    if not has_filters and not parsed.exclude_genres and not parsed.people and raw.strip():
         return raw.strip()
     genres = list(dict.fromkeys(parsed.genres + explicit_genres))
     words = [*parsed.moods, *genres, parsed.text.strip()]
