@@ -33,40 +33,11 @@ from metamedia.store.factory import open_store  # noqa: E402
 from paths import repo_relative  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBJECTS = [
-    "space",
-    "heist",
-    "love",
-    "war",
-    "ghost",
-    "robot",
-    "detective",
-    "family",
-    "zombie",
-    "pirate",
-    "time travel",
-    "wedding",
-    "boxing",
-    "dragon",
-    "spy",
-    "prison",
-    "music",
-    "alien",
-    "school",
-    "road trip",
-]
-SHAPES = [
-    "{s} movies",
-    "funny {s} films",
-    "dark {s} thrillers from the 90s",
-    "highly rated {s} drama",
-    "{s} adventure under 2 hours",
-    "feel-good {s} comedy",
-    "recent {s} action",
-    "classic {s} westerns",
-    "{s} documentaries",
-    "scary {s} horror",
-]
+SUBJECTS = ["space", "heist", "love", "war", "ghost", "robot", "detective", "family", "zombie", "pirate",
+            "time travel", "wedding", "boxing", "dragon", "spy", "prison", "music", "alien", "school", "road trip"]
+SHAPES = ["{s} movies", "funny {s} films", "dark {s} thrillers from the 90s", "highly rated {s} drama",
+          "{s} adventure under 2 hours", "feel-good {s} comedy", "recent {s} action", "classic {s} westerns",
+          "{s} documentaries", "scary {s} horror"]
 
 
 def queries(n: int, salt: str = "") -> list[str]:
@@ -77,12 +48,8 @@ def queries(n: int, salt: str = "") -> list[str]:
 
 def pct(values: list[float]) -> dict[str, float]:
     arr = np.array(values)
-    return {
-        "p50_ms": round(float(np.percentile(arr, 50)), 3),
-        "p99_ms": round(float(np.percentile(arr, 99)), 3),
-        "mean_ms": round(float(arr.mean()), 3),
-        "n": len(values),
-    }
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 3), "p99_ms": round(float(np.percentile(arr, 99)), 3),
+            "mean_ms": round(float(arr.mean()), 3), "n": len(values)}
 
 
 def free_port() -> int:
@@ -95,12 +62,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", default=str(ROOT / "data" / "demo-catalog.jsonl.gz"))
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument(
-        "--data-dir", default="", help="an engine folder already holding the catalog (skips re-embedding it)"
-    )
-    ap.add_argument(
-        "--embed-sample", type=int, default=2000, help="items embedded to measure the embedding ingest rate"
-    )
+    ap.add_argument("--data-dir", default="", help="an engine folder already holding the catalog (skips re-embedding it)")
+    ap.add_argument("--embed-sample", type=int, default=2000, help="items embedded to measure the embedding ingest rate")
     args = ap.parse_args()
     catalog = Path(args.catalog)
     machine = describe_machine()
@@ -111,11 +74,7 @@ def main() -> None:
         rep = ingest_files(store, [catalog], model_name="all-MiniLM-L6-v2")
         dt = time.perf_counter() - t
         store.close()
-        results["ingest_store_only"] = {
-            "items": rep.inserted,
-            "seconds": round(dt, 2),
-            "items_per_s": round(rep.inserted / dt, 1),
-        }
+        results["ingest_store_only"] = {"items": rep.inserted, "seconds": round(dt, 2), "items_per_s": round(rep.inserted / dt, 1)}
 
         sample = Path(tmp) / "sample.jsonl"
         with gzip.open(catalog, "rt", encoding="utf-8") as fin, open(sample, "w", encoding="utf-8") as fout:
@@ -128,11 +87,7 @@ def main() -> None:
         rep = probe.ingest([sample])
         dt = time.perf_counter() - t
         probe.close()
-        results["ingest_with_embedding"] = {
-            "items": rep.inserted,
-            "seconds": round(dt, 2),
-            "items_per_s": round(rep.inserted / dt, 1),
-        }
+        results["ingest_with_embedding"] = {"items": rep.inserted, "seconds": round(dt, 2), "items_per_s": round(rep.inserted / dt, 1)}
 
         data_dir = Path(args.data_dir) if args.data_dir else Path(tmp) / "engine"
         engine = Engine(Settings(data_dir=data_dir))
@@ -158,18 +113,9 @@ def main() -> None:
         engine.close()
 
         port = free_port()
-        env = dict(
-            os.environ,
-            METAMEDIA_DATA_DIR=str(data_dir),
-            METAMEDIA_AUTH_DISABLED="1",
-            METAMEDIA_RATE_LIMIT="1000000/second",
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = dict(os.environ, METAMEDIA_DATA_DIR=str(data_dir), METAMEDIA_AUTH_DISABLED="1", METAMEDIA_RATE_LIMIT="1000000/second")
+        proc = subprocess.Popen([sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=30) as client:
@@ -196,23 +142,13 @@ def main() -> None:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (out_dir / f"engine-{stamp}.json").write_text(json.dumps(results, indent=2))
     rows = [
-        (
-            "ingest, store only (parse + merge + commit)",
-            f"{results['ingest_store_only']['items_per_s']} items/s",
-        ),  # type: ignore[index]
+        ("ingest, store only (parse + merge + commit)", f"{results['ingest_store_only']['items_per_s']} items/s"),  # type: ignore[index]
         ("ingest incl. embedding + index", f"{results['ingest_with_embedding']['items_per_s']} items/s"),  # type: ignore[index]
     ]
     for key in ("query_embedding", "library_search_excluding_embedding", "http_search_including_embedding"):
         r = results[key]
         rows.append((key.replace("_", " "), f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms (n={r['n']})"))  # type: ignore[index]
-    md = [
-        f"# Engine benchmark ({stamp})",
-        "",
-        f"Machine: {machine_line(machine)}",
-        "",
-        "| measure | result |",
-        "|---|---|",
-    ]
+    md = [f"# Engine benchmark ({stamp})", "", f"Machine: {machine_line(machine)}", "", "| measure | result |", "|---|---|"]
     md += [f"| {a} | {b} |" for a, b in rows]
     (out_dir / "engine-latest.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -38,7 +38,5 @@ def describe_machine() -> dict[str, Any]:
 
 
 def machine_line(m: dict[str, Any]) -> str:
-    return (
-        f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Python {m['python']}, "
-        f"load average at start {m['load_avg_at_start'][0]}"
-    )
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Python {m['python']}, "
+            f"load average at start {m['load_avg_at_start'][0]}")

@@ -229,9 +229,7 @@ class BanditService:
     def logged_decision(self, decision_id: str) -> ServedDecision:
         """The logged decision `decision_id` (NotFound when there is none)."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(decisions_table).where(decisions_table.c.id == str(decision_id))
-            ).first()
+            row = conn.execute(select(decisions_table).where(decisions_table.c.id == str(decision_id))).first()
         if row is None:
             raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
         return ServedDecision(

@@ -66,7 +66,9 @@ def load_catalog(store: CatalogStore, media: VectorCollection, generation: int =
     items = [it for it in store.iter_items() if it.id in indexed]
     items.sort(key=lambda it: it.id)
     ids = np.array([it.id for it in items], dtype=np.int64)
-    vectors = normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
+    vectors = (
+        normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
+    )
     nan = float("nan")
     return CatalogSnapshot(
         item_ids=ids,

@@ -179,7 +179,9 @@ class RecommendService:
         stored["profile"] = learned
         if decision is not None:
             stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
-        self.publish("interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")})
+        self.publish(
+            "interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")}
+        )
         return stored
 
     def _learn(
@@ -214,7 +216,9 @@ class RecommendService:
                 number = 1.0 if completion is None else completion
             elif outcome == "rating" and value is not None:
                 number = value * 2.0 if scale == "five" else value
-            reward = float(self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}]))
+            reward = float(
+                self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}])
+            )
         if kind in ("skip", "watch"):
             served = self._served.get(decision.id, {})
             info = served.get("items", {}).get(item.id, {})
