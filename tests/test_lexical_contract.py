@@ -96,3 +96,13 @@ def test_operator_characters_and_stop_words_are_plain_text(store: SqlCatalogStor
         assert _ids(index, query) == [item], query
     assert _ids(index, "the of and") == []
     assert query_terms("Show me THE Matrix!") == ["matrix"]
+
+
+def test_title_search_needs_every_word_in_the_title(store: SqlCatalogStore) -> None:
+    index = open_lexical_index(store.db)
+    odyssey = _write(store, title="2001: A Space Odyssey", overview="Humanity finds a mysterious monolith.")
+    _write(store, title="Space Jam", overview="An odyssey of basketball.")
+    amelie = _write(store, title="Amélie", original_title="Le Fabuleux Destin d'Amélie Poulain")
+    assert [h.item_id for h in index.search_titles("2001 a space odyssey")] == [odyssey]
+    assert [h.item_id for h in index.search_titles("fabuleux destin")] == [amelie]
+    assert index.search_titles("space basketball") == []

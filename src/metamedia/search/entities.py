@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from ..models import MediaItem
 
@@ -21,6 +22,7 @@ _ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|el|il|der|die|das)\s+")
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 
 
+@lru_cache(maxsize=65536)
 def normalise_title(text: str) -> str:
     """Lower case, no accents or punctuation, single spaces, "&" as "and", roman sequel numbers as digits."""
     folded = unicodedata.normalize("NFKD", text.casefold())
@@ -33,24 +35,49 @@ def _bare(title: str) -> str:
     return _ARTICLE.sub("", title)
 
 
+class TitleMatcher:
+    """How closely one query names each candidate's title; the query is normalised once.
+
+    Returns 1.0 for the same normalised title (or original title, a leading article optional), the
+    difflib ratio when it reaches SHORT_TITLE_RATIO (raised to FUZZY_TITLE for one typo in a title of
+    six letters or more), else 0.0. difflib's cheap upper bounds skip most candidates.
+    """
+
+    def __init__(self, query: str) -> None:
+        self.query = normalise_title(query)
+        self.bare = _bare(self.query)
+
+    def similarity(self, item: MediaItem) -> float:
+        if not self.query:
+            return 0.0
+        best = 0.0
+        for title in (item.title, item.original_title):
+            if not title:
+                continue
+            t = normalise_title(title)
+            if self.query == t or self.bare == _bare(t):
+                return 1.0
+            best = max(best, self._fuzzy(_bare(t)))
+        return best
+
+    def _fuzzy(self, title: str) -> float:
+        total = len(self.bare) + len(title)
+        if not total or 2.0 * min(len(self.bare), len(title)) / total < SHORT_TITLE_RATIO:
+            return 0.0  # the lengths alone rule a match out (difflib's real_quick_ratio, for free)
+        matcher = SequenceMatcher(None, self.bare, title, autojunk=False)
+        if matcher.real_quick_ratio() < SHORT_TITLE_RATIO or matcher.quick_ratio() < SHORT_TITLE_RATIO:
+            return 0.0
+        ratio = matcher.ratio()
+        if ratio < SHORT_TITLE_RATIO:
+            return 0.0
+        if min(len(self.bare), len(title)) >= SHORT_TITLE and ratio < FUZZY_TITLE:
+            return FUZZY_TITLE  # one typo in a title of six letters or more still names it
+        return ratio
+
+
 def title_similarity(query: str, item: MediaItem) -> float:
-    """1.0 when the query is the item's title (or original title); difflib ratio below that."""
-    q = normalise_title(query)
-    if not q:
-        return 0.0
-    best = 0.0
-    for title in (item.title, item.original_title):
-        if not title:
-            continue
-        t = normalise_title(title)
-        if q == t or _bare(q) == _bare(t):
-            return 1.0
-        a, b = _bare(q), _bare(t)
-        ratio = SequenceMatcher(None, a, b, autojunk=False).ratio()
-        if min(len(a), len(b)) >= SHORT_TITLE and SHORT_TITLE_RATIO <= ratio < FUZZY_TITLE:
-            ratio = FUZZY_TITLE  # one typo in a title of six letters or more still names it
-        best = max(best, ratio)
-    return best
+    """TitleMatcher(query).similarity(item), for one item."""
+    return TitleMatcher(query).similarity(item)
 
 
 def title_coverage(query_terms: list[str], item: MediaItem) -> float:
@@ -58,6 +85,5 @@ def title_coverage(query_terms: list[str], item: MediaItem) -> float:
     title_words = set(normalise_title(item.title).split())
     if not query_terms or not title_words:
         return 0.0
-    terms = [normalise_title(t) for t in query_terms]
-    hit = sum(1 for t in terms if t in title_words)
-    return (hit / len(terms)) * (hit / len(title_words))
+    hit = sum(1 for t in query_terms if t in title_words)
+    return (hit / len(query_terms)) * (hit / len(title_words))

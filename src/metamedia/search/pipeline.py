@@ -30,7 +30,7 @@ from ..errors import InvalidQuery, ItemNotFound, NotFound
 from ..models import MediaItem
 from ..store.lexical import LexicalIndex, open_lexical_index, query_terms
 from ..vocab import GENRES, canonical_genres
-from .entities import FUZZY_TITLE, title_coverage, title_similarity
+from .entities import FUZZY_TITLE, TitleMatcher, normalise_title, title_coverage, title_similarity
 from .fusion import TITLE_FIRST, Candidate, feature_matrix, passes_filters, weight_vector
 from .parser import ParsedQuery, parse_query
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
@@ -45,7 +45,7 @@ MOOD_BONUS = 0.04
 QUALITY_WEIGHT = 0.04
 MIN_VOTES_WITH_RATING_FILTER = 20
 LIKE_MOOD_BONUS = 0.1  # "X but darker": the asked mood moves results further than a plain mood word
-LEXICAL_POOL = 100  # lexical candidates per query, beside the dense ones
+LEXICAL_POOL = 40  # lexical candidates per query, beside the dense ones
 
 
 def _validate_range(name: str, value: float | None, low: float, high: float) -> None:
@@ -320,11 +320,11 @@ class SearchPipeline:
             cand = pool.setdefault(hit.item_id, Candidate(item))
             cand.lexical_rank, cand.lexical_score = rank, hit.score
         candidates = self._with_vectors(list(pool.values()))
-        terms = query_terms(parsed.text)
-        title_text = parsed.raw or ""
+        terms = [normalise_title(t) for t in query_terms(parsed.text)]
+        matcher = TitleMatcher(parsed.raw or "")
         for cand in candidates:
             cand.text_sim = text_similarity(text_vec, cand.vector)
-            cand.title_sim = title_similarity(title_text, cand.item)
+            cand.title_sim = matcher.similarity(cand.item)
             cand.title_cover = title_coverage(terms, cand.item)
         return candidates, text_vec
 
@@ -468,8 +468,9 @@ class SearchPipeline:
 
     def _best_title_similarity(self, phrase: str) -> float:
         """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
-        items = self.store.get_items([h.item_id for h in self.lexical.search(phrase, 20)])
-        return max((title_similarity(phrase, it) for it in items.values()), default=0.0)
+        items = self.store.get_items([h.item_id for h in self.lexical.search_titles(phrase, 10)])
+        matcher = TitleMatcher(phrase)
+        return max((matcher.similarity(it) for it in items.values()), default=0.0)
 
     def resolve_title(self, phrase: str) -> MediaItem | None:
         """The catalog item a phrase names ("the matrix", "Toy Story"), or None.

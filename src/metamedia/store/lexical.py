@@ -58,6 +58,10 @@ class LexicalIndex(Protocol):
 
     def search(self, query: str, limit: int = 100) -> list[LexicalHit]: ...
 
+    def search_titles(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        """Items whose title or original title holds every word of the query (stop words aside)."""
+        ...
+
 
 def query_terms(query: str) -> list[str]:
     """The words of a query that are worth matching: lower-cased, alphanumeric, no stop words."""
@@ -96,6 +100,17 @@ class SqliteLexicalIndex:
             rows = conn.execute(self._sql, {"match": match, "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
+    def search_titles(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                self._sql, {"match": "{title original_title} : (" + words + ")", "limit": int(limit)}
+            )
+            return [LexicalHit(int(r[0]), float(r[1])) for r in rows.all()]
+
 
 class PostgresLexicalIndex:
     """tsvector (generated, GIN-indexed) + ts_rank_cd."""
@@ -115,6 +130,16 @@ class PostgresLexicalIndex:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(self._sql, {"tsquery": " | ".join(terms), "limit": int(limit)}).all()
+        return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+    def search_titles(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        # Weights A and B are the title and the original title (revision 0003/0004).
+        terms = query_terms(query)
+        if not terms:
+            return []
+        with self.engine.connect() as conn:
+            tsquery = " & ".join(f"{t}:AB" for t in terms)
+            rows = conn.execute(self._sql, {"tsquery": tsquery, "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
 
