@@ -31,7 +31,7 @@ from ..models import MediaItem
 from ..store.lexical import LexicalIndex, open_lexical_index, query_terms
 from ..vocab import GENRES, canonical_genres
 from .entities import FUZZY_TITLE, TitleMatcher, normalise_title, title_coverage, title_similarity
-from .fusion import TITLE_FIRST, Candidate, feature_matrix, passes_filters, weight_vector
+from .fusion import TITLE_FIRST, WEIGHTS, Candidate, feature_matrix, passes_filters, weight_vector
 from .parser import ParsedQuery, parse_query
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
 
@@ -325,7 +325,8 @@ class SearchPipeline:
         for cand in candidates:
             cand.text_sim = text_similarity(text_vec, cand.vector)
             cand.title_sim = matcher.similarity(cand.item)
-            cand.title_cover = title_coverage(terms, cand.item)
+            if WEIGHTS["title_words"]:  # a feature fitted to weight 0 is not computed
+                cand.title_cover = title_coverage(terms, cand.item)
         return candidates, text_vec
 
     def _with_vectors(self, pool: list[Candidate]) -> list[Candidate]:
