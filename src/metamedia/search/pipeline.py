@@ -18,6 +18,7 @@ Stages:
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +46,11 @@ MOOD_BONUS = 0.04
 QUALITY_WEIGHT = 0.04
 MIN_VOTES_WITH_RATING_FILTER = 20
 LIKE_MOOD_BONUS = 0.1  # "X but darker": the asked mood moves results further than a plain mood word
+# A person's name with the words that introduced it ("starring", "directed by the director", "with").
+_PERSON_PHRASE = (
+    r"(?:(?<!\w)(?:starring|featuring|feat\.?|with|directed\s+by|written\s+by|by|from)\s+"
+    r"(?:the\s+)?(?:(?:actor|actress|director)\s+)?)?{name}(?!\w)"
+)
 LEXICAL_POOL = 40  # lexical candidates per query, beside the dense ones
 
 
@@ -173,11 +179,15 @@ def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> 
     otherwise moods, genres and the free text without the filter phrases, so "90s" or "under 2
     hours" (hard filters) never pull on the text similarity.
     """
+    for name in parsed.people:  # the query as if the person were never named
+        raw = " ".join(
+            re.sub(_PERSON_PHRASE.format(name=re.escape(name)), " ", raw, flags=re.IGNORECASE).split()
+        )
     has_filters = any(
         v is not None
         for v in (parsed.year_min, parsed.year_max, parsed.runtime_min, parsed.runtime_max, parsed.rating_min)
     )
-    if not has_filters and not parsed.exclude_genres and not parsed.people and raw.strip():
+    if not has_filters and not parsed.exclude_genres and raw.strip():
         return raw.strip()
     genres = list(dict.fromkeys(parsed.genres + explicit_genres))
     words = [*parsed.moods, *genres, parsed.text.strip()]
@@ -305,7 +315,8 @@ class SearchPipeline:
         k, excluded = request.k, request.exclude_ids
         size = min(max(k * self.settings.search_oversample, 50), 2000)
         dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
-        words = " ".join([*parsed.moods, *(parsed.genres or explicit), parsed.text])
+        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
+        words = " ".join([*(parsed.genres or explicit), parsed.text])
         lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
         items = self.store.get_items([i for i in ids if i not in excluded])
