@@ -388,7 +388,12 @@ class SearchPipeline:
         vecs = np.stack([c.vector for c in pool])
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         lam = self.settings.diversity_lambda if request.diversity else 1.0
-        chosen = mmr(order[: max(request.k * 4, 40)], vecs, scores, request.k, lam)
+        head = order[: max(request.k * 4, 40)]
+        # MMR trades relevance against similarity (0..1): fused scores are rescaled to 0..1 over the
+        # candidates it looks at, so diversity_lambda means what it says whatever the weights' scale.
+        low, high = float(scores[head].min()), float(scores[head].max())
+        relevance = (scores - low) / (high - low) if high > low else np.ones_like(scores)
+        chosen = mmr(head, vecs, relevance, request.k, lam)
         terms = query_terms(parsed.text)
         results = []
         for pos in chosen:
