@@ -230,3 +230,33 @@ def test_watch_time_becomes_completion_and_events_are_published(
     assert stored["completion"] == pytest.approx(0.5)
     assert seen == [("interaction", {"id": stored["id"], "user_id": "watcher", "item_id": item.id,
                                      "kind": "watch", "strength": stored["strength"]})]  # fmt: skip
+
+
+def test_weekday_of_the_request_context_reaches_memory_strategies() -> None:
+    """recommend() fills in ``weekday``; memory's weekday/weekend strategies must see it."""
+    from metamedia.memory.base import context_tags
+    from metamedia.recommend.storage import check_context, with_time
+
+    assert "weekend" in context_tags(with_time(check_context({"weekday": 6, "hour": 20})))
+    assert "weekday" in context_tags(with_time(check_context({"weekday": 2, "hour": 20})))
+    assert {"weekend", "weekday"} & context_tags(with_time({}))  # filled in from the clock
+
+
+def test_an_item_update_reaches_recommendations_at_once(engine: Engine, raters: list[str]) -> None:
+    """A PUT that keeps the item count (new genres, rating, runtime) changes what is recommended."""
+    user = raters[0]
+    before = engine.recs.recommend(user, 10, algorithm="ease")
+    target = next(r for r in before["results"] if "Western" not in r["genres"])
+    westerns = engine.recs.recommend(user, 10, algorithm="ease", genres=["western"])
+    assert target["id"] not in [r["id"] for r in westerns["results"]]
+    count = len(engine.recs.models.catalog())
+    engine.put_item(
+        {"title": target["title"], "genres": ["Western"], "vote_average": 9.7, "runtime": 61}, target["id"]
+    )
+    assert len(engine.recs.models.catalog()) == count
+    after = engine.recs.recommend(
+        user, 10, algorithm="ease", genres=["western"], rating_min=9.5, runtime_max=70
+    )
+    assert target["id"] in [r["id"] for r in after["results"]]
+    row = next(r for r in after["results"] if r["id"] == target["id"])
+    assert row["genres"] == ["Western"] and row["vote_average"] == 9.7 and row["runtime"] == 61

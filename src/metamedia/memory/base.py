@@ -122,15 +122,19 @@ def daypart(hour: int) -> str:
 
 
 def context_tags(context: Mapping[str, Any]) -> set[str]:
-    """Tags describing a request context (hour, day_of_week, device, session_minutes)."""
+    """Tags describing a request context (hour, weekday, device, session_minutes).
+
+    ``weekday`` (0-6, Monday 0) is the request-context key every layer uses; ``day_of_week`` is
+    still read as an older alias.
+    """
     tags: set[str] = set()
     hour = context.get("hour")
     if hour is not None:
         tags.add(daypart(int(hour)))
-    dow = context.get("day_of_week")
+    dow = context.get("weekday", context.get("day_of_week"))
     if dow is not None:
         if not 0 <= int(dow) <= 6:
-            raise InvalidInput(f"day_of_week must be 0-6, got {dow}")
+            raise InvalidInput(f"weekday must be 0-6, got {dow}")
         tags.add("weekend" if int(dow) >= 5 else "weekday")
     device = context.get("device")
     if device:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from sqlalchemy import func, select
 
 from ..errors import MetamediaError
+from ..store.schema import items as item_rows
 from .als import ALSRecommender
 from .base import ScoringRecommender
 from .content import normalise_rows
@@ -52,13 +53,25 @@ class CatalogSnapshot:
     media_type: np.ndarray
     prior_popularity: np.ndarray  # the catalog's own popularity field, 0 when unknown
     indexed_count: int
+    generation: tuple[Any, ...] = ()  # catalog_generation() when this snapshot was read
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
 
+def catalog_generation(engine: Any) -> tuple[Any, ...]:
+    """What changes whenever the catalog does: item count and newest ``updated_at`` from the store
+    of record (an update or a PUT moves it even when the count stays), plus the media collection's
+    size and write version (its vectors are written just after the row)."""
+    with engine.store.engine.connect() as conn:
+        count, newest = conn.execute(select(func.count(), func.max(item_rows.c.updated_at))).one()
+    media = engine.media
+    return (int(count), newest, int(media.count()), getattr(media, "version", None))
+
+
 def load_catalog(engine: Any) -> CatalogSnapshot:
     """Snapshot every catalog item that has a vector in the media collection."""
+    generation = catalog_generation(engine)
     indexed = {int(i) for i in engine.media.ids()}
     items = [it for it in engine.store.iter_items() if it.id in indexed]
     items.sort(key=lambda it: it.id)
@@ -78,6 +91,7 @@ def load_catalog(engine: Any) -> CatalogSnapshot:
         media_type=np.array([it.media_type for it in items], dtype=object),
         prior_popularity=np.array([it.popularity or 0.0 for it in items], dtype=np.float32),
         indexed_count=len(indexed),
+        generation=generation,
     )
 
 
@@ -268,13 +282,25 @@ class ModelCache:
         self._last_check = 0.0
 
     def catalog(self) -> CatalogSnapshot:
-        """The catalog snapshot, reloaded when the media collection's size changed."""
+        """The catalog snapshot, reloaded when the store's catalog generation moved (any write).
+
+        When the reloaded snapshot has the same items in the same columns (an update, not an
+        add or delete), the fitted models are kept and re-pointed at it: their matrices still line up.
+        """
         current = self._catalog
-        if current is None or int(self.engine.media.count()) != current.indexed_count:
+        if current is None or catalog_generation(self.engine) != current.generation:
             with self._lock:
                 current = self._catalog
-                if current is None or int(self.engine.media.count()) != current.indexed_count:
-                    current = self._catalog = load_catalog(self.engine)
+                if current is None or catalog_generation(self.engine) != current.generation:
+                    fresh = load_catalog(self.engine)
+                    fitted = self._fitted
+                    if (
+                        fitted is not None
+                        and fitted.catalog is current
+                        and np.array_equal(fitted.catalog.item_ids, fresh.item_ids)
+                    ):
+                        self._fitted = replace(fitted, catalog=fresh)
+                    current = self._catalog = fresh
         return current
 
     def fitted(self) -> FittedModels | None:
