@@ -17,7 +17,7 @@ from metamedia.settings import Settings
 from tests.conftest import SHARED, TMDB_5000, write_csv_slice
 
 MOVIELENS = SHARED / "movielens-latest-small"
-ALGORITHMS = ["popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"]
+ALGORITHMS = ["fused", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"]
 
 
 def filtered_ratings(dest: Path, drop_movies: set[int]) -> Path:
@@ -103,7 +103,7 @@ def test_each_algorithm_returns_k_unseen_catalog_items_with_reasons(
 def test_auto_lets_the_bandit_choose_and_rewards_join(engine: Engine, raters: list[str]) -> None:
     user = raters[1]
     result = engine.recs.recommend(user, 5, context={"hour": 21, "device": "tv"})
-    assert result["arm"] in {"popularity", "item-knn", "als", "ease", "gf-cf", "content"}
+    assert result["arm"] in {"fused", "popularity", "item-knn", "als", "ease", "gf-cf", "content"}
     assert result["decision_id"] and 0 < result["propensity"] <= 1
     item = result["results"][0]["id"]
     before = len(engine.memory.reflexion.episodes(user_id=user))

@@ -26,6 +26,7 @@ from .ease import EASERecommender
 from .graph import GraphFilterRecommender
 from .itemknn import ItemKNNRecommender
 from .popularity import PopularityRecommender
+from .serving import SERVING, FusedRecommender
 from .storage import interactions
 
 log = logging.getLogger("metamedia.recommend.models")
@@ -36,7 +37,7 @@ REFIT_SHARE = 0.05
 # EASE inverts an active x active matrix: keep it to the most-interacted items.
 EASE_MAX_ITEMS = 6000
 TRENDING_HALF_LIFE_DAYS = 30.0
-CF_MODELS = ("popularity", "trending", "itemknn", "als", "ease", "graph")
+CF_MODELS = ("popularity", "trending", "itemknn", "als", "ease", "graph", "fused")
 
 
 @dataclass
@@ -140,6 +141,21 @@ def history_row(events: list[tuple[int, float, float]], catalog: CatalogSnapshot
     )
 
 
+def strength_row(events: list[tuple[int, float, float]], catalog: CatalogSnapshot) -> sp.csr_matrix:
+    """One user's events as a 1 x items row of signed strengths (per item the strongest signal,
+    ties: latest), the input the fused model is scored from, as in the evaluation."""
+    best: dict[int, float] = {}
+    for item_id, strength, _ in events:
+        column = catalog.position.get(int(item_id))
+        if column is not None and (column not in best or abs(strength) >= abs(best[column])):
+            best[column] = strength
+    columns = np.fromiter(best.keys(), np.int64, len(best))
+    values = np.fromiter(best.values(), np.float32, len(best))
+    return sp.csr_matrix(
+        (values, (np.zeros(len(columns), np.int64), columns)), shape=(1, len(catalog)), dtype=np.float32
+    )
+
+
 def fit_models(engine: Any, catalog: CatalogSnapshot) -> FittedModels:
     """Read every interaction and fit every CF model on it (a failing model is reported, not fatal)."""
     started = time.perf_counter()
@@ -211,6 +227,7 @@ def _fit_all(
         "graph": lambda: GraphFilterRecommender(
             alpha=0.3 if graph_factors >= 1 else 0.0, factors=max(1, graph_factors)
         ).fit(matrix),
+        "fused": lambda: FusedRecommender(SERVING).fit(matrix),
     }
     for name, build in builders.items():
         try:

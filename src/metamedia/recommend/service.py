@@ -26,9 +26,18 @@ from ..errors import InvalidInput, ItemNotFound, NotFound, UserNotFound
 from ..models import MediaItem
 from ..search.pipeline import resolve_genres, result_row
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
-from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
+from .models import (
+    FittedModels,
+    ModelCache,
+    allowed_mask,
+    history_row,
+    popularity_scores,
+    strength_row,
+    trending_rank,
+)
 from .preference import PreferenceEvent, PreferenceVector
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
+from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
     StoredProfile,
@@ -53,8 +62,11 @@ log = logging.getLogger("metamedia.recommend")
 
 Progress = Callable[[str, int, int], None]
 KINDS = tuple(k.value for k in SignalKind)
-ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
+ALGORITHMS = (
+    "auto", "fused", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid",
+)  # fmt: skip
 ARM_ALGORITHM = {
+    "fused": "fused",
     "popularity": "popularity",
     "item-knn": "itemknn",
     "als": "als",
@@ -289,7 +301,7 @@ class RecommendService:
         )
         ranked = rerank(
             candidates, k + MEMORY_SPARE, consumed=consumed, constraints=constraints,
-            diversity="mmr", mmr_lambda=0.8, explainer=explainer,
+            diversity="mmr", mmr_lambda=SERVING.mmr_lambda, explainer=explainer,
         )  # fmt: skip
         final, notes, strategy_ids = self._memory_rerank(user, ranked, catalog, ctx, k)
         items = self.engine.store.get_items([item_id for item_id, _, _ in final])
@@ -305,6 +317,7 @@ class RecommendService:
             "arm": decision.arm if decision else None,
             "decision_id": decision.id if decision else None,
             "propensity": decision.propensity if decision else None,
+            "exploring": decision.exploring if decision else False,
             "cold_start": cold,
             "results": results,
             "notes": notes,
@@ -354,7 +367,8 @@ class RecommendService:
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
         if fitted.catalog is not catalog:
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
-        history = history_row([(i, s, t) for i, s, t, _ in events], catalog)
+        triples = [(i, s, t) for i, s, t, _ in events]
+        history = strength_row(triples, catalog) if algorithm == "fused" else history_row(triples, catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)
 
     def _content(self, user: str, catalog: Any, allowed: np.ndarray) -> np.ndarray:
