@@ -260,3 +260,18 @@ def test_an_item_update_reaches_recommendations_at_once(engine: Engine, raters: 
     assert target["id"] in [r["id"] for r in after["results"]]
     row = next(r for r in after["results"] if r["id"] == target["id"])
     assert row["genres"] == ["Western"] and row["vote_average"] == 9.7 and row["runtime"] == 61
+
+
+def test_auto_serves_the_configuration_the_evaluation_measures(engine: Engine, raters: list[str]) -> None:
+    """One configuration object: the fitted 'fused' model and the evaluation's served row use SERVING."""
+    from metamedia.evaluation import served_goals
+    from metamedia.recommend.serving import SERVING
+
+    fitted = engine.recs.models.fitted()
+    assert fitted.models["fused"].config is SERVING and served_goals.SERVING is SERVING
+    user = raters[0]
+    fused = [r["id"] for r in engine.recs.recommend(user, 10, algorithm="fused")["results"]]
+    answers = [engine.recs.recommend(user, 10) for _ in range(12)]
+    by_default = [a for a in answers if a["arm"] == "fused"]
+    assert len(by_default) >= 8  # unproven arms only get the guard's floor
+    assert all(not a["exploring"] and [r["id"] for r in a["results"]] == fused for a in by_default)

@@ -35,6 +35,11 @@ class ServingConfig:
     knn_neighbours: int = 200
     weights: dict[str, float] = field(default_factory=lambda: {"ease-signal": 1.0, "item-knn-signal": 0.1})
     ease_max_items: int = 12000
+    # Popularity (standardised) added with this weight when a user has n rated items, n = 1..5;
+    # chosen on validation users by `metamedia eval` (evaluation.coldstart).
+    popularity_blend: dict[int, float] = field(
+        default_factory=lambda: {1: 1.0, 2: 0.5, 3: 0.5, 4: 0.25, 5: 0.25}
+    )
     mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
     chosen_on: str = (
         "validation NDCG@10 of `metamedia eval` (temporal split, MovieLens latest-small, seeds 0 and 1): "
@@ -65,6 +70,7 @@ class FusedRecommender(ScoringRecommender):
         self.ease: EASERecommender | None = None
         self.knn: ItemKNNRecommender | None = None
         self.candidates = np.zeros(0, dtype=bool)
+        self.popularity = np.zeros((1, 0), dtype=np.float32)
 
     def fit(self, interactions: sp.csr_matrix, item_features: np.ndarray | None = None) -> Self:
         matrix = as_interactions(interactions)
@@ -72,6 +78,7 @@ class FusedRecommender(ScoringRecommender):
         self.n_items = matrix.shape[1]
         item_users = np.diff(matrix.tocsc().indptr)
         self.candidates = item_users > 0
+        self.popularity = standardise(item_users[None, :].astype(np.float32), self.candidates)
         weights = self.config.weights
         self.ease = (
             EASERecommender(self.config.ease_l2).fit(
@@ -104,6 +111,10 @@ class FusedRecommender(ScoringRecommender):
         fused = np.zeros(next(iter(parts.values())).shape, dtype=np.float32)
         for name, scores in parts.items():
             fused += np.float32(self.config.weights[name]) * standardise(scores, self.candidates)
+        if self.config.popularity_blend:
+            lengths = np.diff(self._input_rows(user_rows, history).indptr)
+            blend = np.array([self.config.popularity_blend.get(int(n), 0.0) for n in lengths], np.float32)
+            fused += blend[:, None] * self.popularity
         fused[:, ~self.candidates] = -np.inf
         return fused
 
