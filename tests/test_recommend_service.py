@@ -275,3 +275,12 @@ def test_auto_serves_the_configuration_the_evaluation_measures(engine: Engine, r
     by_default = [a for a in answers if a["arm"] == "fused"]
     assert len(by_default) >= 8  # unproven arms only get the guard's floor
     assert all(not a["exploring"] and [r["id"] for r in a["results"]] == fused for a in by_default)
+
+
+def test_a_users_write_refreshes_their_cached_recommendations(engine: Engine, raters: list[str]) -> None:
+    user = raters[1]
+    first = [r["id"] for r in engine.recs.recommend(user, 5, algorithm="fused")["results"]]
+    assert [r["id"] for r in engine.recs.recommend(user, 5, algorithm="fused")["results"]] == first
+    engine.recs.record_interaction(user, first[0], "dislike")
+    after = [r["id"] for r in engine.recs.recommend(user, 5, algorithm="fused")["results"]]
+    assert first[0] not in after  # consumed now, and the cached pool was dropped

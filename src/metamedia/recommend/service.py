@@ -80,6 +80,7 @@ MIN_RATE = 0.02
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
 SERVED_CACHE = 5000
+POOL_CACHE_USERS = 5000  # users whose scored candidate pool is kept (~50 ids and scores each)
 IMPORT_BATCH = 5000
 
 
@@ -93,6 +94,11 @@ class RecommendService:
         self.models = ModelCache(engine)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Per user, the scored candidate pool of their last request, keyed by everything it depends
+        # on (their history, the fitted models, the catalog generation, the filters); a write drops it.
+        self._pools: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
+        self._pool_lock = threading.Lock()
+        self._ranks: tuple[Any, Any, np.ndarray] | None = None
 
     # ----- interactions ------------------------------------------------------------------------
     def record_interaction(
@@ -161,6 +167,8 @@ class RecommendService:
             if stored is None:
                 raise
             return {**stored, "duplicate": True}
+        with self._pool_lock:
+            self._pools.pop(user, None)
         stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
         stored.pop("created_at")
         learned = self._learn(user, item, kind, strength, completion, when)
@@ -272,27 +280,32 @@ class RecommendService:
             }
             decision = self.engine.bandit.choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
             effective = "trending" if cold else ARM_ALGORITHM[decision.arm]
-        allowed = allowed_mask(fitted, catalog, wanted_genres, rating_min, runtime_max, media_type, consumed)
-        scores = self._scores(effective, user, fitted, catalog, events, allowed)
-        if query is not None:
-            scores = self._with_query(
-                scores, query, catalog, allowed, wanted_genres, rating_min, runtime_max, media_type
-            )
-        scores = np.where(allowed, scores, -np.inf)
         pool = max(50, 4 * k)
-        order = np.argsort(-scores, kind="stable")[:pool]
-        order = order[np.isfinite(scores[order])]
-        ranks = trending_rank(fitted, catalog)
+        key = (
+            effective, len(events), events[-1][2] if events else 0.0, fitted.fitted_at if fitted else 0.0,
+            catalog.generation, tuple(wanted_genres), rating_min, runtime_max, media_type, pool,
+        )  # fmt: skip
+        cached = self._pools.get(user) if query is None else None
+        if cached is not None and cached[0] == key:
+            order, pool_scores = cached[1], cached[2]
+        else:
+            order, pool_scores = self._pool(
+                effective, user, fitted, catalog, events, consumed, pool, query,
+                (wanted_genres, rating_min, runtime_max, media_type),
+            )  # fmt: skip
+            if query is None:
+                self._remember_pool(user, (key, order, pool_scores))
+        ranks = self._trending_rank(fitted, catalog)
         top_trending = min(TRENDING_TOP, max(1, len(catalog) // 20))
         candidates = [
             Candidate(
-                item_id=int(catalog.item_ids[j]), score=float(scores[j]), vector=catalog.vectors[j],
+                item_id=int(catalog.item_ids[j]), score=float(score), vector=catalog.vectors[j],
                 genres=catalog.genres[j], title=catalog.titles[j],
                 rating=None if math.isnan(catalog.rating[j]) else float(catalog.rating[j]),
                 runtime=None if math.isnan(catalog.runtime[j]) else int(catalog.runtime[j]),
                 media_type=str(catalog.media_type[j]), trending=bool(ranks[j] < top_trending),
             )
-            for j in order.tolist()
+            for j, score in zip(order.tolist(), pool_scores.tolist(), strict=True)
         ]  # fmt: skip
         profile = self._profile_for_reads(user, catalog)
         explainer = Explainer(self._history(events, catalog), profile)
@@ -326,6 +339,38 @@ class RecommendService:
             else None,
             "took_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+
+    def _pool(
+        self, effective: str, user: str, fitted: FittedModels | None, catalog: Any,
+        events: list[tuple[int, float, float, str]], consumed: set[int], pool: int, query: str | None,
+        filters: tuple[list[str], float | None, int | None, str | None],
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The ``pool`` best allowed columns of this algorithm for the user, best first, with their scores."""
+        genres, rating_min, runtime_max, media_type = filters
+        allowed = allowed_mask(fitted, catalog, genres, rating_min, runtime_max, media_type, consumed)
+        scores = self._scores(effective, user, fitted, catalog, events, allowed)
+        if query is not None:
+            scores = self._with_query(
+                scores, query, catalog, allowed, genres, rating_min, runtime_max, media_type
+            )
+        scores = np.where(allowed, scores, -np.inf)
+        top = np.argpartition(-scores, pool - 1)[:pool] if pool < len(scores) else np.arange(len(scores))
+        order = top[np.lexsort((top, -scores[top]))]
+        order = order[np.isfinite(scores[order])]
+        return order, scores[order]
+
+    def _remember_pool(self, user: str, entry: tuple[Any, np.ndarray, np.ndarray]) -> None:
+        with self._pool_lock:
+            self._pools[user] = entry
+            self._pools.move_to_end(user)
+            while len(self._pools) > POOL_CACHE_USERS:
+                self._pools.popitem(last=False)
+
+    def _trending_rank(self, fitted: FittedModels | None, catalog: Any) -> np.ndarray:
+        memo = self._ranks
+        if memo is None or memo[0] is not fitted or memo[1] is not catalog:
+            memo = self._ranks = (fitted, catalog, trending_rank(fitted, catalog))
+        return memo[2]
 
     def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
         active = self.engine.bandit.active_arms()
