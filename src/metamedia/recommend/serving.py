@@ -38,12 +38,13 @@ class ServingConfig:
     # Popularity (standardised) added with this weight when a user has n rated items, n = 1..5;
     # chosen on validation users by `metamedia eval` (evaluation.coldstart).
     popularity_blend: dict[int, float] = field(
-        default_factory=lambda: {1: 1.0, 2: 0.5, 3: 0.5, 4: 0.25, 5: 0.25}
+        default_factory=lambda: {1: 4.0, 2: 4.0, 3: 2.0, 4: 2.0, 5: 2.0}
     )
     mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
     chosen_on: str = (
         "validation NDCG@10 of `metamedia eval` (temporal split, MovieLens latest-small, seeds 0 and 1): "
-        "ease-signal l2 50 from {50..1000}, item-knn-signal 200 neighbours, fusion weights by coordinate ascent"
+        "ease-signal l2 50 from {50..1000}, item-knn-signal 200 neighbours, fusion weights by coordinate ascent; "
+        "popularity blend per history length on the cold-user validation users (the same on seeds 0 and 1)"
     )
 
     def __post_init__(self) -> None:
