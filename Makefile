@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q -c constraints.txt -e ".[mcp,postgres,dev]"
 	touch $(STAMP)
 
-APT_PACKAGES ?= redis-server
+APT_PACKAGES ?= redis-server chromium
 
 run: install
 	METAMEDIA_AUTH_DISABLED=1 $(BIN)/metamedia serve --demo $(DEMO)

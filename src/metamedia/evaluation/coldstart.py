@@ -39,7 +39,10 @@ COLD_ITEM_SHARE = 0.10
 COLD_USER_SHARE = 0.15
 COLD_USER_MIN_RATINGS = 15
 HISTORY_LENGTHS = (1, 2, 3, 4, 5)
-MAP_GRID = tuple({"factors": f, "ridge": r} for f in (32, 64, 128) for r in (0.1, 1.0, 10.0))
+MAP_GRID: tuple[dict[str, Any], ...] = (
+    *({"factors": f, "ridge": r} for f in (32, 64, 128) for r in (0.1, 1.0, 10.0)),
+    *({"factors": f, "neighbours": n} for f in (64, 128) for n in (10, 50)),
+)
 BLEND_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 BOOTSTRAP = 1000
 

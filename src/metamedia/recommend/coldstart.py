@@ -22,11 +22,14 @@ from ..errors import InvalidInput
 class ContentMap:
     """Ridge map from content vectors to SVD item factors, fitted on warm items."""
 
-    def __init__(self, factors: int = 64, ridge: float = 1.0) -> None:
-        if factors <= 0 or ridge <= 0:
-            raise InvalidInput("ContentMap needs factors > 0 and ridge > 0")
+    def __init__(self, factors: int = 64, ridge: float = 1.0, neighbours: int = 0) -> None:
+        if factors <= 0 or ridge <= 0 or neighbours < 0:
+            raise InvalidInput("ContentMap needs factors > 0, ridge > 0 and neighbours >= 0")
         self.factors = factors
         self.ridge = ridge
+        self.neighbours = neighbours  # > 0: average the factors of the most similar warm items instead
+        self._warm_vectors: np.ndarray | None = None
+        self._warm: np.ndarray | None = None
         self.item_factors: np.ndarray | None = None  # items x k, rows of V (zero for cold items)
         self.weights: np.ndarray | None = None  # content dim x k
 
@@ -45,13 +48,27 @@ class ContentMap:
         gram = content.T @ content + self.ridge * np.eye(content.shape[1])
         self.weights = np.linalg.solve(gram, content.T @ vt.T)
         self.item_factors = factors
+        self._warm_vectors, self._warm = content, warm
         return self
 
     def predicted_factors(self, item_vectors: np.ndarray) -> np.ndarray:
         """Collaborative factors predicted from content, one row per given vector."""
-        if self.weights is None:
+        if (
+            self.weights is None
+            or self._warm_vectors is None
+            or self.item_factors is None
+            or self._warm is None
+        ):
             raise InvalidInput("ContentMap: call fit() first")
-        return np.asarray(item_vectors, dtype=np.float64) @ self.weights
+        vectors = np.asarray(item_vectors, dtype=np.float64)
+        if not self.neighbours:
+            return vectors @ self.weights
+        similarity = vectors @ self._warm_vectors.T
+        keep = min(self.neighbours, similarity.shape[1])
+        top = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
+        weights = np.clip(np.take_along_axis(similarity, top, axis=1), 0.0, None)
+        warm_factors = self.item_factors[self._warm]
+        return np.einsum("ik,ikf->if", weights, warm_factors[top])
 
     def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
         """Users' histories (rows x items) folded into the factor space."""
