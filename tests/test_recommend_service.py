@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from metamedia.engine import Engine
 from metamedia.errors import InvalidInput, InvalidQuery, ItemNotFound, NotFound, UserNotFound
@@ -150,6 +151,12 @@ def test_new_items_get_content_based_exposure(engine: Engine, imported: dict[str
     engine.recs.record_interaction("fan-of-neighbour", neighbour, "like")
     result = engine.recs.recommend("fan-of-neighbour", 10, algorithm="content")
     assert unrated in [row["id"] for row in result["results"]]
+    # The served model ranks it too, through the content -> collaborative map (day one, no signal yet).
+    fused = fitted.models["fused"]
+    position = fitted.catalog.position[neighbour]
+    history = sp.csr_matrix(([1.0], ([0], [position])), shape=(1, len(fitted.catalog)), dtype=np.float32)
+    scores = fused.score(np.zeros(1, np.int64), history=history)[0]
+    assert fused.content_map is not None and np.isfinite(scores[column])
 
 
 def test_preference_vector_moves_toward_likes_and_away_from_dislikes(

@@ -175,7 +175,7 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
     stamps = sp.csr_matrix((np.array(times, np.float64), (rows, cols)), shape=shape, dtype=np.float64)
     matrix.sort_indices()
     stamps.sort_indices()
-    models, errors = _fit_all(matrix, stamps)
+    models, errors = _fit_all(matrix, stamps, catalog.vectors)
     trending = models.get("trending")
     trending_scores = (
         np.asarray(trending.score(np.zeros(1, np.int64))[0], np.float32)
@@ -197,7 +197,7 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
 
 
 def _fit_all(
-    matrix: sp.csr_matrix, stamps: sp.csr_matrix
+    matrix: sp.csr_matrix, stamps: sp.csr_matrix, vectors: np.ndarray | None = None
 ) -> tuple[dict[str, ScoringRecommender], dict[str, str]]:
     models: dict[str, ScoringRecommender] = {}
     errors: dict[str, str] = {}
@@ -215,7 +215,7 @@ def _fit_all(
         "graph": lambda: GraphFilterRecommender(
             alpha=0.3 if graph_factors >= 1 else 0.0, factors=max(1, graph_factors)
         ).fit(matrix),
-        "fused": lambda: FusedRecommender(SERVING).fit(matrix),
+        "fused": lambda: FusedRecommender(SERVING).fit(matrix, vectors),
     }
     for name, build in builders.items():
         try:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..errors import InvalidInput
 from .base import ScoringRecommender, as_interactions
+from .coldstart import ContentMap
 from .ease import EASERecommender
 from .hybrid import standardise
 from .itemknn import ItemKNNRecommender
@@ -41,6 +42,13 @@ class ServingConfig:
         default_factory=lambda: {1: 4.0, 2: 4.0, 3: 2.0, 4: 2.0, 5: 2.0}
     )
     mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
+    # Items nobody interacted with yet are scored through the content -> CF map (recommend.coldstart,
+    # settings chosen on the cold-item validation split on both seeds), as a z-score over the warm
+    # items' mapped scores times ``cold_item_weight``. The weight is not tuned (the cold-item split
+    # ranks new items among themselves): it lets a strong match in, not a weak one.
+    cold_item_factors: int = 64
+    cold_item_neighbours: int = 10
+    cold_item_weight: float = 0.5
     chosen_on: str = (
         "validation NDCG@10 of `metamedia eval` (temporal split, MovieLens latest-small, seeds 0 and 1): "
         "ease-signal l2 50 from {50..1000}, item-knn-signal 200 neighbours, fusion weights by coordinate ascent; "
@@ -72,6 +80,8 @@ class FusedRecommender(ScoringRecommender):
         self.knn: ItemKNNRecommender | None = None
         self.candidates = np.zeros(0, dtype=bool)
         self.popularity = np.zeros((1, 0), dtype=np.float32)
+        self.content_map: ContentMap | None = None
+        self.item_vectors: np.ndarray | None = None
 
     def fit(self, interactions: sp.csr_matrix, item_features: np.ndarray | None = None) -> Self:
         matrix = as_interactions(interactions)
@@ -93,6 +103,17 @@ class FusedRecommender(ScoringRecommender):
             if weights.get("item-knn-signal")
             else None
         )
+        self.content_map = self.item_vectors = None
+        usable = item_features is not None and self.config.cold_item_weight > 0
+        if usable and (~self.candidates).any() and self.candidates.sum() > 2:
+            vectors = np.asarray(item_features, dtype=np.float32)
+            try:
+                self.content_map = ContentMap(
+                    self.config.cold_item_factors, neighbours=self.config.cold_item_neighbours
+                ).fit(matrix, vectors)
+                self.item_vectors = vectors
+            except (InvalidInput, ValueError, np.linalg.LinAlgError):
+                self.content_map = None  # too little data for a map: new items wait for their first signal
         return self
 
     def component_scores(
@@ -117,6 +138,19 @@ class FusedRecommender(ScoringRecommender):
             blend = np.array([self.config.popularity_blend.get(int(n), 0.0) for n in lengths], np.float32)
             fused += blend[:, None] * self.popularity
         fused[:, ~self.candidates] = -np.inf
+        if self.content_map is not None and self.item_vectors is not None:
+            rows = self._input_rows(user_rows, history)
+            mapped = self.content_map.score(rows, self.item_vectors)
+            cold = ~self.candidates
+            # z-scores of the new items against the warm items' mapped scores
+            warm = mapped[:, self.candidates].astype(np.float64)
+            spread = warm.std(axis=1, keepdims=True)
+            spread[spread == 0] = 1.0
+            fused[:, cold] = (
+                np.float32(self.config.cold_item_weight)
+                * (mapped[:, cold] - warm.mean(axis=1, keepdims=True))
+                / spread
+            ).astype(np.float32)
         return fused
 
 
