@@ -104,6 +104,7 @@ class FusedRecommender(ScoringRecommender):
             else None
         )
         self.content_map = self.item_vectors = None
+        self.mapped_factors: np.ndarray | None = None
         usable = item_features is not None and self.config.cold_item_weight > 0
         if usable and (~self.candidates).any() and self.candidates.sum() > 2:
             vectors = np.asarray(item_features, dtype=np.float32)
@@ -112,6 +113,8 @@ class FusedRecommender(ScoringRecommender):
                     self.config.cold_item_factors, neighbours=self.config.cold_item_neighbours
                 ).fit(matrix, vectors)
                 self.item_vectors = vectors
+                # content-predicted factors of every item, once per fit (a request only folds the user in)
+                self.mapped_factors = self.content_map.predicted_factors(vectors).T.astype(np.float32)
             except (InvalidInput, ValueError, np.linalg.LinAlgError):
                 self.content_map = None  # too little data for a map: new items wait for their first signal
         return self
@@ -138,9 +141,10 @@ class FusedRecommender(ScoringRecommender):
             blend = np.array([self.config.popularity_blend.get(int(n), 0.0) for n in lengths], np.float32)
             fused += blend[:, None] * self.popularity
         fused[:, ~self.candidates] = -np.inf
-        if self.content_map is not None and self.item_vectors is not None:
+        if self.content_map is not None and self.mapped_factors is not None:
             rows = self._input_rows(user_rows, history)
-            mapped = self.content_map.score(rows, self.item_vectors)
+            user_factors = self.content_map.user_factors(rows).astype(np.float32)
+            mapped = user_factors @ self.mapped_factors
             cold = ~self.candidates
             # z-scores of the new items against the warm items' mapped scores
             warm = mapped[:, self.candidates].astype(np.float64)
