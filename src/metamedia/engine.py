@@ -7,12 +7,12 @@ media index (`media_db`, faiss or pgvector) and the result cache, then wires the
     search_pipeline  SearchPipeline(store, media, embedder, settings, weights)
     indexer          MediaIndexer(store, media, embedder, weights, on_change=mark_changed)
     catalog_writes   CatalogWrites(store, indexer, write_lock)
-    recs             RecommendService(db, store, media, changes=store, search, feedback, ...)
+    recs             RecommendService(db, store, media, changes=store, search, bandit, memory, publish)
     memory           AgentMemory(db, embedder)
     bandit           BanditService(db)
 
 `recs`, `memory` and `bandit` open on first use (they create their tables then). One interaction
-goes through `feedback` (metamedia.feedback.FeedbackHub) to its listeners.
+goes through `recs.feedback` (recommend.feedback.FeedbackHub) to its listeners.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .bandit.service import BanditService
 from .catalog_writes import CatalogWrites, api_row
 from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
+from .errors import Conflict
 from .indexing import MediaIndexer, item_payload, vector_hash
 from .ingest.run import IngestReport, Progress, ingest_files
 from .memory.service import AgentMemory
@@ -164,6 +165,26 @@ class Engine:
                 )
             )
         return self.media_db.get_collection(MEDIA_COLLECTION)
+
+    def snapshot_vectors(self) -> dict[str, str]:
+        """Snapshot every collection of the media index's database now: {name: snapshot folder}.
+        Empty on pgvector, where every write is already durable in PostgreSQL."""
+        if not isinstance(self.media_db, VectorDB):
+            return {}
+        with self.write_lock:
+            written = self.media_db.snapshot_all()
+        return {name: path.name for name, path in written.items()}
+
+    def backup_vectors(self, dest: Path) -> dict[str, Any]:
+        """Back up every collection of the media index's database into `dest` (faiss). On pgvector
+        the collections are tables of the store of record: Conflict, back up the database instead."""
+        if not isinstance(self.media_db, VectorDB):
+            raise Conflict(
+                "the vector collections live in PostgreSQL (pgvector): back up the database "
+                "(pg_dump) instead of data_dir"
+            )
+        with self.write_lock:
+            return self.media_db.backup(dest)
 
     def close(self) -> None:
         self.vectors.close()

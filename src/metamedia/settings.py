@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
+from .domain.limits import SEARCH_MAX_K
 from .errors import InvalidInput
 
 ENV_PREFIX = "METAMEDIA_"
@@ -59,7 +60,7 @@ class Settings:
         0.05, "Weight of the trend boost (recency and popularity) in the final score."
     )
     diversity_lambda: float = _setting(0.8, "MMR trade-off: 1.0 = pure relevance, lower = more diverse.")
-    max_k: int = _setting(1000, "Largest k a search may ask for.")
+    max_k: int = _setting(SEARCH_MAX_K, "Largest k a search may ask for.")
     # ----- HTTP service ------------------------------------------------------------------------
     auth_disabled: bool = _setting(
         False, "Serve without API keys (only allowed on a loopback host; logs a warning)."

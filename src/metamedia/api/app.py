@@ -15,6 +15,7 @@ from .. import __version__
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
+from ..web.routes import router as web_router
 from .auth import authenticate_request, check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
@@ -116,8 +117,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require("admin"))])
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
-
-    from ..web.routes import router as web_router
 
     app.include_router(web_router)  # the web app: pages and static files (docs/web.md)
 

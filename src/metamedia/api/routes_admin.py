@@ -150,18 +150,14 @@ async def ingest_upload(
 
 @router.post("/snapshot", summary="Write index snapshots now")
 def snapshot(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
-    with engine.write_lock:
-        written = engine.vectors.snapshot_all()
-    return {"snapshots": {name: path.name for name, path in written.items()}}
+    return {"snapshots": engine_of(request).snapshot_vectors()}
 
 
 @router.post("/backup", summary="Back up every vector collection into data_dir/backups/<time>")
 def backup(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     dest = Path(engine.settings.data_dir) / "backups" / time.strftime("%Y%m%dT%H%M%S")
-    with engine.write_lock:
-        report = engine.vectors.backup(dest)
+    report = engine.backup_vectors(dest)
     return {"backup": dest.name, "report": report}
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..recommend.registry import BANDIT_ARMS
 from .context import BanditContext, ContextBucketer
 from .guard import GuardSettings, guarded_probabilities, judge
 from .log import (
@@ -39,7 +40,7 @@ from .split import TrafficSplit, compare_variants
 
 log = logging.getLogger("metamedia.bandit")
 
-DEFAULT_ARMS = ("fused", "popularity", "item-knn", "als", "ease", "gf-cf", "content")
+DEFAULT_ARMS = BANDIT_ARMS
 CONTROL = "control"
 EXPLORATION_WINDOW = 5000  # recent decisions the reported exploration share is measured over
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -16,10 +16,13 @@ from rich.table import Table
 from ..errors import InvalidInput
 from .common import console, emit_json, errors_to_exit, settings
 
+if TYPE_CHECKING:
+    from ..engine import Engine
+
 DEFAULT_OUT = Path("eval-report")
 
 
-def _engine() -> Any:
+def _engine() -> Engine:
     # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
 
@@ -107,7 +110,7 @@ def import_ratings_command(
     )
 
 
-def catalog_content(engine: Any, links_csv: Path) -> tuple[dict[int, np.ndarray], dict[int, list[str]]]:
+def catalog_content(engine: Engine, links_csv: Path) -> tuple[dict[int, np.ndarray], dict[int, list[str]]]:
     """Hybrid vectors and genres of the catalog items, keyed by MovieLens movieId."""
     tmdb_to_movie: dict[int, int] = {}
     with open(links_csv, newline="", encoding="utf-8") as handle:

@@ -22,11 +22,14 @@ import numpy as np
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine as Database
 
+from ..domain.feedback import outcome_reward
+from ..domain.limits import RECOMMEND_MAX_K, check_k
 from ..errors import InvalidInput, ItemNotFound
 from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
 from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
 from ..search.pipeline import resolve_genres, result_row
+from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
 from .models import (
@@ -42,6 +45,7 @@ from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
+from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
 from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
@@ -63,20 +67,9 @@ log = logging.getLogger("metamedia.recommend")
 
 Progress = Callable[[str, int, int], None]
 KINDS = tuple(k.value for k in SignalKind)
-ALGORITHMS = (
-    "auto", "fused", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid",
-)  # fmt: skip
-ARM_ALGORITHM = {
-    "fused": "fused",
-    "popularity": "popularity",
-    "item-knn": "itemknn",
-    "als": "als",
-    "ease": "ease",
-    "gf-cf": "graph",
-    "content": "content",
-}
+ALGORITHMS = ALGORITHM_NAMES
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
-MAX_K = 100
+MAX_K = RECOMMEND_MAX_K
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
 SERVED_CACHE = 5000
@@ -111,6 +104,11 @@ class RecommendService(ProfileMixin):
         self.publish = publish
         create_tables(self.db)
         self.models = ModelCache(db, store, media, changes)
+        # One interaction in, handed to each learner in turn (profile, bandit + memory, events).
+        self.feedback = FeedbackHub()
+        self.feedback.add("profile", self._profile_listener)
+        self.feedback.add("reward", self._reward_listener)
+        self.feedback.add(None, self._event_listener)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Per user, the scored candidate pool of their last request, keyed by everything it depends
@@ -190,12 +188,22 @@ class RecommendService(ProfileMixin):
             self._pools.pop(user, None)
         stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
         stored.pop("created_at")
-        learned = self._learn(user, item, kind, strength, completion, when)
-        stored["profile"] = learned
-        if decision is not None:
-            stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
-        self.publish("interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")})
+        interaction = StoredInteraction(
+            user, item, kind, strength, value, rating_scale, completion, ctx, when, decision, stored
+        )
+        stored.update(self.feedback.dispatch(interaction))
         return stored
+
+    def _profile_listener(self, i: StoredInteraction) -> dict[str, Any]:
+        return self._learn(i.user_id, i.item, i.kind, i.strength, i.completion, i.timestamp)
+
+    def _reward_listener(self, i: StoredInteraction) -> object:
+        if i.decision is None:
+            return NOT_APPLICABLE
+        return self._reward(i.decision, i.user_id, i.item, i.kind, i.value, i.scale, i.completion, i.context)
+
+    def _event_listener(self, i: StoredInteraction) -> None:
+        self.publish("interaction", {k: i.row[k] for k in ("id", "user_id", "item_id", "kind", "strength")})
 
     def _learn(
         self, user: str, item: MediaItem, kind: str, strength: float, completion: float | None, when: float
@@ -219,16 +227,10 @@ class RecommendService(ProfileMixin):
         scale: str | None, completion: float | None, context: dict[str, Any],
     ) -> float | None:  # fmt: skip
         """Join the bandit reward and, for skips and watches of a served item, teach agent memory."""
-        outcome = {"like": "click", "add_to_list": "click", "dislike": "skip", "rewatch": "watch"}.get(
-            kind, kind
-        )
         reward = None
-        if outcome in ("click", "watch", "rating", "skip"):
-            number = 1.0
-            if outcome == "watch":
-                number = 1.0 if completion is None else completion
-            elif outcome == "rating" and value is not None:
-                number = value * 2.0 if scale == "five" else value
+        earned = outcome_reward(kind, value=value, scale=scale, completion=completion)
+        if earned is not None:
+            outcome, number = earned
             reward = float(self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}]))
         if kind in ("skip", "watch"):
             served = self._served.get(decision.id, {})
@@ -267,8 +269,7 @@ class RecommendService(ProfileMixin):
         """
         started = time.perf_counter()
         user = check_user_id(user_id)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+        check_k(k, MAX_K)
         if algorithm not in ALGORITHMS:
             raise InvalidInput(f"unknown algorithm {algorithm!r}; use one of {list(ALGORITHMS)}")
         wanted_genres = resolve_genres(genres)
@@ -431,7 +432,7 @@ class RecommendService(ProfileMixin):
         if fitted is None or algorithm not in fitted.models:
             why = fitted.errors.get(algorithm, "not fitted yet") if fitted else "models not fitted yet"
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
-        if fitted.catalog is not catalog:
+        if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
         triples = [(i, s, t) for i, s, t, _ in events]
         history = strength_row(triples, catalog) if algorithm == "fused" else history_row(triples, catalog)

@@ -35,12 +35,13 @@ from sqlalchemy import (
     select,
 )
 
+from ..domain.context import FIELD_RANGES, WEEKDAY_ALIASES, weekday_of
 from ..errors import InvalidInput
 from ..store.migrations import upgrade_schema
 from .preference import PreferenceVector
 from .signals import rating_strength
 
-CONTEXT_FIELDS = {"hour": (0, 23), "weekday": (0, 6), "session_minutes": (0, 24 * 60)}
+CONTEXT_FIELDS = {**FIELD_RANGES, **{alias: FIELD_RANGES["weekday"] for alias in WEEKDAY_ALIASES}}
 
 metadata = MetaData()
 
@@ -236,9 +237,12 @@ def check_context(context: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def with_time(context: dict[str, Any]) -> dict[str, Any]:
-    """The context with hour and weekday of now filled in when the client did not say."""
+    """The context with hour and weekday of now filled in when the client did not say (an older
+    `day_of_week` counts as the weekday and is stored under that one name)."""
     now = dt.datetime.now()
-    return {"hour": now.hour, "weekday": now.weekday(), **{k: v for k, v in context.items() if v is not None}}
+    given = {k: v for k, v in context.items() if v is not None and k not in WEEKDAY_ALIASES}
+    day = weekday_of(context)
+    return {"hour": now.hour, "weekday": now.weekday() if day is None else day, **given}
 
 
 def read_movielens_ratings(path: Path) -> list[tuple[int, int, float, int]]:
