@@ -238,7 +238,7 @@ class Engine:
         """Compare the media index with the store of record: missing, extra and stale items."""
         return self.indexer.check_index()
 
-    def repair_index(self) -> dict[str, Any]:
+    def repair_index(self, *, progress: Progress | None = None) -> dict[str, Any]:
         """Bring the media index in line with the store; says what it fixed."""
         with self.write_lock:
             report = self.check_index()
@@ -248,7 +248,7 @@ class Engine:
                 self.media.delete(report["extra"])
             fix = report["missing"] + report["stale"]
             if fix:
-                self.index_items(fix)
+                self.index_items(fix, progress=progress)
             self.media.snapshot()
             log.warning(
                 "media index repaired from the store: %d missing, %d stale, %d extra",
@@ -257,14 +257,6 @@ class Engine:
                 len(report["extra"]),
             )
             return {"repaired": True, **_short(report)}
-
-    def load_demo_if_empty(self, path: str | Path | None = None) -> IngestReport | None:
-        """Ingest the bundled demo catalog when the store has no items yet."""
-        target = Path(path or self.settings.demo_catalog) if (path or self.settings.demo_catalog) else None
-        if target is None or self.count() > 0:
-            return None
-        log.info("store is empty: loading demo catalog %s", target)
-        return self.ingest([target])
 
     # ----- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, **options: Any) -> dict[str, Any]:

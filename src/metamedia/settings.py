@@ -32,7 +32,12 @@ class Settings:
     port: int = _setting(8000, "Port the HTTP server listens on.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     demo_catalog: str = _setting(
-        "", "Catalog file loaded on first start when the store is empty; empty = none."
+        "",
+        "Catalog file loaded on first start when the store is empty, with its shipped embeddings and "
+        "MovieLens community when they lie beside it (see data/README.md); empty = none.",
+    )
+    progress_log_seconds: float = _setting(
+        5.0, "Seconds between progress log lines (done/total, rate, ETA) during long loads in the server."
     )
     model_name: str = _setting(
         "all-MiniLM-L6-v2", "Sentence-embedding model (loaded locally, never downloaded)."

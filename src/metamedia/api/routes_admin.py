@@ -180,6 +180,9 @@ def ready(request: Request) -> JSONResponse:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None or not getattr(request.app.state, "started", False):
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+    loader = getattr(request.app.state, "loader", None)
+    if loader is not None and not loader.ready.is_set():
+        return JSONResponse({"ready": False, "reason": "loading", "startup": loader.status()}, status_code=503)
     try:
         items, indexed = engine.count(), int(engine.media.count())
     except Exception:  # a closed or unreachable store means not ready, whatever the cause

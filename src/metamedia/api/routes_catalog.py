@@ -81,7 +81,11 @@ async def similar(
 def health(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     items, indexed = engine.count(), int(engine.media.count())
-    return {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+    out: dict[str, Any] = {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+    loader = getattr(request.app.state, "loader", None)
+    if loader is not None:
+        out["startup"] = loader.status()
+    return out
 
 
 @router.get("/stats", summary="Catalog and index statistics")

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput
-from .common import console, emit_json, errors_to_exit, settings
+from .common import console, emit_json, errors_to_exit, progress_bar, settings
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -97,7 +97,8 @@ def import_ratings_command(
     with errors_to_exit():
         eng = _engine()
         try:
-            report = eng.recs.import_ratings(ratings, links)
+            with progress_bar(json_out) as show:
+                report = eng.recs.import_ratings(ratings, links, progress=show)
             eng.recs.models.wait()
         finally:
             eng.close()

@@ -350,6 +350,12 @@ class ModelCache:
         if thread is not None:
             thread.join(timeout)
 
+    def wait_done(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a background fit; True when none is running."""
+        self.wait(timeout)
+        thread = self._thread
+        return thread is None or not thread.is_alive()
+
     def _fit(self) -> None:
         with self._fit_lock:
             try:

@@ -46,7 +46,7 @@ from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
 from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
-from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
+from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, rerank
 from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
@@ -70,6 +70,7 @@ KINDS = tuple(k.value for k in SignalKind)
 ALGORITHMS = ALGORITHM_NAMES
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
 MAX_K = RECOMMEND_MAX_K
+COLLABORATIVE = {"fused", "itemknn", "als", "ease", "graph"}  # explained by who else liked what
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
 SERVED_CACHE = 5000
@@ -332,7 +333,13 @@ class RecommendService(ProfileMixin):
             for j, score in zip(order.tolist(), pool_scores.tolist(), strict=True)
         ]  # fmt: skip
         profile = self._profile_for_reads(user, catalog)
-        explainer = Explainer(self._history(events, catalog), profile)
+        history = self._history(events, catalog)
+        co_liked = {}
+        if effective in COLLABORATIVE and fitted is not None:
+            co_liked = co_liked_reasons(
+                fitted.matrix, fitted.catalog.position, history, [c.item_id for c in candidates]
+            )
+        explainer = Explainer(history, profile, co_liked=co_liked)
         constraints = Constraints(
             min_rating=rating_min, max_runtime=runtime_max, media_types=(media_type,) if media_type else None
         )

@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from ..domain.context import FIELD_RANGES, WEEKDAY_ALIASES, weekday_of
 from ..errors import InvalidInput
+from ..ingest.common import open_text
 from ..store.migrations import upgrade_schema
 from .preference import PreferenceVector
 from .signals import rating_strength
@@ -249,7 +250,7 @@ def read_movielens_ratings(path: Path) -> list[tuple[int, int, float, int]]:
     """(userId, movieId, rating, timestamp) rows of a MovieLens ratings.csv."""
     if not path.is_file():
         raise InvalidInput(f"no ratings file at {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open_text(path) as handle:  # plain or gzip
         reader = csv.DictReader(handle)
         if not {"userId", "movieId", "rating", "timestamp"} <= set(reader.fieldnames or ()):
             raise InvalidInput(f"{path} is not a MovieLens ratings.csv (userId,movieId,rating,timestamp)")
@@ -265,7 +266,7 @@ def read_movielens_links(path: Path) -> dict[int, int]:
     """movieId -> tmdbId from a MovieLens links.csv (rows without a tmdbId are skipped)."""
     if not path.is_file():
         raise InvalidInput(f"no links file at {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open_text(path) as handle:  # plain or gzip
         reader = csv.DictReader(handle)
         if not {"movieId", "tmdbId"} <= set(reader.fieldnames or ()):
             raise InvalidInput(f"{path} is not a MovieLens links.csv (movieId,imdbId,tmdbId)")
