@@ -32,6 +32,10 @@ BENCHES: list[tuple[str, list[str]]] = [
     ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
     (
+        "search quality (bm25, dense, rrf, metamedia) and /search latency before vs after",
+        ["bench/search_quality.py", "--latency-queries", "60" if QUICK else "120"],
+    ),
+    (
         "HTTP load (50 clients, 90% reads)",
         [
             "bench/load_test.py",
