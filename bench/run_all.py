@@ -20,6 +20,10 @@ ENGINE_DIR = ROOT / "var" / "bench-engine"
 
 BENCHES: list[tuple[str, list[str]]] = [
     (
+        "query embedding: torch vs ONNX Runtime",
+        ["bench/embed_bench.py", "--queries", "50" if QUICK else "200", "--rounds", "3" if QUICK else "5"],
+    ),
+    (
         "engine (ingest, embedding, search, HTTP)",
         ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)],
     ),

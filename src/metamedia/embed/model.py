@@ -214,9 +214,7 @@ class TextEmbedder:
     ) -> np.ndarray:
         """One forward pass (caller holds the model lock) on `threads` CPU threads (0 = `self.threads`)."""
         if hasattr(model, "session"):  # an OnnxEncoder: its threads are fixed when the session is made
-            return np.concatenate(
-                [model.encode(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
-            )
+            return np.asarray(model.encode(texts, batch_size=self.batch_size))
         wanted = threads or self.threads
         if wanted != self._threads_now:
             import torch

@@ -26,7 +26,7 @@ class OnnxEncoder:
         self.max_length = int(manifest.get("max_seq_length", 256))
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=self.max_length)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; batches are padded per batch below
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
@@ -38,17 +38,30 @@ class OnnxEncoder:
             str(model_dir / ONNX_FILE), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """(n, 384) float32, unit-length rows; one forward pass over all of `texts`."""
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """(n, 384) float32, unit-length rows. Texts are sorted by token count and run `batch_size` at a
+        time, each batch padded only to its longest text (as sentence-transformers does)."""
         encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        (hidden,) = self.session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        )
-        weights = mask[:, :, None].astype(np.float32)
-        summed = (hidden * weights).sum(axis=1)
-        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(order), max(1, batch_size)):
+            rows = order[start : start + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            (hidden,) = self.session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )
+            out[rows] = _mean_pool_normalise(hidden, mask)
+        return out
+
+
+def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[:, :, None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
