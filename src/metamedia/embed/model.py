@@ -197,16 +197,18 @@ class TextEmbedder:
             model = self._runner(small=False)
             with self._model_lock:
                 return self._forward(model, texts, progress=True)
+        if len(texts) < SMALL_BATCH:
+            # A handful of texts (one item written through the API) is query-sized work: it joins the
+            # query queue, so it is served in arrival order with the queries (a plain lock is not
+            # fair: under search load a write could lose the model to the query worker for seconds).
+            futures = [self._submit_query(text) for text in texts]
+            return np.stack([future.result() for future in futures])
         parts = []
+        model = self._runner(small=False)
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
-            # A handful of texts (one item written through the API) is query-sized work: run it
-            # like a query, on `query_threads`, so it does not stall against the server's load.
-            small = len(chunk) < SMALL_BATCH
-            threads = self.query_threads if small else self.threads
-            model = self._runner(small)
             with self._model_lock:
-                parts.append(self._forward(model, chunk, threads=threads))
+                parts.append(self._forward(model, chunk, threads=self.threads))
         return np.concatenate(parts)
 
     def _forward(
