@@ -37,6 +37,16 @@ BENCHES: list[tuple[str, list[str]]] = [
     ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
     (
+        "HTTP table vs naive endpoint and minimal endpoint",
+        [
+            "bench/http_bench.py",
+            "--duration",
+            "10" if QUICK else "20",
+            "--catalog",
+            str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"),
+        ],
+    ),
+    (
         "HTTP load (50 clients, 90% reads)",
         [
             "bench/load_test.py",
