@@ -30,6 +30,7 @@ from metamedia.engine import Engine  # noqa: E402
 from metamedia.ingest.run import ingest_files  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from metamedia.store.factory import open_store  # noqa: E402
+from paths import repo_relative  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECTS = ["space", "heist", "love", "war", "ghost", "robot", "detective", "family", "zombie", "pirate",
@@ -66,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     catalog = Path(args.catalog)
     machine = describe_machine()
-    results: dict[str, object] = {"machine": machine, "catalog": str(catalog)}
+    results: dict[str, object] = {"machine": machine, "catalog": repo_relative(catalog)}
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/store_only.db")
         t = time.perf_counter()

@@ -39,6 +39,7 @@ from machine import describe_machine  # noqa: E402
 from metamedia.api.keys import KeyStore  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from metamedia.store.factory import open_store  # noqa: E402
+from paths import shared_file  # noqa: E402
 
 
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -69,9 +70,11 @@ def scenario(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
-    ap.add_argument("--catalog", type=Path, default=ROOT.parent / "shared" / "data" / "tmdb-5000" / "tmdb_5000_movies.csv")
+    ap.add_argument("--catalog", type=Path, default=None, help="CSV (default: ../shared/data TMDB 5000)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.catalog is None:
+        args.catalog = shared_file("tmdb-5000/tmdb_5000_movies.csv")
     machine = describe_machine()
     d = args.duration
     results: dict[str, Any] = {}

@@ -4,7 +4,7 @@ Starts `metamedia serve` on a temp copy of a catalog (or uses --url with --key),
 key per client (so per-key rate limits apply as in production), and records p50/p99 per request
 kind plus the error count into bench/results/load_<time>.json. Zero errors is the bar.
 
-    python bench/load_test.py --clients 50 --duration 60 --catalog /work/shared/data/tmdb-5000/tmdb_5000_movies.csv
+    python bench/load_test.py --clients 50 --duration 60 --catalog ../shared/data/tmdb-5000/tmdb_5000_movies.csv
     python bench/load_test.py --clients 20 --duration 60 --search-only   # the /search latency goal
     python bench/load_test.py --clients 20 --duration 60 --search-only --unique   # every query new
     python bench/load_test.py --clients 20 --duration 60 --search-only --unique --rate 2  # paced users
@@ -38,6 +38,7 @@ from machine import describe_machine  # noqa: E402
 from metamedia.api.keys import KeyStore  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from metamedia.store.factory import open_store  # noqa: E402
+from paths import shared_file  # noqa: E402
 
 QUERIES = [
     "dark 90s thrillers",
@@ -175,7 +176,7 @@ def main() -> None:
     parser.add_argument("--unique", action="store_true", help="every search query is a new sentence")
     parser.add_argument("--rate", type=float, default=0.0, help="requests/s per client; 0 = closed loop")
     parser.add_argument(
-        "--catalog", type=Path, default=Path("/work/shared/data/tmdb-5000/tmdb_5000_movies.csv")
+        "--catalog", type=Path, help="catalog file to ingest (default: ../shared/data/tmdb-5000/tmdb_5000_movies.csv)"
     )
     parser.add_argument(
         "--copy-data-dir",
@@ -183,6 +184,8 @@ def main() -> None:
         help="start from a copy of this data dir (already ingested and indexed) instead of ingesting --catalog",
     )
     args = parser.parse_args()
+    if args.catalog is None and not args.copy_data_dir:
+        args.catalog = shared_file("tmdb-5000/tmdb_5000_movies.csv")
     write_share = 0.0 if args.reads_only or args.search_only else args.write_share
     mix = Mix(write_share, 0.0 if args.search_only else 0.2, args.unique, args.rate)
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:

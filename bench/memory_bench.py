@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,9 @@ from metamedia.memory.learner import LearnerConfig
 from metamedia.memory.seeds import RECOMMEND_TASK
 from metamedia.vocab import GENRES
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paths import shared_file  # noqa: E402
+
 CONTEXT = {"hour": 20, "day_of_week": 5, "device": "tv", "session_minutes": 120}
 
 
@@ -134,7 +137,7 @@ def bench_learner(db_url: str, embedder: TextEmbedder) -> dict[str, float | list
     """The nightly learner on a fresh memory (seeds only) fed the 100,836 MovieLens interactions."""
     AgentMemory(create_engine(db_url), embedder)
     t0 = time.perf_counter()
-    interactions = movielens_interactions(DATA / "movielens-latest-small")
+    interactions = movielens_interactions(shared_file("movielens-latest-small"))
     load_s = time.perf_counter() - t0
     report = run_learner(
         create_engine(db_url), embedder, interactions, config=LearnerConfig(causal_bootstrap=200)

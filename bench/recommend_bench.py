@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,8 +24,10 @@ import numpy as np
 from metamedia.engine import Engine
 from metamedia.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paths import repo_relative, shared_file  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-MOVIELENS = REPO.parent / "shared" / "data" / "movielens-latest-small"
 ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
 
 
@@ -47,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="recbench-"))
     rng = random.Random(args.seed)
-    report: dict[str, object] = {"catalog": str(args.catalog), "data_dir": str(data_dir)}
+    report: dict[str, object] = {"catalog": repo_relative(args.catalog), "data_dir": repo_relative(data_dir) if args.data_dir else "a temporary folder"}
     with Engine(Settings(data_dir=data_dir)) as engine:
         tick = time.perf_counter()
         if engine.count() == 0:
@@ -55,7 +58,8 @@ def main() -> None:
         report["items"] = engine.count()
         report["ingest_s"] = round(time.perf_counter() - tick, 1)
         recs = engine.recs
-        report["import"] = recs.import_ratings(MOVIELENS / "ratings.csv", MOVIELENS / "links.csv")
+        movielens = shared_file("movielens-latest-small")
+        report["import"] = recs.import_ratings(movielens / "ratings.csv", movielens / "links.csv")
         report["fit"] = recs.refresh()
         users = sorted(recs.models.fitted().user_rows)
         for name in ALGORITHMS:  # warm-up: first use opens the bandit and agent memory

@@ -15,7 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-SHARED = ROOT.parent / "shared" / "data"
 ENGINE_DIR = ROOT / "var" / "bench-engine"
 
 BENCHES: list[tuple[str, list[str]]] = [
@@ -42,8 +41,6 @@ BENCHES: list[tuple[str, list[str]]] = [
             "bench/http_bench.py",
             "--duration",
             "10" if QUICK else "20",
-            "--catalog",
-            str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"),
         ],
     ),
     (
@@ -54,8 +51,6 @@ BENCHES: list[tuple[str, list[str]]] = [
             "50",
             "--duration",
             "20" if QUICK else "60",
-            "--catalog",
-            str(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"),
         ],
     ),
 ]

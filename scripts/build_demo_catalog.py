@@ -25,6 +25,9 @@ FILES = [
 
 
 def main(shared: Path, out: Path) -> None:
+    missing = [f for f in FILES if not (shared / f).is_file()]
+    if missing:
+        raise SystemExit(f"needs {shared}/{missing[0]} (the full public datasets beside the repository); not found")
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/build.db")
         report = ingest_files(store, [shared / f for f in FILES], model_name="all-MiniLM-L6-v2")

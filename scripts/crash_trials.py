@@ -9,7 +9,7 @@ The catalog is embedded on every trial's first start, so give a small one (the f
 TMDB 5000, about 30 s per trial); the whole file takes minutes to embed and outlasts the readiness
 wait (120 s):
 
-    head -81 /work/shared/data/tmdb-5000/tmdb_5000_movies.csv > /tmp/slice80.csv   # header + 80 rows
+    head -81 ../shared/data/tmdb-5000/tmdb_5000_movies.csv > /tmp/slice80.csv   # header + 80 rows
     python scripts/crash_trials.py --trials 20 --catalog /tmp/slice80.csv
 """
 

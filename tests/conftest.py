@@ -1,8 +1,10 @@
-"""Shared fixtures: the real data folder, one embedding model per session, real engines on temp dirs."""
+"""Shared fixtures: the real data slices under tests/data, one embedding model per session, real engines
+on temp dirs. Nothing here reads outside the repository."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 import shutil
 import socket
@@ -20,10 +22,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
-TMDB_5000 = SHARED / "tmdb-5000" / "tmdb_5000_movies.csv"
+DATA = REPO / "tests" / "data"  # real slices of the public datasets, attribution in DATA / "SOURCES.md"
+SHARED = DATA  # the old name (tests used to read ../shared/data); same folder
+TMDB_5000 = DATA / "tmdb-5000" / "tmdb_5000_movies.csv"
+MOVIELENS = DATA / "movielens-latest-small"
 DEMO_CATALOG = REPO / "data" / "demo-catalog.jsonl.gz"
+TMDB_5000_FILMS = 4803  # the demo catalog starts with the TMDB 5000 films, merged with the other sources
 
 
 def write_csv_slice(src: Path, dest: Path, rows: int) -> Path:
@@ -42,9 +47,19 @@ def write_csv_slice(src: Path, dest: Path, rows: int) -> Path:
     return dest
 
 
+def demo_catalog_slice(dest: Path, rows: int) -> Path:
+    """The first `rows` items of the bundled demo catalog, as a JSON Lines file."""
+    with gzip.open(DEMO_CATALOG, "rt", encoding="utf-8") as fin, open(dest, "w", encoding="utf-8") as fout:
+        for i, line in enumerate(fin):
+            if i >= rows:
+                break
+            fout.write(line)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    return SHARED
+    return DATA
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +82,14 @@ def one_thread_embedder(embedder) -> Iterator[object]:  # type: ignore[no-untype
 
 @pytest.fixture(scope="session")
 def catalog_engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A real engine over the whole TMDB 5000 catalog (4,803 movies), embedded once per session."""
+    """A real engine over the 4,803 TMDB 5000 films of the bundled demo catalog, embedded once per session."""
     from metamedia.engine import Engine
     from metamedia.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("catalog")
+    films = demo_catalog_slice(tmp_path_factory.mktemp("catalog_src") / "tmdb5000.jsonl", TMDB_5000_FILMS)
     engine = Engine(Settings(data_dir=data_dir), embedder=embedder)
-    engine.ingest([TMDB_5000])
+    engine.ingest([films])
     yield engine
     engine.close()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,8 +11,7 @@ from metamedia.bandit.replay import ope_check, run_policy, run_replay
 from metamedia.bandit.replay_data import build_stream
 from metamedia.recommend.itemknn import ItemKNNRecommender
 from metamedia.recommend.popularity import PopularityRecommender
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")

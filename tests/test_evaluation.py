@@ -28,8 +28,8 @@ from metamedia.evaluation.metrics import (
     recall_at_k,
 )
 from metamedia.evaluation.split import interaction_matrix, temporal_split
+from tests.conftest import MOVIELENS
 
-MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-latest-small"
 SLICE_ROWS = 12_000  # ratings.csv is ordered by user: the first ~80 users
 
 

@@ -20,8 +20,8 @@ from metamedia.ingest import FORMATS, detect_format, read_records
 from metamedia.ingest.movielens import split_movielens_title
 from metamedia.models import MEDIA_TYPES, MediaRecord, Reject
 from metamedia.vocab import GENRES
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BROKEN = Path(__file__).resolve().parent / "data"
 
 REAL_FILES = {

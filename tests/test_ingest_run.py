@@ -11,16 +11,16 @@ from metamedia.ingest.export import export_catalog
 from metamedia.ingest.run import ingest_files
 from metamedia.store.factory import open_store
 from metamedia.store.sql import SqlCatalogStore
-from tests.conftest import SHARED, write_csv_slice
+from tests.conftest import DATA, MOVIELENS, write_csv_slice
 
 ALL_FILES = [
-    SHARED / "tmdb-5000" / "tmdb_5000_movies.csv",
-    SHARED / "the-movies-dataset" / "movies_metadata_part1.csv",
-    SHARED / "the-movies-dataset" / "movies_metadata_part2.csv",
-    SHARED / "the-movies-dataset" / "keywords.csv",
-    SHARED / "the-movies-dataset" / "links.csv",
-    SHARED / "movielens-latest-small" / "movies.csv",
-    SHARED / "movielens-latest-small" / "links.csv",
+    DATA / "tmdb-5000" / "tmdb_5000_movies.csv",
+    DATA / "the-movies-dataset" / "movies_metadata_part1.csv",
+    DATA / "the-movies-dataset" / "movies_metadata_part2.csv",
+    DATA / "the-movies-dataset" / "keywords.csv",
+    DATA / "the-movies-dataset" / "links.csv",
+    MOVIELENS / "movies.csv",
+    MOVIELENS / "links.csv",
 ]
 MODEL = "all-MiniLM-L6-v2"
 
@@ -36,16 +36,16 @@ def full_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[SqlCatalogStor
     return store, report
 
 
-def test_all_shared_files_ingest_with_a_clear_report(full_store) -> None:  # type: ignore[no-untyped-def]
+def test_all_source_files_ingest_with_a_clear_report(full_store) -> None:  # type: ignore[no-untyped-def]
     store, report = full_store
     assert [Path(f.path).name for f in report.files] == [p.name for p in ALL_FILES]
     for f in report.files:
         assert f.rows == f.parsed + f.rejected
-    # ~9.6k distinct movies with an overview, plus MovieLens titles without one
-    assert 12_000 < store.count_items() < 14_000
+    # every MovieLens title (9,742), merged with the metadata rows, plus the films MovieLens lacks
+    assert 9_742 < store.count_items() < 9_742 + 615 + 400 + 200
     assert report.inserted == store.count_items()
-    # the Movies Dataset links cover 45k titles we have no metadata for: skipped, not invented
-    assert report.skipped > 30_000
+    # the Movies Dataset links name hundreds of titles we have no metadata for: skipped, not invented
+    assert report.skipped > 500
 
 
 def test_duplicates_across_files_merge_into_one_item(full_store) -> None:  # type: ignore[no-untyped-def]
@@ -74,12 +74,12 @@ def test_reingest_is_a_no_op(full_store) -> None:  # type: ignore[no-untyped-def
 
 def test_file_order_does_not_change_the_catalog(tmp_path: Path) -> None:
     files = [
-        write_csv_slice(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv", tmp_path / "tmdb.csv", 400),
+        write_csv_slice(DATA / "tmdb-5000" / "tmdb_5000_movies.csv", tmp_path / "tmdb.csv", 400),
         write_csv_slice(
-            SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp_path / "mm.csv", 400
+            DATA / "the-movies-dataset" / "movies_metadata_part1.csv", tmp_path / "mm.csv", 400
         ),
-        SHARED / "movielens-latest-small" / "links.csv",
-        write_csv_slice(SHARED / "movielens-latest-small" / "movies.csv", tmp_path / "ml.csv", 400),
+        MOVIELENS / "links.csv",
+        write_csv_slice(MOVIELENS / "movies.csv", tmp_path / "ml.csv", 400),
     ]
     forward, backward = _store(tmp_path, "a"), _store(tmp_path, "b")
     ingest_files(forward, files, model_name=MODEL)
@@ -119,7 +119,7 @@ def test_unknown_file_is_an_error_and_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(IngestError):
         ingest_files(store, [bogus], model_name=MODEL)
     with pytest.raises(IngestError):
-        ingest_files(store, [SHARED / "movielens-latest-small" / "ratings.csv"], model_name=MODEL)
+        ingest_files(store, [MOVIELENS / "ratings.csv"], model_name=MODEL)
     assert store.count_items() == 0
 
 

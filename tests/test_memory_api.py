@@ -19,9 +19,8 @@ from metamedia.memory.facade import MemoryFacade
 from metamedia.memory.scheduler import start_learner_schedule, stop_learner_schedule
 from metamedia.settings import Settings
 
-from .conftest import SHARED, TMDB_5000, write_csv_slice
+from .conftest import MOVIELENS, TMDB_5000, write_csv_slice
 
-MOVIELENS = SHARED / "movielens-latest-small"
 EVENING = {"hour": 20, "day_of_week": 4, "device": "tv"}
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,8 +15,7 @@ from metamedia.memory.causal import (
 )
 from metamedia.memory.interactions import movielens_interactions, to_arrays
 from metamedia.memory.simulator import SimulatedLog, simulate_interactions
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")

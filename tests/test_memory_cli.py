@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 from metamedia.cli.memory import app as memory_app
 from metamedia.cli.memory import learn_command
 
-from .conftest import SHARED
+from .conftest import MOVIELENS
 
 runner = CliRunner()
 cli = typer.Typer()
@@ -45,7 +45,7 @@ def test_memory_commands_round_trip_through_the_store(tmp_path: Path) -> None:
 
     learnt = out(
         invoke(
-            data, "learn", "--movielens", str(SHARED / "movielens-latest-small"), "--max-interactions", "3000"
+            data, "learn", "--movielens", str(MOVIELENS), "--max-interactions", "3000"
         )
     )
     assert learnt["causal_source"] == "movielens" and learnt["interactions"] == 3000

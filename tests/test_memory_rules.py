@@ -6,7 +6,6 @@ import csv
 import json
 import math
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,8 +21,8 @@ from metamedia.memory.rules import (
     session_fit,
 )
 from metamedia.memory.seeds import SEED_STRATEGIES
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PARAMS = {s.rule: s.params for s in SEED_STRATEGIES}
 
 

@@ -14,8 +14,8 @@ from metamedia.memory import AgentMemory, Candidate, ReasoningBank, StrategySpec
 from metamedia.memory.hygiene import merge_duplicate_strategies
 from metamedia.memory.seeds import RECOMMEND_TASK, SEED_STRATEGIES, seed_strategies
 from metamedia.vocab import canonical_genres
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EVENING = {"hour": 20, "day_of_week": 4, "device": "tv", "session_minutes": 150}
 
 

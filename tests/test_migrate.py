@@ -20,7 +20,7 @@ from metamedia.store.migrate import ShadowReader, VerificationFailed, migrate, t
 from metamedia.store.postgres import normalise_url, open_pg_store
 from metamedia.store.schema import embedding_cache, items
 from metamedia.vectors import CollectionConfig
-from tests.conftest import SHARED, write_csv_slice
+from tests.conftest import DATA, MOVIELENS, write_csv_slice
 
 pytestmark = pytest.mark.postgres
 MODEL = "all-MiniLM-L6-v2"
@@ -33,9 +33,9 @@ def source_db(tmp_path_factory: pytest.TempPathFactory, embedder: TextEmbedder) 
     interactions and preference vectors were recorded through the real engine."""
     tmp = tmp_path_factory.mktemp("migrate_src")
     files = [
-        write_csv_slice(SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp / "mm.csv", 200),
-        write_csv_slice(SHARED / "the-movies-dataset" / "keywords.csv", tmp / "kw.csv", 200),
-        write_csv_slice(SHARED / "movielens-latest-small" / "links.csv", tmp / "links.csv", 300),
+        write_csv_slice(DATA / "the-movies-dataset" / "movies_metadata_part1.csv", tmp / "mm.csv", 200),
+        write_csv_slice(DATA / "the-movies-dataset" / "keywords.csv", tmp / "kw.csv", 200),
+        write_csv_slice(MOVIELENS / "links.csv", tmp / "links.csv", 300),
     ]
     engine = Engine(Settings(data_dir=tmp / "data"), embedder=embedder)
     store = engine.store

@@ -6,7 +6,6 @@ import csv
 import json
 import unicodedata
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from metamedia.errors import InvalidQuery
 from metamedia.search import lexicon
 from metamedia.search.parser import MAX_QUERY_CHARS, ParsedQuery, parse_query
 from metamedia.vocab import GENRES, MOODS, canonical_genres
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TODAY = date(2025, 6, 15)
 RECENT = TODAY.year - 3
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,8 +27,8 @@ from metamedia.recommend import (
     weighted_fusion,
 )
 from metamedia.recommend.signals import rating_strengths
+from tests.conftest import MOVIELENS
 
-MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-latest-small"
 DAY = 86_400.0
 
 

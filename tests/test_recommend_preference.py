@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,8 +18,8 @@ from metamedia.recommend.signals import (
     rating_strengths,
     signal_strength,
 )
+from tests.conftest import MOVIELENS
 
-MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-latest-small"
 TOY_STORY, ALIEN, ALIENS, NOTTING_HILL, BLADE_RUNNER = 1, 1214, 1200, 2671, 541
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from metamedia.evaluation.data import fallback_item_vectors, load_movie_genres_a
 from metamedia.evaluation.metrics import intra_list_diversity
 from metamedia.recommend.preference import PreferenceEvent, PreferenceVector
 from metamedia.recommend.rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
+from tests.conftest import MOVIELENS
 
-MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-latest-small"
 ALIEN, ALIENS = 1214, 1200
 
 

@@ -14,9 +14,8 @@ import pytest
 from metamedia.engine import Engine
 from metamedia.errors import InvalidInput, InvalidQuery, ItemNotFound, NotFound, UserNotFound
 from metamedia.settings import Settings
-from tests.conftest import SHARED, TMDB_5000, write_csv_slice
+from tests.conftest import MOVIELENS, TMDB_5000, write_csv_slice
 
-MOVIELENS = SHARED / "movielens-latest-small"
 ALGORITHMS = ["popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"]
 
 

@@ -23,7 +23,7 @@ from metamedia.store.migrations import VERSION_TABLE, current_revision, head_rev
 from metamedia.store.postgres import open_pg_store
 from metamedia.store.schema import metadata
 from metamedia.store.sql import SqlCatalogStore
-from tests.conftest import SHARED, write_csv_slice
+from tests.conftest import DATA, MOVIELENS, write_csv_slice
 
 MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -34,11 +34,11 @@ def real_slice(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Real rows from four source files that overlap on the first MovieLens titles."""
     tmp = tmp_path_factory.mktemp("contract_slice")
     return [
-        write_csv_slice(SHARED / "the-movies-dataset" / "movies_metadata_part1.csv", tmp / "mm.csv", 150),
-        write_csv_slice(SHARED / "tmdb-5000" / "tmdb_5000_movies.csv", tmp / "tmdb.csv", 150),
-        write_csv_slice(SHARED / "the-movies-dataset" / "keywords.csv", tmp / "keywords.csv", 150),
-        write_csv_slice(SHARED / "movielens-latest-small" / "movies.csv", tmp / "ml_movies.csv", 150),
-        write_csv_slice(SHARED / "movielens-latest-small" / "links.csv", tmp / "ml_links.csv", 150),
+        write_csv_slice(DATA / "the-movies-dataset" / "movies_metadata_part1.csv", tmp / "mm.csv", 150),
+        write_csv_slice(DATA / "tmdb-5000" / "tmdb_5000_movies.csv", tmp / "tmdb.csv", 150),
+        write_csv_slice(DATA / "the-movies-dataset" / "keywords.csv", tmp / "keywords.csv", 150),
+        write_csv_slice(MOVIELENS / "movies.csv", tmp / "ml_movies.csv", 150),
+        write_csv_slice(MOVIELENS / "links.csv", tmp / "ml_links.csv", 150),
     ]
 
 

@@ -1,4 +1,9 @@
-"""Contract suite of metamedia.vectors, run against every metric x precision."""
+"""Contract suite of the vector collections, run against every metric x precision.
+
+The interface (`metamedia.ports.VectorCollection` / `VectorDatabase`) is checked over both
+backends: the embedded faiss store (every metric x precision) and pgvector on a real PostgreSQL
+(float32, the precision it offers). Snapshots, compaction and on-disk files are faiss-only.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,12 @@ from metamedia.errors import (
     InvalidQuery,
     NotFound,
 )
+from metamedia.ports import VectorCollection, VectorDatabase
+from metamedia.store.postgres import make_pg_engine
 from metamedia.vectors import CollectionConfig, VectorDB
 from metamedia.vectors.base import MAX_BATCH
 from metamedia.vectors.synthetic import ClusteredDataset
+from metamedia.vectors_pg import PgVectorDB
 
 DIM = 32
 COMBOS = [
@@ -31,6 +39,9 @@ COMBOS = [
     if metric != "manhattan" or precision == "float32"
 ]
 IDS = [f"{m}-{p}" for m, p in COMBOS]
+# (backend, metric, precision): pgvector stores float32 only
+CASES = [("faiss", m, p) for m, p in COMBOS] + [("pgvector", m, p) for m, p in COMBOS if p == "float32"]
+CASE_IDS = [f"{b}-{m}-{p}" for b, m, p in CASES]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,6 +55,24 @@ def one_faiss_thread() -> Iterator[None]:
 
 def make_db(tmp: Path) -> VectorDB:
     return VectorDB(sqlalchemy.create_engine(f"sqlite:///{tmp / 'store.db'}"), tmp)
+
+
+def open_db(backend: str, tmp: Path, request: pytest.FixtureRequest) -> VectorDatabase:
+    """The vector database of `backend`: faiss in `tmp`, or pgvector in a fresh PostgreSQL database."""
+    if backend == "faiss":
+        return make_db(tmp)
+    return PgVectorDB(make_pg_engine(request.getfixturevalue("pg_url")))
+
+
+def test_both_backends_satisfy_the_collection_interface(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    for backend in ("faiss", "pgvector"):
+        (tmp_path / backend).mkdir()
+        db = open_db(backend, tmp_path / backend, request)
+        col = db.create_collection(config_for("cosine", "float32"))
+        assert isinstance(col, VectorCollection)
+        db.close()
 
 
 def config_for(metric: str, precision: str, name: str = "c") -> CollectionConfig:
@@ -88,13 +117,16 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return points * scale, queries
 
 
-@pytest.mark.parametrize(("metric", "precision"), COMBOS, ids=IDS)
-def test_search_agrees_with_brute_force(tmp_path: Path, data, metric: str, precision: str) -> None:
+@pytest.mark.parametrize(("backend", "metric", "precision"), CASES, ids=CASE_IDS)
+def test_search_agrees_with_brute_force(
+    tmp_path: Path, request: pytest.FixtureRequest, data, backend: str, metric: str, precision: str
+) -> None:
     points, queries = data
     ids = np.arange(10_000, 10_000 + len(points))
-    col = make_db(tmp_path).create_collection(config_for(metric, precision))
+    col = open_db(backend, tmp_path, request).create_collection(config_for(metric, precision))
     col.upsert(ids, points)
-    assert col.explain()["kind"] == "graph"
+    if backend == "faiss":
+        assert col.explain()["kind"] == "graph"
     stored = points / np.linalg.norm(points, axis=1, keepdims=True) if metric == "cosine" else points
     found = 0
     for query in queries:
@@ -114,13 +146,13 @@ def test_search_agrees_with_brute_force(tmp_path: Path, data, metric: str, preci
     ]
 
 
-@pytest.mark.parametrize(("metric", "precision"), COMBOS, ids=IDS)
+@pytest.mark.parametrize(("backend", "metric", "precision"), CASES, ids=CASE_IDS)
 def test_upsert_replaces_and_delete_removes_immediately(
-    tmp_path: Path, data, metric: str, precision: str
+    tmp_path: Path, request: pytest.FixtureRequest, data, backend: str, metric: str, precision: str
 ) -> None:
     points, _ = data
     points = points[:800]
-    col = make_db(tmp_path).create_collection(config_for(metric, precision))
+    col = open_db(backend, tmp_path, request).create_collection(config_for(metric, precision))
     col.upsert(np.arange(len(points)), points, [{"n": i} for i in range(len(points))])
     assert col.count() == len(points)
 
@@ -155,12 +187,12 @@ def test_upsert_replaces_and_delete_removes_immediately(
     assert len(visible(11, points[11])) == 1
 
 
-@pytest.mark.parametrize(("metric", "precision"), COMBOS, ids=IDS)
+@pytest.mark.parametrize(("backend", "metric", "precision"), CASES, ids=CASE_IDS)
 def test_threshold_keeps_only_scores_on_the_good_side(
-    tmp_path: Path, data, metric: str, precision: str
+    tmp_path: Path, request: pytest.FixtureRequest, data, backend: str, metric: str, precision: str
 ) -> None:
     points, queries = data
-    col = make_db(tmp_path).create_collection(config_for(metric, precision))
+    col = open_db(backend, tmp_path, request).create_collection(config_for(metric, precision))
     col.upsert(np.arange(len(points)), points)
     for query in queries[:5]:
         hits = col.search(query, k=20)
@@ -237,15 +269,20 @@ def test_compaction_keeps_results(tmp_path: Path, data, metric: str, precision: 
     ] == [[h.id for h in r] for r in before]
 
 
-@pytest.mark.parametrize(("metric", "precision"), COMBOS, ids=IDS)
+@pytest.mark.parametrize(("backend", "metric", "precision"), CASES, ids=CASE_IDS)
 def test_bad_input_raises_named_error_and_changes_nothing(
-    tmp_path: Path, data, metric: str, precision: str
+    tmp_path: Path, request: pytest.FixtureRequest, data, backend: str, metric: str, precision: str
 ) -> None:
     points, queries = data
-    db = make_db(tmp_path)
+    db = open_db(backend, tmp_path, request)
     col = db.create_collection(config_for(metric, precision))
     col.upsert(np.arange(700), points[:700])
-    state = (col.count(), col.version, [col.search(q, k=5) for q in queries[:3]])
+
+    def observed() -> tuple[object, ...]:
+        version = getattr(col, "version", None)  # faiss counts its writes; pgvector has no counter
+        return (col.count(), version, col.ids().tolist(), [col.search(q, k=5) for q in queries[:3]])
+
+    state = observed()
     nan = points[:2].copy()
     nan[1, 3] = np.nan
     inf = points[:2].copy()
@@ -278,7 +315,7 @@ def test_bad_input_raises_named_error_and_changes_nothing(
         with pytest.raises(error) as caught:
             call()
         assert caught.value.message
-        assert (col.count(), col.version, [col.search(q, k=5) for q in queries[:3]]) == state
+        assert observed() == state
 
 
 @pytest.mark.parametrize(
@@ -302,22 +339,32 @@ def test_impossible_configs_are_refused_at_create(settings: dict) -> None:
         CollectionConfig(**values)
 
 
-def test_catalog_create_list_describe_drop(tmp_path: Path, data) -> None:
+@pytest.mark.parametrize("backend", ["faiss", "pgvector"])
+def test_catalog_create_list_describe_drop(
+    tmp_path: Path, request: pytest.FixtureRequest, data, backend: str
+) -> None:
     points, _ = data
-    db = make_db(tmp_path)
-    db.create_collection(CollectionConfig(name="a", dim=DIM, precision="int8", train_size=300))
+    faiss_only = backend == "faiss"
+    db = open_db(backend, tmp_path, request)
+    precision = "int8" if faiss_only else "float32"
+    db.create_collection(CollectionConfig(name="a", dim=DIM, precision=precision, train_size=300))
     db.create_collection(CollectionConfig(name="b", dim=DIM, metric="l2"))
     db.get_collection("a").upsert(np.arange(500), points[:500], [{"genre": "x"}] * 500)
     assert [c.name for c in db.list_collections()] == ["a", "b"]
+    assert db.has_collection("a") and not db.has_collection("nope")
     described = db.describe("a")
-    assert described["count"] == 500 and described["graph_ready"]
-    assert described["bytes_per_vector"]["codes"] == DIM  # one byte per dimension
-    assert db.describe("b")["bytes_per_vector"]["codes"] == DIM * 4  # float32
-    assert described["payload_fields"] == ["genre"]
+    assert described["count"] == 500
+    if faiss_only:
+        assert described["graph_ready"]
+        assert described["bytes_per_vector"]["codes"] == DIM  # one byte per dimension
+        assert db.describe("b")["bytes_per_vector"]["codes"] == DIM * 4  # float32
+        assert described["payload_fields"] == ["genre"]
     db.drop_collection("a")
     assert [c.name for c in db.list_collections()] == ["b"]
-    assert not (tmp_path / "vectors" / "a").exists()
+    if faiss_only:
+        assert not (tmp_path / "vectors" / "a").exists()
     with pytest.raises(CollectionNotFound):
         db.get_collection("a")
     db.close()
-    assert [c.name for c in make_db(tmp_path).list_collections()] == ["b"]
+    again = make_db(tmp_path) if faiss_only else open_db(backend, tmp_path, request)
+    assert [c.name for c in again.list_collections()] == ["b"]

@@ -19,8 +19,7 @@ from metamedia.errors import InvalidFilter, InvalidInput
 from metamedia.vectors import CollectionConfig, VectorDB
 from metamedia.vectors.filters import parse_filter
 from metamedia.vectors.payloads import PayloadColumns, validate_payload
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 # ---- oracle: the documented semantics, written independently of the numpy evaluator -------------
 

@@ -1,70 +1,54 @@
-"""The service object: owns the catalog, the embedder, the vector index and search.
+"""The composition root and public facade: builds every part once and hands each service its ports.
 
-Every interface (Python API, CLI, HTTP, MCP) is a thin adapter over `Engine`.
+Every interface (Python API, CLI, HTTP, MCP) is a thin adapter over `Engine`. The engine opens the
+store of record (`store`, SQLAlchemy engine `db`), the embedder, the vector database holding the
+media index (`media_db`, faiss or pgvector) and the result cache, then wires the services:
+
+    search_pipeline  SearchPipeline(store, media, embedder, settings, weights)
+    indexer          MediaIndexer(store, media, embedder, weights, on_change=mark_changed)
+    catalog_writes   CatalogWrites(store, indexer, write_lock)
+    recs             RecommendService(db, store, media, changes=store, search, feedback, ...)
+    memory           AgentMemory(db, embedder)
+    bandit           BanditService(db)
+
+`recs`, `memory` and `bandit` open on first use (they create their tables then). One interaction
+goes through `feedback` (metamedia.feedback.FeedbackHub) to its listeners.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.engine import Engine as Database
 
-from .embed.hybrid import HYBRID_DIM, HybridWeights, item_text, item_vector, text_hash
+from .bandit.service import BanditService
+from .catalog_writes import CatalogWrites, api_row
+from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
-from .errors import ItemNotFound
+from .indexing import MediaIndexer, item_payload, vector_hash
 from .ingest.run import IngestReport, Progress, ingest_files
+from .memory.service import AgentMemory
 from .models import MediaItem
+from .ports import EventSink, VectorCollection, VectorDatabase
+from .recommend.service import RecommendService
 from .search.cache import ResultCache, open_result_cache
+from .search.pipeline import SearchPipeline, indexed_vector
 from .settings import Settings
 from .store.factory import open_store
 from .vectors import CollectionConfig, VectorDB
 
+__all__ = ["MEDIA_COLLECTION", "Engine", "item_payload", "vector_hash"]
+
 log = logging.getLogger("metamedia.engine")
 
 MEDIA_COLLECTION = "media"
-INDEX_BATCH = 256
 SEARCH_CACHE_SIZE = 1024
-
-
-def item_payload(item: MediaItem, vhash: str) -> dict[str, Any]:
-    """The filterable fields of an item, stored beside its vector."""
-    return {
-        "title": item.title,
-        "type": item.media_type,
-        "year": item.year,
-        "release_date": item.release_date,
-        "genres": list(item.genres),
-        "rating": item.vote_average,
-        "votes": item.vote_count,
-        "runtime": item.runtime,
-        "popularity": item.popularity,
-        "language": item.language,
-        "vhash": vhash,
-    }
-
-
-def vector_hash(item: MediaItem, weights: HybridWeights) -> str:
-    """Changes whenever anything that goes into the item's hybrid vector changes."""
-    parts = [
-        item_text(item),
-        item.media_type,
-        json.dumps(item.genres),
-        json.dumps(item.keywords),
-        str(item.year),
-        str(item.runtime),
-        str(item.vote_average),
-        str(item.vote_count),
-        str(item.popularity),
-        repr(weights),
-    ]
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
 class Engine:
@@ -74,7 +58,7 @@ class Engine:
         self.settings = settings or Settings.from_env()
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(self.settings.resolved_database_url)
-        self.embedder = embedder or TextEmbedder(
+        self.embedder: TextEmbedder = embedder or TextEmbedder(
             self.settings.model_path or None,
             batch_size=self.settings.embed_batch_size,
             threads=self.settings.torch_threads,
@@ -87,54 +71,64 @@ class Engine:
             mood=self.settings.weight_mood,
             meta=self.settings.weight_meta,
         )
-        self.vectors = VectorDB(self.store.engine, Path(self.settings.data_dir))
+        self.vectors = VectorDB(self.db, Path(self.settings.data_dir))
         self.vector_backend = self.settings.resolved_vector_backend
-        self.media_db: Any = self._open_media_db()
+        self.media_db: VectorDatabase = self._open_media_db()
         self.write_lock = threading.RLock()
         self.result_cache: ResultCache = open_result_cache(self.settings.redis_url, SEARCH_CACHE_SIZE)
-        self.media = self._open_media_collection()
+        self.media: VectorCollection = self._open_media_collection()
         self.started_at = time.time()
-        from .search.pipeline import SearchPipeline
-
-        self.search_pipeline = SearchPipeline(self)
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.search_pipeline = SearchPipeline(
+            self.store, self.media, self.embedder, self.settings, self.weights
+        )
+        self.indexer = MediaIndexer(self.store, self.media, self.embedder, self.weights, self.mark_changed)
+        self.catalog_writes = CatalogWrites(self.store, self.indexer, self.write_lock)
+        self.listeners: list[EventSink] = []
         self._lazy_lock = threading.Lock()
-        self._recs: Any = None
-        self._memory: Any = None
-        self._bandit: Any = None
+        self._recs: RecommendService | None = None
+        self._memory: AgentMemory | None = None
+        self._bandit: BanditService | None = None
+
+    @property
+    def db(self) -> Database:
+        """The SQLAlchemy engine of the store of record."""
+        return self.store.db
 
     # ----- the other layers, opened on first use ----------------------------------------------
     @property
-    def recs(self) -> Any:
-        """Users, interactions and recommendations (metamedia.recommend.service.RecommendService)."""
+    def recs(self) -> RecommendService:
+        """Users, interactions and recommendations."""
         if self._recs is None:
             with self._lazy_lock:
                 if self._recs is None:
-                    from .recommend.service import RecommendService
-
-                    self._recs = RecommendService(self)
+                    self._recs = RecommendService(
+                        self.db,
+                        self.store,
+                        self.media,
+                        changes=self.store,
+                        search=self.search,
+                        bandit=lambda: self.bandit,
+                        memory=lambda: self.memory,
+                        publish=self.publish,
+                    )
         return self._recs
 
     @property
-    def memory(self) -> Any:
-        """Agent memory (metamedia.memory.service.AgentMemory) on the store of record."""
+    def memory(self) -> AgentMemory:
+        """Agent memory on the store of record."""
         if self._memory is None:
             with self._lazy_lock:
                 if self._memory is None:
-                    from .memory.service import AgentMemory
-
-                    self._memory = AgentMemory(self.store.engine, self.embedder)
+                    self._memory = AgentMemory(self.db, self.embedder)
         return self._memory
 
     @property
-    def bandit(self) -> Any:
-        """The algorithm-picking bandit (metamedia.bandit.service.BanditService)."""
+    def bandit(self) -> BanditService:
+        """The algorithm-picking bandit."""
         if self._bandit is None:
             with self._lazy_lock:
                 if self._bandit is None:
-                    from .bandit.service import BanditService
-
-                    self._bandit = BanditService(self.store.engine)
+                    self._bandit = BanditService(self.db)
         return self._bandit
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
@@ -146,16 +140,17 @@ class Engine:
                 log.exception("event listener failed for %s", kind)
 
     # ----- lifecycle -------------------------------------------------------------------------
-    def _open_media_db(self) -> Any:
+    def _open_media_db(self) -> VectorDatabase:
         """The vector database holding the media index: the embedded faiss store, or pgvector
         inside the PostgreSQL store of record (same collection API, durable without snapshots)."""
         if self.vector_backend == "pgvector":
+            # deferred: vectors_pg needs psycopg and pgvector, the optional `postgres` extra
             from .vectors_pg import PgVectorDB
 
-            return PgVectorDB(self.store.engine)
+            return PgVectorDB(self.db)
         return self.vectors
 
-    def _open_media_collection(self) -> Any:
+    def _open_media_collection(self) -> VectorCollection:
         names = {c.name for c in self.media_db.list_collections()}
         if MEDIA_COLLECTION not in names:
             return self.media_db.create_collection(
@@ -198,15 +193,11 @@ class Engine:
     def put_item(self, fields: dict[str, Any], item_id: int | None = None) -> MediaItem:
         """Create (no id) or update one item from JSON fields (docs/catalog-jsonl.md); API-written
         fields override dataset values. Committed and indexed before it returns."""
-        from .catalog_writes import api_row, put_item
-
-        return put_item(self, api_row(fields), item_id)
+        return self.catalog_writes.put_item(api_row(fields), item_id)
 
     def delete_item(self, item_id: int) -> None:
         """Delete an item from the store of record and the index (ItemNotFound if absent)."""
-        from .catalog_writes import delete_item
-
-        delete_item(self, item_id)
+        self.catalog_writes.delete_item(item_id)
 
     def get_item(self, item_id: int) -> MediaItem:
         return self.store.get_item(item_id)
@@ -217,61 +208,15 @@ class Engine:
     # ----- indexing --------------------------------------------------------------------------
     def text_vectors(self, items: Sequence[MediaItem], *, progress: Progress | None = None) -> np.ndarray:
         """Text embeddings of items, from the content-hash cache where possible."""
-        texts = [item_text(it) for it in items]
-        hashes = [text_hash(self.embedder.name, t) for t in texts]
-        cached = self.store.get_embeddings(hashes)
-        missing = [i for i, h in enumerate(hashes) if h not in cached]
-        fresh: dict[str, np.ndarray] = {}
-        for start in range(0, len(missing), INDEX_BATCH):
-            chunk = missing[start : start + INDEX_BATCH]
-            vecs = self.embedder.encode([texts[i] for i in chunk])
-            fresh.update({hashes[i]: v for i, v in zip(chunk, vecs, strict=True)})
-            if progress:
-                progress("embed", min(start + INDEX_BATCH, len(missing)), len(missing))
-        self.store.put_embeddings(self.embedder.name, fresh)
-        cached.update(fresh)
-        return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, 384), np.float32)
+        return self.indexer.text_vectors(items, progress=progress)
 
     def index_items(self, item_ids: Sequence[int], *, progress: Progress | None = None) -> int:
         """(Re)compute hybrid vectors of the given items and upsert them into the media collection."""
-        ids = sorted(set(int(i) for i in item_ids))
-        done = 0
-        for start in range(0, len(ids), 2048):
-            chunk = ids[start : start + 2048]
-            items = self.store.get_items(chunk)
-            present = [items[i] for i in chunk if i in items]
-            gone = [i for i in chunk if i not in items]
-            if gone:
-                self.media.delete(gone)
-                self.mark_changed()
-            if not present:
-                continue
-            text = self.text_vectors(present, progress=progress)
-            vecs = np.stack([item_vector(it, t, self.weights) for it, t in zip(present, text, strict=True)])
-            payloads = [item_payload(it, vector_hash(it, self.weights)) for it in present]
-            self.media.upsert([it.id for it in present], vecs, payloads)
-            self.mark_changed()
-            done += len(present)
-            if progress:
-                progress("index", min(start + len(chunk), len(ids)), len(ids))
-        return done
+        return self.indexer.index_items(item_ids, progress=progress)
 
     def check_index(self) -> dict[str, Any]:
         """Compare the media index with the store of record: missing, extra and stale items."""
-        stored = {it.id: vector_hash(it, self.weights) for it in self.store.iter_items()}
-        indexed_ids = set(int(i) for i in self.media.ids())
-        extra = sorted(indexed_ids - set(stored))
-        missing = sorted(set(stored) - indexed_ids)
-        indexed_hashes = self.media.payload_field("vhash")
-        stale = sorted(i for i in indexed_ids & set(stored) if indexed_hashes.get(i) != stored[i])
-        return {
-            "ok": not (extra or missing or stale),
-            "items": len(stored),
-            "indexed": len(indexed_ids),
-            "missing": missing,
-            "extra": extra,
-            "stale": stale,
-        }
+        return self.indexer.check_index()
 
     def repair_index(self) -> dict[str, Any]:
         """Bring the media index in line with the store; says what it fixed."""
@@ -329,7 +274,9 @@ class Engine:
         return self.result_cache.misses
 
     def mark_changed(self) -> None:
-        """Invalidate cached search results after a write to the catalog or index."""
+        """After a write to the catalog or index: move the store's generation on (every in-memory
+        view compares it before answering) and invalidate cached search results."""
+        self.store.bump_generation()
         self.result_cache.invalidate()
 
     def similar(self, item_id: int, k: int = 10, **options: Any) -> dict[str, Any]:
@@ -337,11 +284,7 @@ class Engine:
         return self.search_pipeline.similar(item_id, k=k, **options)
 
     def item_vector(self, item_id: int) -> np.ndarray:
-        try:
-            vec, _payload = self.media.get(item_id)
-        except Exception as exc:
-            raise ItemNotFound(f"no item with id {item_id}", {"id": item_id}) from exc
-        return vec
+        return indexed_vector(self.media, item_id)
 
     def stats(self) -> dict[str, Any]:
         """Counts and index description; on PostgreSQL also the database's own figures."""

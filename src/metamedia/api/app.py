@@ -16,7 +16,7 @@ from .. import __version__
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
-from .auth import check_auth_mode, require, require_by_method
+from .auth import authenticate_request, check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
 from .events import router as events_router
@@ -27,7 +27,11 @@ from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .ratelimit import RateLimiter
 from .routes_admin import ops_router
 from .routes_admin import router as admin_router
+from .routes_bandit import router as bandit_router
 from .routes_catalog import router as catalog_router
+from .routes_memory import router as memory_router
+from .routes_users import router as users_router
+from .routes_vectors import router as vectors_router
 
 log = logging.getLogger("metamedia.api")
 UPLOAD_PATHS = ("/admin/ingest/upload",)
@@ -62,7 +66,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.state.engine = eng
         eng.listeners.append(app.state.events.publish)
         schedule = start_learner_schedule(eng) if owned else None
-        app.state.keys = KeyStore(eng.store.engine, cache_seconds=settings.key_cache_seconds)
+        app.state.keys = KeyStore(eng.db, cache_seconds=settings.key_cache_seconds)
         if not api.auth_disabled and not app.state.keys.has_active_keys():
             log.warning(
                 "no active API keys: every request except /health and /ready gets 401 (metamedia keys create)"
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.settings = settings
     app.state.started = False
+    app.state.authenticate = authenticate_request  # what the MCP endpoint authenticates with
     app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
     app.state.metrics = metrics = ApiMetrics(lambda: getattr(app.state, "engine", None))
     app.state.events = EventBus(
@@ -93,7 +98,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if engine is not None:
         app.state.engine = engine
         engine.listeners.append(app.state.events.publish)
-        app.state.keys = KeyStore(engine.store.engine, cache_seconds=settings.key_cache_seconds)
+        app.state.keys = KeyStore(engine.db, cache_seconds=settings.key_cache_seconds)
     install_error_handlers(app)
 
     # /health stays open for liveness probes; everything else in the catalog router needs `read`.
@@ -103,21 +108,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(events_router)
-    from .routes_users import router as users_router
-
     app.include_router(users_router)
-    from .routes_bandit import router as bandit_router
-    from .routes_memory import router as memory_router
-
     app.include_router(memory_router)
 
     app.include_router(bandit_router, dependencies=[Depends(require_by_method("read", "admin"))])
-    try:
-        from .routes_vectors import router as vectors_router
-
-        app.include_router(vectors_router, dependencies=[Depends(require_by_method("read", "write"))])
-    except ImportError:  # pragma: no cover - vectors routes not built yet
-        log.debug("vector collection routes not available")
+    app.include_router(vectors_router, dependencies=[Depends(require_by_method("read", "write"))])
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require("admin"))])
     def prometheus_metrics() -> Response:
@@ -141,6 +136,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     try:
+        # deferred: the `mcp` package is the optional extra metamedia[mcp]
         from ..mcp.http import mount_mcp
 
         mount_mcp(app)  # MCP at /mcp, same keys/scopes, started in this app's lifespan

@@ -125,6 +125,16 @@ async def _authenticate_async(request: Request, presented: str | None) -> Princi
     return await run_in_threadpool(_authenticate, request, presented)
 
 
+def authenticate_request(request: Request) -> Principal:
+    """The caller of any request, from `Authorization: Bearer ...` or `X-API-Key` (401/429 like
+    `require`); for endpoints outside FastAPI's dependency system, such as the MCP endpoint."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    bearer = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials.strip()) if credentials else None
+    )
+    return _authenticate(request, _presented_key(bearer, request.headers.get("x-api-key")))
+
+
 def require(scope: str, user_param: str | None = None) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller must hold `scope`; with `user_param`, a bound key must match it.
 

@@ -15,10 +15,11 @@ from .replay_data import build_stream
 
 
 def _plot(result: dict[str, Any], out_dir: Path) -> list[str]:
+    # deferred: matplotlib (plots only) is slow to import and optional
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend
 
     curves: dict[str, np.ndarray] = result["curves"]
     steps = np.arange(1, result["steps"] + 1)

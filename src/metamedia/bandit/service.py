@@ -55,6 +55,16 @@ class Decision:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ServedDecision:
+    """A logged decision as the recommender reads it back when an interaction names it."""
+
+    id: str
+    arm: str
+    context: dict[str, Any]
+    served_items: list[int]
+
+
 class BanditService:
     """Thompson sampling over recommendation algorithms, persisted in ``engine``'s database."""
 
@@ -215,6 +225,16 @@ class BanditService:
                 )
             )
         return decision
+
+    def logged_decision(self, decision_id: str) -> ServedDecision:
+        """The logged decision `decision_id` (NotFound when there is none)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(decisions_table).where(decisions_table.c.id == str(decision_id))).first()
+        if row is None:
+            raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
+        return ServedDecision(
+            row.id, row.arm, dict(row.context or {}), [int(i) for i in row.served_items or ()]
+        )
 
     def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None:
         """Record the items the chosen arm served (known only after it ran)."""

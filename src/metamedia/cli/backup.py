@@ -54,6 +54,7 @@ def create_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Back up every metamedia table from one consistent snapshot into FILE (written atomically)."""
+    # deferred: keeps `metamedia --help` and light commands from loading the store and alembic
     from ..store.backup import create_backup
 
     with errors_to_exit():
@@ -76,6 +77,7 @@ def verify_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Read the whole FILE and check every table against its manifest (rows, checksum, sha256)."""
+    # deferred: keeps `metamedia --help` and light commands from loading the store and alembic
     from ..store.backup import verify_backup
 
     with errors_to_exit():
@@ -101,6 +103,7 @@ def restore_command(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Verify FILE, restore it into an empty database (or --force), then prove every table's rows."""
+    # deferred: keeps `metamedia --help` and light commands from loading the store and alembic
     from ..store.backup import restore_backup
 
     with errors_to_exit():

@@ -16,6 +16,7 @@ eval_app = typer.Typer(help="Offline evaluations.", no_args_is_help=True)
 
 
 def _service():  # type: ignore[no-untyped-def]
+    # deferred: keeps `metamedia --help` and light commands from loading the bandit and scipy
     from ..bandit.service import BanditService
 
     s = settings()
@@ -62,12 +63,13 @@ def evaluate(
 @eval_app.command("bandit")
 def replay(
     data: Annotated[Path, typer.Option(help="Folder holding movielens-latest-small/.")] = Path(
-        "/work/shared/data"
+        "../shared/data"
     ),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("bench/results/bandit-replay"),
     seeds: Annotated[int, typer.Option(min=2, help="Seeds per learning policy.")] = 20,
 ) -> None:
     """Replay Thompson sampling, uniform, ε-greedy and fixed arms on MovieLens; write the report."""
+    # deferred: keeps `metamedia --help` and light commands from loading the replay and matplotlib
     from ..bandit.replay_report import write_replay_report
 
     with errors_to_exit():

@@ -13,6 +13,7 @@ app = typer.Typer(help="API keys for the HTTP service: create, list, revoke.", n
 
 
 def _key_store():  # type: ignore[no-untyped-def]
+    # deferred: keeps `metamedia --help` and light commands from loading FastAPI (api.keys) and the store
     from pathlib import Path
 
     from ..api.keys import KeyStore
@@ -21,7 +22,7 @@ def _key_store():  # type: ignore[no-untyped-def]
     cfg = settings()
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     store = open_store(cfg.resolved_database_url)
-    return store, KeyStore(store.engine)
+    return store, KeyStore(store.db)
 
 
 @app.command()

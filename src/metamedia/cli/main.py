@@ -33,6 +33,7 @@ def _global(
 
 
 def _engine() -> Any:
+    # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
 
     return Engine(settings())
@@ -169,6 +170,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API and web UI."""
+    # deferred: keeps `metamedia --help` and light commands from loading uvicorn and FastAPI
     import uvicorn
 
     from ..api.app import create_app
@@ -205,6 +207,7 @@ def _print_results(results: list[dict[str, Any]], title: str) -> None:
 
 
 def _mount_subapps() -> None:
+    # deferred: keeps `metamedia --help` and light commands from loading every subcommand's dependencies
     from .backup import app as backup_app
     from .bandit import app as bandit_app
     from .bandit import eval_app
@@ -222,10 +225,12 @@ def _mount_subapps() -> None:
 
     app.add_typer(bandit_app, name="bandit", help="The bandit that picks the recommendation algorithm.")
     app.add_typer(eval_app, name="eval", help="Offline evaluations (recommenders, bandit replay).")
+    # deferred: keeps `metamedia --help` and light commands from loading numpy-heavy evaluation code
     from .recommend import register as register_recommend
 
     register_recommend(app, eval_app)
     try:
+        # deferred: the `mcp` package is the optional extra metamedia[mcp]
         from .mcp import mcp_command
 
         app.command("mcp")(mcp_command)
@@ -233,6 +238,7 @@ def _mount_subapps() -> None:
         pass
     app.command("migrate")(migrate_command)
     try:
+        # deferred: keeps `metamedia --help` and light commands from loading faiss
         from ..vectors.cli import app as vectors_app
 
         app.add_typer(

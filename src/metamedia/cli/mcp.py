@@ -10,6 +10,7 @@ def mcp_command() -> None:
 
     stdout carries the protocol, so nothing else may print there; logs go to stderr.
     """
+    # deferred: keeps `metamedia --help` and light commands from loading torch, the engine and the mcp extra
     from ..engine import Engine
     from ..mcp.server import build_server
 

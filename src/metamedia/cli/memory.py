@@ -29,6 +29,7 @@ K = Annotated[int, typer.Option(min=1, max=100, help="How many results.")]
 
 @contextmanager
 def _facade() -> Iterator[Any]:
+    # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
     from ..memory.facade import MemoryFacade
 

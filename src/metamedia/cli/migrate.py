@@ -24,6 +24,7 @@ def migrate_command(
 ) -> None:
     """Copy every table in batches (resumable: re-run the same command after an interruption),
     then verify row counts, per-table checksums and sampled vectors; exit non-zero on any difference."""
+    # deferred: keeps `metamedia --help` and light commands from loading the store and alembic
     from ..store.migrate import migrate, verify
 
     with errors_to_exit():

@@ -13,12 +13,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from ..errors import InvalidInput
 from .common import console, emit_json, errors_to_exit, settings
 
 DEFAULT_OUT = Path("eval-report")
 
 
 def _engine() -> Any:
+    # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
 
     return Engine(settings())
@@ -129,6 +131,7 @@ def catalog_content(engine: Any, links_csv: Path) -> tuple[dict[int, np.ndarray]
 def run_eval(
     ratings: Path, links: Path, out: Path, seed: int, quick: bool, catalog_vectors: bool
 ) -> dict[str, Any]:
+    # deferred: keeps `metamedia --help` and light commands from loading the recommenders and scipy
     from ..evaluation.algorithms import default_algorithms
     from ..evaluation.harness import run_evaluation
 
@@ -140,8 +143,6 @@ def run_eval(
         finally:
             eng.close()
         if not vectors:
-            from ..errors import InvalidInput
-
             raise InvalidInput("the catalog has no items linked to these ratings: ingest a catalog first, "
                                "or pass --no-catalog-vectors")  # fmt: skip
     return run_evaluation(

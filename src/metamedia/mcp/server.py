@@ -20,6 +20,7 @@ from pydantic import Field
 
 from .. import __version__
 from ..errors import MetamediaError, NotFound
+from ..memory.facade import MemoryFacade
 from ..recommend.service import ALGORITHMS
 from ..recommend.signals import SignalKind
 
@@ -93,8 +94,6 @@ class _LazyMemory:
         if self._facade is None:
             with self._lock:
                 if self._facade is None:
-                    from ..memory.facade import MemoryFacade
-
                     self._facade = MemoryFacade(self.engine)
         return self._facade
 

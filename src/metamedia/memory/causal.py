@@ -32,6 +32,7 @@ METHODS = ("aipw", "ipw", "naive")
 def _sklearn() -> Any:
     """scikit-learn, imported on first use: it is an optional extra of metamedia."""
     try:
+        # deferred: scikit-learn, an optional extra, slow to import
         import sklearn.linear_model
         import sklearn.model_selection
         import sklearn.preprocessing

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import Engine, insert, select, update
 
 from ..errors import InvalidInput, NotFound
+from ..store.generations import Generation, bump_generation, read_generation
 from .audit import AuditEntry, AuditLog
 from .base import (
     CachedEncoder,
@@ -230,6 +231,9 @@ class _EpisodeIndex:
         return int(self.meta.view[:, _ALIVE].sum())
 
 
+GENERATION = "memory.episodes"  # store generation counter of the episodes table
+
+
 class ReflexionMemory:
     """Stores episodes in SQL and retrieves similar ones from an in-memory matrix, with filters."""
 
@@ -242,12 +246,18 @@ class ReflexionMemory:
         self.audit = audit or AuditLog(engine, clock)
         self._lock = threading.Lock()
         create_memory_tables(engine)
+        self.changes = Generation(engine, GENERATION)
+        self._built_at = -1  # the episodes generation the in-memory index reflects
         self.reload()
 
     def reload(self) -> None:
-        """Rebuild the in-memory index from the active episodes in SQL."""
+        """Rebuild the in-memory index from the active episodes in SQL.
+
+        Retrieval calls this by itself whenever the episodes generation moved on (a write by this
+        or any other process), so an explicit call is only needed to force a rebuild."""
         query = select(episodes).where(episodes.c.status == "active").order_by(episodes.c.created_at)
         with self.engine.connect() as conn:
+            generation = read_generation(conn, GENERATION)
             rows = conn.execute(query).mappings().all()
         fresh = _EpisodeIndex(self.encoder.dim, len(rows))
         if rows:
@@ -255,6 +265,15 @@ class ReflexionMemory:
             fresh.append([_row_to_episode(r) for r in rows], vectors)
         with self._lock:
             self._index = fresh
+            self._built_at = generation
+
+    def _applied(self, generation: int) -> bool:
+        """Whether this process's own write (now `generation`) should be applied to the index:
+        only when the index was current before it (else a reload has it, or will)."""
+        if self._built_at != generation - 1:
+            return False
+        self._built_at = generation
+        return True
 
     def __len__(self) -> int:
         return self._index.alive_count()
@@ -282,8 +301,10 @@ class ReflexionMemory:
                 self.audit.record(
                     conn, "episode", ep.id, "created", {"success": ep.success, "critique": ep.critique}
                 )
+            generation = bump_generation(conn, GENERATION)
         with self._lock:
-            self._index.append(built, vectors)
+            if self._applied(generation):
+                self._index.append(built, vectors)
         return built
 
     def _build(self, d: EpisodeDraft) -> Episode:
@@ -386,6 +407,8 @@ class ReflexionMemory:
         task: str | None = None,
     ) -> list[EpisodeMatch]:
         """Like retrieve(), from an already-embedded query."""
+        if self.changes.generation() != self._built_at:
+            self.reload()
         if outcome not in (None, "success", "failure"):
             raise InvalidInput(f"outcome must be 'success', 'failure' or None, got {outcome!r}")
         if k < 1:
@@ -465,8 +488,10 @@ class ReflexionMemory:
             )
             self.audit.record(conn, "episode", survivor_id, "absorbed", {"from": duplicate_id})
             self.audit.record(conn, "episode", duplicate_id, "merged", {"into": survivor_id})
+            generation = bump_generation(conn, GENERATION)
         with self._lock:
-            self._index.forget(duplicate_id)
+            if self._applied(generation):
+                self._index.forget(duplicate_id)
 
     def history(self, episode_id: str) -> list[AuditEntry]:
         """Audit trail of one episode."""

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import Engine, insert, select, update
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..store.generations import Generation, bump_generation, read_generation
 from .audit import AuditEntry, AuditLog
 from .base import (
     CONTEXT_TAGS,
@@ -23,6 +24,7 @@ from .base import (
     vector_to_bytes,
     wall_clock,
 )
+from .rules import RULES
 from .schema import create_memory_tables, strategies
 
 # Beta(1, 1) prior: an unused strategy counts as a coin flip, and one lucky outcome cannot make it certain.
@@ -196,6 +198,9 @@ class _StrategyIndex:
         self.successes[i] = strategy.successes
 
 
+GENERATION = "memory.strategies"  # store generation counter of the strategies table
+
+
 class ReasoningBank:
     """Stores strategies in SQL and retrieves them from an in-memory matrix.
 
@@ -221,19 +226,36 @@ class ReasoningBank:
         self._lock = threading.Lock()
         create_memory_tables(engine)
         self._index = _StrategyIndex(self.encoder.dim)
+        self.changes = Generation(engine, GENERATION)
+        self._built_at = -1  # the strategies generation the in-memory index reflects
         self.reload()
 
     # -- loading -------------------------------------------------------------------------------
     def reload(self) -> None:
-        """Rebuild the in-memory retrieval matrix from the active rows in SQL."""
+        """Rebuild the in-memory retrieval matrix from the active rows in SQL.
+
+        Retrieval calls this by itself whenever the strategies generation moved on (a write by
+        this or any other process), so an explicit call is only needed to force a rebuild."""
         query = select(strategies).where(strategies.c.status == "active").order_by(strategies.c.created_at)
         with self.engine.connect() as conn:
+            generation = read_generation(conn, GENERATION)
             rows = conn.execute(query).mappings().all()
         items = [(_row_to_strategy(r), vector_from_bytes(r["embedding"], self.encoder.dim)) for r in rows]
         fresh = _StrategyIndex(self.encoder.dim)
         fresh.rebuild(items)
         # Swapped in one assignment so a concurrent retrieval never sees half-built arrays.
-        self._index = fresh
+        with self._lock:
+            self._index = fresh
+            self._built_at = generation
+
+    def _ensure_fresh(self) -> None:
+        if self.changes.generation() != self._built_at:
+            self.reload()
+
+    def _applied(self, generation: int) -> None:
+        """This process's own write (now `generation`) is in the index: current if it was before."""
+        if self._built_at == generation - 1:
+            self._built_at = generation
 
     def __len__(self) -> int:
         return len(self._index.ids)
@@ -346,6 +368,7 @@ class ReasoningBank:
                 values = dict(strategy.__dict__, embedding=vector_to_bytes(vector, self.encoder.dim))
                 conn.execute(insert(strategies).values(**values))
                 self.audit.record(conn, "strategy", strategy.id, action, detail)
+            bump_generation(conn, GENERATION)
         self.reload()
 
     def record_outcome(self, strategy_id: str, *, success: bool, reward: float) -> Strategy:
@@ -370,9 +393,11 @@ class ReasoningBank:
             self.audit.record(
                 conn, "strategy", strategy_id, "outcome", {"success": bool(success), "reward": reward}
             )
+            generation = bump_generation(conn, GENERATION)
         updated = self.get(strategy_id)
         with self._lock:
             self._index.refresh(updated)
+            self._applied(generation)
         return updated
 
     def evolve(
@@ -412,7 +437,7 @@ class ReasoningBank:
     ) -> None:
         """Take a version out of retrieval (merged, superseded or retired), keeping its row and history.
 
-        reload=False leaves the in-memory index stale until reload(), for batches of retirements.
+        reload=False leaves the rebuild to the next retrieval (or reload()), for batches of retirements.
         """
         now = self.clock()
         with self.engine.begin() as conn:
@@ -422,6 +447,7 @@ class ReasoningBank:
                 .values(status=status, replaced_by=replaced_by, updated_at=now)
             )
             self.audit.record(conn, "strategy", strategy_id, status, {"by": replaced_by, "reason": reason})
+            bump_generation(conn, GENERATION)
         if reload:
             self.reload()
 
@@ -442,9 +468,11 @@ class ReasoningBank:
                 conn, "strategy", survivor_id, "absorbed",
                 {"from": other.id, "uses": other.uses, "successes": other.successes},
             )  # fmt: skip
+            generation = bump_generation(conn, GENERATION)
         updated = self.get(survivor_id)
         with self._lock:
             self._index.refresh(updated)
+            self._applied(generation)
         return updated
 
     # -- reading -------------------------------------------------------------------------------
@@ -475,6 +503,7 @@ class ReasoningBank:
         executable_only: bool = False,
     ) -> list[StrategyMatch]:
         """Like retrieve(), from an already-embedded query."""
+        self._ensure_fresh()
         if k < 1:
             raise InvalidInput("k must be at least 1")
         idx = self._index
@@ -536,8 +565,6 @@ def _validate_spec(spec: StrategySpec) -> None:
     if not isinstance(spec.params, dict):
         raise InvalidInput("strategy params must be a dict")
     if spec.rule is not None:
-        from .rules import RULES
-
         if spec.rule not in RULES:
             raise InvalidInput(f"unknown rule {spec.rule!r}; known: {sorted(RULES)}")
 

@@ -14,6 +14,7 @@ from .base import ScoringRecommender, as_interactions
 def _single_threaded_blas() -> Any:
     """A context manager limiting BLAS to one thread (threadpoolctl comes with implicit)."""
     try:
+        # deferred: threadpoolctl comes with the optional `implicit` ALS
         from threadpoolctl import threadpool_limits
     except ImportError as exc:
         raise BackendUnavailable("ALS needs the implicit library: install metamedia[recommend]") from exc
@@ -22,6 +23,7 @@ def _single_threaded_blas() -> Any:
 
 def _als_class() -> Any:
     try:
+        # deferred: `implicit` (ALS) is an optional dependency
         from implicit.cpu.als import AlternatingLeastSquares
     except ImportError as exc:
         raise BackendUnavailable("ALS needs the implicit library: install metamedia[recommend]") from exc

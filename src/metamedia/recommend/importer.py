@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy.engine import Engine as Database
 
 from ..ingest.run import Progress
+from ..ports import CatalogStore
 from .storage import insert_ratings, movie_item_mapping, read_movielens_ratings
-
-if TYPE_CHECKING:
-    from .service import RecommendService
 
 
 def import_ratings(
-    service: RecommendService,
+    db: Database,
+    store: CatalogStore,
+    rebuild_profile: Callable[[str], Any],
+    refit: Callable[[], Any],
     ratings_csv: Path,
     links_csv: Path | None = None,
     *,
@@ -29,15 +33,15 @@ def import_ratings(
     """
     started = time.perf_counter()
     rows = read_movielens_ratings(Path(ratings_csv))
-    mapping = movie_item_mapping(service.engine.store, {m for _, m, _, _ in rows}, links_csv)
+    mapping = movie_item_mapping(store, {m for _, m, _, _ in rows}, links_csv)
     matched = [r for r in rows if r[1] in mapping]
-    imported, duplicates, touched = insert_ratings(service.db, matched, mapping, user_prefix, progress)
+    imported, duplicates, touched = insert_ratings(db, matched, mapping, user_prefix, progress)
     for position, touched_user in enumerate(sorted(touched)):
-        service.rebuild_profile(touched_user)
+        rebuild_profile(touched_user)
         if progress and (position % 50 == 0 or position == len(touched) - 1):
             progress("profiles", position + 1, len(touched))
     if imported:
-        service.models.refresh(wait=False)
+        refit()
     return {
         "ratings": len(rows), "imported": imported, "duplicates": duplicates,
         "unmatched": len(rows) - len(matched), "users": len({r[0] for r in matched}),

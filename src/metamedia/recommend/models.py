@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine as Database
 
 from ..errors import MetamediaError
+from ..ports import CatalogStore, ChangeFeed, VectorCollection
 from .als import ALSRecommender
 from .base import ScoringRecommender
 from .content import normalise_rows
@@ -52,19 +54,20 @@ class CatalogSnapshot:
     media_type: np.ndarray
     prior_popularity: np.ndarray  # the catalog's own popularity field, 0 when unknown
     indexed_count: int
+    generation: int = -1  # the catalog generation (ChangeFeed) this snapshot was read at
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
 
-def load_catalog(engine: Any) -> CatalogSnapshot:
+def load_catalog(store: CatalogStore, media: VectorCollection, generation: int = -1) -> CatalogSnapshot:
     """Snapshot every catalog item that has a vector in the media collection."""
-    indexed = {int(i) for i in engine.media.ids()}
-    items = [it for it in engine.store.iter_items() if it.id in indexed]
+    indexed = {int(i) for i in media.ids()}
+    items = [it for it in store.iter_items() if it.id in indexed]
     items.sort(key=lambda it: it.id)
     ids = np.array([it.id for it in items], dtype=np.int64)
     vectors = (
-        normalise_rows(engine.media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
+        normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
     )
     nan = float("nan")
     return CatalogSnapshot(
@@ -78,6 +81,7 @@ def load_catalog(engine: Any) -> CatalogSnapshot:
         media_type=np.array([it.media_type for it in items], dtype=object),
         prior_popularity=np.array([it.popularity or 0.0 for it in items], dtype=np.float32),
         indexed_count=len(indexed),
+        generation=generation,
     )
 
 
@@ -126,7 +130,7 @@ def history_row(events: list[tuple[int, float, float]], catalog: CatalogSnapshot
     )
 
 
-def fit_models(engine: Any, catalog: CatalogSnapshot) -> FittedModels:
+def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
     """Read every interaction and fit every CF model on it (a failing model is reported, not fatal)."""
     started = time.perf_counter()
     per_user: dict[str, list[tuple[int, float, float]]] = {}
@@ -139,7 +143,7 @@ def fit_models(engine: Any, catalog: CatalogSnapshot) -> FittedModels:
         interactions.c.created_at,
     ).order_by(interactions.c.created_at, interactions.c.id)
     count = 0
-    with engine.store.engine.connect() as conn:
+    with db.connect() as conn:
         for row in conn.execute(query):
             per_user.setdefault(row.user_id, []).append((row.item_id, row.strength, row.created_at))
             last_id = max(last_id, int(row.id))
@@ -257,8 +261,19 @@ def trending_rank(fitted: FittedModels | None, catalog: Any) -> np.ndarray:
 class ModelCache:
     """Holds the current catalog snapshot and fitted models; refits in a background thread."""
 
-    def __init__(self, engine: Any, *, refit_min_new: int = REFIT_MIN_NEW) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        db: Database,
+        store: CatalogStore,
+        media: VectorCollection,
+        changes: ChangeFeed,
+        *,
+        refit_min_new: int = REFIT_MIN_NEW,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.media = media
+        self.changes = changes
         self.refit_min_new = refit_min_new
         self._catalog: CatalogSnapshot | None = None
         self._fitted: FittedModels | None = None
@@ -268,13 +283,16 @@ class ModelCache:
         self._last_check = 0.0
 
     def catalog(self) -> CatalogSnapshot:
-        """The catalog snapshot, reloaded when the media collection's size changed."""
+        """The catalog snapshot, reloaded when the catalog generation moved on (any item written,
+        updated or deleted, in this process or another one on the same store)."""
         current = self._catalog
-        if current is None or int(self.engine.media.count()) != current.indexed_count:
+        generation = self.changes.generation()
+        if current is None or current.generation != generation:
             with self._lock:
                 current = self._catalog
-                if current is None or int(self.engine.media.count()) != current.indexed_count:
-                    current = self._catalog = load_catalog(self.engine)
+                if current is None or current.generation != generation:
+                    # read the generation before the rows: a write meanwhile makes the next call reload
+                    current = self._catalog = load_catalog(self.store, self.media, generation)
         return current
 
     def fitted(self) -> FittedModels | None:
@@ -306,13 +324,13 @@ class ModelCache:
     def _fit(self) -> None:
         with self._fit_lock:
             try:
-                self._fitted = fit_models(self.engine, self.catalog())
+                self._fitted = fit_models(self.db, self.catalog())
                 log.info("recommenders refitted in %.2f s", self._fitted.seconds)
             except Exception:  # a failed background fit keeps serving the previous models
                 log.exception("refitting the recommenders failed")
 
     def _stale(self) -> bool:
-        with self.engine.store.engine.connect() as conn:
+        with self.db.connect() as conn:
             newest = conn.execute(select(func.max(interactions.c.id))).scalar() or 0
             if self._fitted is None:
                 return True

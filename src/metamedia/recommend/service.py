@@ -21,12 +21,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.engine import Engine as Database
 
-from ..errors import InvalidInput, ItemNotFound, NotFound, UserNotFound
+from ..errors import InvalidInput, ItemNotFound, UserNotFound
+from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
+from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
 from ..search.pipeline import resolve_genres, result_row
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
+from .importer import import_ratings
 from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
+from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent, PreferenceVector
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
@@ -72,13 +77,32 @@ IMPORT_BATCH = 5000
 
 
 class RecommendService:
-    """The engine's recommendation layer (``engine.recs``)."""
+    """The engine's recommendation layer (``engine.recs``), wired by the engine with its ports.
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.db = engine.store.engine
+    ``bandit`` and ``memory`` are callables because both open on first use (creating their tables).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        store: CatalogStore,
+        media: VectorCollection,
+        *,
+        changes: ChangeFeed,
+        search: Search,
+        bandit: Callable[[], AlgorithmPicker],
+        memory: Callable[[], MemoryFeedback],
+        publish: EventSink,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.media = media
+        self.search = search
+        self._bandit = bandit
+        self._memory = memory
+        self.publish = publish
         create_tables(self.db)
-        self.models = ModelCache(engine)
+        self.models = ModelCache(db, store, media, changes)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -143,7 +167,7 @@ class RecommendService:
         try:
             with self.db.begin() as conn:
                 ensure_users(conn, [user], now)
-                new_id = conn.execute(interactions.insert().values(**row)).inserted_primary_key[0]
+                new_id = conn.execute(interactions.insert().values(**row)).inserted_primary_key[0]  # type: ignore[index]
         except sa_exc.IntegrityError:
             stored = self._by_key(user, key)
             if stored is None:
@@ -155,7 +179,7 @@ class RecommendService:
         stored["profile"] = learned
         if decision is not None:
             stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
-        self.engine.publish(
+        self.publish(
             "interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")}
         )
         return stored
@@ -178,7 +202,7 @@ class RecommendService:
         }
 
     def _reward(
-        self, decision: Any, user: str, item: MediaItem, kind: str, value: float | None,
+        self, decision: LoggedChoice, user: str, item: MediaItem, kind: str, value: float | None,
         scale: str | None, completion: float | None, context: dict[str, Any],
     ) -> float | None:  # fmt: skip
         """Join the bandit reward and, for skips and watches of a served item, teach agent memory."""
@@ -193,19 +217,17 @@ class RecommendService:
             elif outcome == "rating" and value is not None:
                 number = value * 2.0 if scale == "five" else value
             reward = float(
-                self.engine.bandit.record_reward(decision.id, [{"kind": outcome, "value": number}])
+                self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}])
             )
         if kind in ("skip", "watch"):
             served = self._served.get(decision.id, {})
             info = served.get("items", {}).get(item.id, {})
-            from ..memory.rules import Candidate as MemoryCandidate
-
             candidate = MemoryCandidate(
                 item_id=str(item.id), score=float(info.get("score", 0.5)), genres=list(item.genres),
                 runtime=item.runtime, vote_average=item.vote_average, year=item.year, title=item.title,
                 strategy_ids=list(info.get("strategy_ids", [])),
             )  # fmt: skip
-            self.engine.memory.record_feedback(
+            self._memory().record_feedback(
                 user_id=user, candidate=candidate, action=kind,
                 completion=0.0 if kind == "skip" else float(completion or 0.0),
                 context={**dict(decision.context or {}), **context},
@@ -258,7 +280,7 @@ class RecommendService:
             bandit_ctx: dict[str, Any] = {
                 f: ctx[f] for f in ("hour", "weekday", "device", "session_minutes") if f in ctx
             }
-            decision = self.engine.bandit.choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
+            decision = self._bandit().choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
             effective = "trending" if cold else ARM_ALGORITHM[decision.arm]
         allowed = allowed_mask(fitted, catalog, wanted_genres, rating_min, runtime_max, media_type, consumed)
         scores = self._scores(effective, user, fitted, catalog, events, allowed)
@@ -292,11 +314,11 @@ class RecommendService:
             diversity="mmr", mmr_lambda=0.8, explainer=explainer,
         )  # fmt: skip
         final, notes, strategy_ids = self._memory_rerank(user, ranked, catalog, ctx, k)
-        items = self.engine.store.get_items([item_id for item_id, _, _ in final])
+        items = self.store.get_items([item_id for item_id, _, _ in final])
         results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
         served = [r["id"] for r in results]
         if decision is not None:
-            self.engine.bandit.attach_items(decision.id, served)
+            self._bandit().attach_items(decision.id, served)
             self._remember_served(decision.id, final, strategy_ids)
         return {
             "user_id": user,
@@ -315,7 +337,7 @@ class RecommendService:
         }
 
     def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
-        active = self.engine.bandit.active_arms()
+        active = self._bandit().active_arms()
         models = fitted.models if fitted else {}
         runnable = [a for a in active if ARM_ALGORITHM.get(a) in models or ARM_ALGORITHM.get(a) == "content"]
         return runnable or ["content"]
@@ -363,7 +385,7 @@ class RecommendService:
         scores = np.full(len(catalog), -np.inf, dtype=np.float32)
         if profile is None or not np.any(profile.vector):
             return scores
-        hits = self.engine.media.search(profile.direction(), k=min(len(catalog), 200 + int((~allowed).sum())))
+        hits = self.media.search(profile.direction(), k=min(len(catalog), 200 + int((~allowed).sum())))
         for hit in hits:
             column = catalog.position.get(int(hit.id))
             if column is not None:
@@ -375,7 +397,7 @@ class RecommendService:
         rating_min: float | None, runtime_max: int | None, media_type: str | None,
     ) -> np.ndarray:  # fmt: skip
         """Fuse the algorithm's ranking with the query's search results (RRF, query weighted higher)."""
-        found = self.engine.search(
+        found = self.search(
             query, k=50, genres=genres or None, rating_min=rating_min, runtime_max=runtime_max,
             media_type=media_type, diversity=False,
         )  # fmt: skip
@@ -402,8 +424,6 @@ class RecommendService:
         self, user: str, ranked: list[Any], catalog: Any, ctx: dict[str, Any], k: int
     ) -> tuple[list[tuple[int, float, list[str]]], list[str], dict[int, list[str]]]:
         """Agent memory's reranker over the list (position scores, so it keeps the MMR order unless a rule acts)."""
-        from ..memory.rules import Candidate as MemoryCandidate
-
         memory_in = []
         for position, item in enumerate(ranked):
             column = catalog.position[item.item_id]
@@ -420,7 +440,7 @@ class RecommendService:
                     reasons=[item.explanation],
                 )  # fmt: skip
             )
-        result = self.engine.memory.reranker.rerank(user, memory_in, ctx, {})
+        result = self._memory().reranker.rerank(user, memory_in, ctx, {})
         out = [
             (int(c.item_id), float(c.score), list(dict.fromkeys(c.reasons))) for c in result.candidates[:k]
         ]
@@ -451,7 +471,7 @@ class RecommendService:
                     .order_by(interactions.c.created_at.desc(), interactions.c.id.desc()).limit(10)
                 )
             ]  # fmt: skip
-        titles = self.engine.store.get_items([r["item_id"] for r in recent])
+        titles = self.store.get_items([r["item_id"] for r in recent])
         for r in recent:
             r["title"] = titles[r["item_id"]].title if r["item_id"] in titles else None
         profile = self._profile_for_reads(user, self.models.catalog())
@@ -549,14 +569,15 @@ class RecommendService:
         user_prefix: str = "ml-",
     ) -> dict[str, Any]:  # fmt: skip
         """MovieLens ratings as interactions; see metamedia.recommend.importer.import_ratings."""
-        from .importer import import_ratings
-
-        return import_ratings(self, Path(ratings_csv), links_csv, progress=progress, user_prefix=user_prefix)
+        return import_ratings(
+            self.db, self.store, self.rebuild_profile, lambda: self.models.refresh(wait=False),
+            Path(ratings_csv), links_csv, progress=progress, user_prefix=user_prefix,
+        )  # fmt: skip
 
     def _item(self, item_id: int) -> MediaItem:
         if isinstance(item_id, bool) or not isinstance(item_id, int | np.integer):
             raise InvalidInput(f"item_id must be an integer, got {item_id!r}")
-        found = self.engine.store.get_items([int(item_id)])
+        found = self.store.get_items([int(item_id)])
         if int(item_id) not in found:
             raise ItemNotFound(f"no item with id {item_id}", {"id": int(item_id)})
         return found[int(item_id)]
@@ -572,14 +593,5 @@ class RecommendService:
     def _by_key(self, user: str, key: str | None) -> dict[str, Any] | None:
         return None if key is None else interaction_by_key(self.db, user, key)
 
-    def _decision(self, decision_id: str) -> Any:
-        from ..bandit.log import decisions_table
-
-        self.engine.bandit  # noqa: B018  (opening the bandit creates its tables)
-        with self.db.connect() as conn:
-            row = conn.execute(
-                select(decisions_table).where(decisions_table.c.id == str(decision_id))
-            ).first()
-        if row is None:
-            raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
-        return row
+    def _decision(self, decision_id: str) -> LoggedChoice:
+        return self._bandit().logged_decision(str(decision_id))

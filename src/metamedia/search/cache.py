@@ -90,6 +90,7 @@ class RedisResultCache:
     backend = "redis"
 
     def __init__(self, url: str, *, prefix: str = "metamedia:search", ttl_s: int = REDIS_TTL_S) -> None:
+        # deferred: redis is needed only when redis_url is set
         import redis
 
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)

@@ -20,14 +20,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embed.hybrid import GENRE_SLICE, combine, genre_block, meta_block, mood_block
-from ..errors import InvalidQuery
+from ..errors import InvalidQuery, ItemNotFound
 from ..models import MediaItem
 from ..vocab import GENRES, canonical_genres
 from .parser import ParsedQuery, parse_query
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..embed.hybrid import HybridWeights
+    from ..ports import CatalogStore, Embedder, VectorCollection
+    from ..settings import Settings
 
 GENRE_BONUS = 0.12
 MOOD_BONUS = 0.04
@@ -171,15 +173,35 @@ def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> 
     return " ".join(w for w in words if w) or raw.strip()
 
 
-class SearchPipeline:
-    """The search and similar-items logic of the engine."""
+def indexed_vector(media: VectorCollection, item_id: int) -> np.ndarray:
+    """The item's vector in the media index (ItemNotFound when it is not indexed)."""
+    try:
+        vec, _payload = media.get(item_id)
+    except Exception as exc:
+        raise ItemNotFound(f"no item with id {item_id}", {"id": item_id}) from exc
+    return vec
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+
+class SearchPipeline:
+    """The search and similar-items logic of the engine, over the ports it reads."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        media: VectorCollection,
+        embedder: Embedder,
+        settings: Settings,
+        weights: HybridWeights,
+    ) -> None:
+        self.store = store
+        self.media = media
+        self.embedder = embedder
+        self.settings = settings
+        self.weights = weights
 
     def _check_k(self, k: int) -> None:
-        if not isinstance(k, int) or not 1 <= k <= self.engine.settings.max_k:
-            raise InvalidQuery(f"k must be between 1 and {self.engine.settings.max_k}, got {k}")
+        if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
+            raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}, got {k}")
 
     def search(
         self,
@@ -229,7 +251,7 @@ class SearchPipeline:
         if not (query or "").strip() and not explicit and flt is None:
             raise InvalidQuery("empty query: give some text, a genre or a filter")
         text = semantic_text(parsed, explicit, query or "")
-        text_vec = self.engine.embedder.encode_query(text) if text else None
+        text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,
             genre_block(parsed.genres or explicit),
@@ -243,16 +265,16 @@ class SearchPipeline:
                 media_type=None,
                 has_overview=True,
             ),
-            self.engine.weights,
+            self.weights,
         )
-        pool = min(max(k * self.engine.settings.search_oversample, 50), 2000)
-        hits = self.engine.media.search(qvec, k=pool + len(exclude_ids or ()), ef=ef, filter=flt)
+        pool = min(max(k * self.settings.search_oversample, 50), 2000)
+        hits = self.media.search(qvec, k=pool + len(exclude_ids or ()), ef=ef, filter=flt)
         hits = [h for h in hits if not exclude_ids or h.id not in exclude_ids]
-        items = self.engine.store.get_items([h.id for h in hits])
+        items = self.store.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         if not hits:
             return {"query": parsed.to_dict() | {"filters": eff}, "results": [], "took_ms": _ms(started)}
-        vecs = self.engine.media.get_vectors([h.id for h in hits])
+        vecs = self.media.get_vectors([h.id for h in hits])
         scores = np.zeros(len(hits), dtype=np.float64)
         trends = np.zeros(len(hits), dtype=np.float64)
         wanted = parsed.genres or explicit
@@ -266,11 +288,11 @@ class SearchPipeline:
                 s += MOOD_BONUS * sum(ms.get(m, 0.0) for m in parsed.moods) / len(parsed.moods)
             s += QUALITY_WEIGHT * quality_prior(it)
             if trend:
-                trends[i] = trend_score(it, self.engine.settings.trend_half_life_days, today)
-                s += self.engine.settings.trend_weight * trends[i]
+                trends[i] = trend_score(it, self.settings.trend_half_life_days, today)
+                s += self.settings.trend_weight * trends[i]
             scores[i] = s
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        lam = self.engine.settings.diversity_lambda if diversity else 1.0
+        lam = self.settings.diversity_lambda if diversity else 1.0
         chosen = mmr(order[: max(k * 4, 40)], vecs, scores, k, lam)
         results = []
         for pos in chosen:
@@ -291,6 +313,9 @@ class SearchPipeline:
             )
         return {"query": parsed.to_dict() | {"filters": eff}, "results": results, "took_ms": _ms(started)}
 
+    def _item_vector(self, item_id: int) -> np.ndarray:
+        return indexed_vector(self.media, item_id)
+
     def similar(
         self,
         item_id: int,
@@ -302,21 +327,21 @@ class SearchPipeline:
         """Items most like `item_id`, excluding itself, with reasons."""
         started = time.perf_counter()
         self._check_k(k)
-        source = self.engine.get_item(item_id)
-        qvec = self.engine.item_vector(item_id)
-        hits = [h for h in self.engine.media.search(qvec, k=min(k * 4 + 1, 4000), ef=ef) if h.id != item_id]
-        items = self.engine.store.get_items([h.id for h in hits])
+        source = self.store.get_item(item_id)
+        qvec = self._item_vector(item_id)
+        hits = [h for h in self.media.search(qvec, k=min(k * 4 + 1, 4000), ef=ef) if h.id != item_id]
+        items = self.store.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         if not hits:
             return {"item": result_row(source, 1.0, []), "results": [], "took_ms": _ms(started)}
-        vecs = self.engine.media.get_vectors([h.id for h in hits])
+        vecs = self.media.get_vectors([h.id for h in hits])
         scores = np.array([h.score for h in hits], dtype=np.float64)
         chosen = mmr(
             list(range(len(hits))),
             vecs,
             scores,
             k,
-            self.engine.settings.diversity_lambda if diversity else 1.0,
+            self.settings.diversity_lambda if diversity else 1.0,
         )
         src_text = qvec[: GENRE_SLICE.start] / max(float(np.linalg.norm(qvec[: GENRE_SLICE.start])), 1e-9)
         results = [

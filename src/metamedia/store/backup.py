@@ -244,6 +244,7 @@ def _begin_snapshot(conn: Connection) -> None:
 
 
 def _revision(conn: Connection) -> str | None:
+    # deferred: alembic, only when a backup records the schema revision
     from alembic.runtime.migration import MigrationContext
 
     return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import BackendUnavailable, InvalidInput
+from .postgres import PgCatalogStore
 from .sql import SqlCatalogStore
 
 
@@ -12,13 +13,12 @@ def open_store(url: str) -> SqlCatalogStore:
         store = SqlCatalogStore(url)
     elif url.startswith(("postgresql", "postgres")):
         try:
+            # deferred: psycopg is the optional `postgres` extra
             import psycopg  # noqa: F401
         except ImportError as exc:
             raise BackendUnavailable(
                 "PostgreSQL support is not installed: pip install 'metamedia[postgres]'"
             ) from exc
-        from .postgres import PgCatalogStore
-
         store = PgCatalogStore(url)
     else:
         raise InvalidInput(

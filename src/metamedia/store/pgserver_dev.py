@@ -51,6 +51,7 @@ class PgServer:
 
     def pg_ctl(self, *args: str) -> str:
         """Run the bundled pg_ctl on this data dir, as the user that owns the server."""
+        # deferred: pgserver is a development-only dependency
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
         return str(pg_ctl(list(args), pgdata=self.pgdata, user=self.handle.system_user, timeout=60))
@@ -72,6 +73,7 @@ def start_pg_server() -> PgServer:
     """Start a throw-away server; raises with the server's own message when it cannot start."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI)
+        # deferred: pgserver is a development-only dependency
         import pgserver
 
         base = Path(tempfile.mkdtemp(prefix="metamedia-pg-", dir="/tmp"))

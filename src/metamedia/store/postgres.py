@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import BackendUnavailable, InvalidInput
 from .base import ItemWrite
+from .migrations import upgrade_schema
 from .sql import SqlCatalogStore
 
 log = logging.getLogger("metamedia.store.postgres")
@@ -49,6 +50,7 @@ def normalise_url(url: str) -> str:
 def make_pg_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """A pooled psycopg 3 engine that tests connections before use (survives server restarts)."""
     try:
+        # deferred: psycopg is the optional `postgres` extra
         import psycopg  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailable(
@@ -177,13 +179,11 @@ class PgCatalogStore(SqlCatalogStore):
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = normalise_url(url)
-        self.engine = make_pg_engine(self.url, pool_size=pool_size)
-        self.backend = self.engine.dialect.name
+        self.db = make_pg_engine(self.url, pool_size=pool_size)
+        self.backend = self.db.dialect.name
 
     def create_schema(self) -> None:
-        from .migrations import upgrade_schema
-
-        retry_on_disconnect(lambda: upgrade_schema(self.engine))
+        retry_on_disconnect(lambda: upgrade_schema(self.db))
 
     def write_items(self, writes: Sequence[ItemWrite]) -> list[int]:
         if any(w.item_id is None for w in writes):
@@ -201,7 +201,7 @@ class PgCatalogStore(SqlCatalogStore):
 
     def stats(self) -> dict[str, Any]:
         """Counts, table and index sizes, server and pgvector versions."""
-        return retry_on_disconnect(lambda: database_stats(self.engine))
+        return retry_on_disconnect(lambda: database_stats(self.db))
 
 
 def open_pg_store(url: str) -> PgCatalogStore:

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 from ..errors import InvalidInput, ItemNotFound
 from ..models import MediaItem
 from .base import ItemWrite, OrphanRow, SourceRow
+from .generations import CATALOG, Generation
+from .migrations import upgrade_schema
 from .schema import embedding_cache, item_sources, items, orphan_sources, settings_kv
 
 ITEM_FIELDS = [c.name for c in items.columns]
@@ -84,30 +86,33 @@ class SqlCatalogStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        self.backend = self.engine.dialect.name
+        self.db = make_engine(url)
+        self.backend = self.db.dialect.name
 
     def create_schema(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""
-        from .migrations import upgrade_schema
+        upgrade_schema(self.db)
 
-        upgrade_schema(self.engine)
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine under its former name (`db` is the name to use)."""
+        return self.db
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()
 
     def count_items(self) -> int:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(items)).scalar_one())
 
     def item_ids(self) -> list[int]:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [r[0] for r in conn.execute(select(items.c.id).order_by(items.c.id))]
 
     def get_item(self, item_id: int) -> MediaItem:
         if not 0 < int(item_id) < 2**63:
             raise ItemNotFound(f"no item with id {item_id}", {"id": item_id})
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(items).where(items.c.id == item_id)).first()
         if row is None:
             raise ItemNotFound(f"no item with id {item_id}", {"id": item_id})
@@ -116,7 +121,7 @@ class SqlCatalogStore:
     def get_items(self, item_ids: Sequence[int]) -> dict[int, MediaItem]:
         out: dict[int, MediaItem] = {}
         ids = [int(i) for i in item_ids]
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for chunk in _chunks(ids):
                 for row in conn.execute(select(items).where(items.c.id.in_(chunk))):
                     item = _row_to_item(row)
@@ -126,7 +131,7 @@ class SqlCatalogStore:
     def iter_items(self, batch_size: int = 1000) -> Iterator[MediaItem]:
         last = 0
         while True:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 rows = conn.execute(
                     select(items).where(items.c.id > last).order_by(items.c.id).limit(batch_size)
                 ).all()
@@ -143,7 +148,7 @@ class SqlCatalogStore:
             raise InvalidInput(f"unknown external id {key!r}")
         out: dict[Any, int] = {}
         vals = [v for v in dict.fromkeys(values) if v is not None]
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for chunk in _chunks(vals):
                 for ext, item_id in conn.execute(select(col, items.c.id).where(col.in_(chunk))):
                     out[ext] = item_id
@@ -151,7 +156,7 @@ class SqlCatalogStore:
 
     def load_sources(self, item_ids: Sequence[int]) -> dict[int, list[SourceRow]]:
         out: dict[int, list[SourceRow]] = {int(i): [] for i in item_ids}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for chunk in _chunks(list(out)):
                 q = select(item_sources).where(item_sources.c.item_id.in_(chunk))
                 for row in conn.execute(q):
@@ -163,7 +168,7 @@ class SqlCatalogStore:
         """Insert/update items and their source rows in ONE transaction; returns the item ids."""
         now = time.time()
         ids: list[int] = []
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             for w in writes:
                 for chunk in _chunks(w.consumed_orphans):
                     conn.execute(delete(orphan_sources).where(orphan_sources.c.id.in_(chunk)))
@@ -200,7 +205,7 @@ class SqlCatalogStore:
         return ids
 
     def delete_item(self, item_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(delete(item_sources).where(item_sources.c.item_id == item_id))
             if conn.execute(delete(items).where(items.c.id == item_id)).rowcount == 0:
                 raise ItemNotFound(f"no item with id {item_id}", {"id": item_id})
@@ -210,7 +215,7 @@ class SqlCatalogStore:
         col = orphan_sources.c[key]
         vals = [v for v in dict.fromkeys(values) if v is not None]
         out: list[OrphanRow] = []
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for chunk in _chunks(vals):
                 for row in conn.execute(select(orphan_sources).where(col.in_(chunk))):
                     m = row._mapping
@@ -219,7 +224,7 @@ class SqlCatalogStore:
 
     def replace_orphans(self, origins: Sequence[tuple[str, str]], rows: Sequence[SourceRow]) -> None:
         """Replace the waiting id-only rows of the given (source, file) pairs with `rows`, in one transaction."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             for source, origin in origins:
                 conn.execute(
                     delete(orphan_sources).where(
@@ -242,7 +247,7 @@ class SqlCatalogStore:
 
     def get_embeddings(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for chunk in _chunks(list(dict.fromkeys(hashes))):
                 q = select(embedding_cache.c.content_hash, embedding_cache.c.vector).where(
                     embedding_cache.c.content_hash.in_(chunk)
@@ -266,14 +271,23 @@ class SqlCatalogStore:
             if h not in existing
         ]
         if rows:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 conn.execute(insert(embedding_cache), rows)
 
     def get_meta(self, key: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return conn.execute(select(settings_kv.c.value).where(settings_kv.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(delete(settings_kv).where(settings_kv.c.key == key))
             conn.execute(insert(settings_kv).values(key=key, value=value))
+
+    # ----- the catalog's change feed -------------------------------------------------------------
+    def generation(self) -> int:
+        """How many committed changes of the catalog and its index there have been (see bump)."""
+        return Generation(self.db, CATALOG).generation()
+
+    def bump_generation(self) -> int:
+        """Move the catalog generation on by one, atomically across processes; returns the new number."""
+        return Generation(self.db, CATALOG).bump()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..errors import CollectionNotFound
+from .backup import read_backup_manifest, restore_collection, write_backup
 from .collection import Collection
 from .config import CollectionConfig
 from .maintenance import open_state
@@ -109,8 +110,6 @@ class VectorDB:
 
     def backup(self, dest_dir: Path) -> dict[str, Any]:
         """Write every collection (store rows + snapshot, sha256-checksummed) into `dest_dir`."""
-        from .backup import write_backup
-
         with self._lock:
             collections = [self.get_collection(c.name) for c in self.list_collections()]
             return write_backup(Path(dest_dir), self.store, collections)
@@ -120,8 +119,6 @@ class VectorDB:
 
         Collections not in the backup are left alone. InvalidInput if any file does not match.
         """
-        from .backup import read_backup_manifest, restore_collection
-
         with self._lock:
             manifest = read_backup_manifest(Path(src_dir))
             restored = []
