@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 $(ONNX_MODEL): $(STAMP)
 	$(BIN)/python -m metamedia.embed.onnx_export
 
-APT_PACKAGES ?= redis-server
+APT_PACKAGES ?= redis-server chromium
 
 run: install
 	METAMEDIA_AUTH_DISABLED=1 $(BIN)/metamedia serve --demo $(DEMO)

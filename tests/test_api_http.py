@@ -98,4 +98,4 @@ def test_health_stats_docs_and_page(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["paths"]["/search"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")
-    assert page.status_code == 200 and "<form" in page.text
+    assert page.status_code == 200 and 'src="/static/app.js"' in page.text

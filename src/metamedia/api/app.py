@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from .. import __version__
 from ..engine import Engine
@@ -118,9 +117,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> str:
-        return resources.files("metamedia.web").joinpath("index.html").read_text(encoding="utf-8")
+    from ..web.routes import router as web_router
+
+    app.include_router(web_router)  # the web app: pages and static files (docs/web.md)
 
     app.add_middleware(
         BodySizeLimitMiddleware,

@@ -91,6 +91,8 @@ class ApiMetrics:
             self.search_latency.labels("search").observe(seconds)
         elif route == "/items/{item_id}/similar":
             self.search_latency.labels("similar").observe(seconds)
+        elif route == "/users/{user_id}/recommendations":
+            self.recommend_latency.labels("http").observe(seconds)
         if status == 429:
             self.rate_limited.inc()
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from ..memory.reranker import RerankResult
 from ..memory.rules import Candidate as MemoryCandidate
+from ..memory.users import UserConstraint
 
 
 class ArmChoice(Protocol):
@@ -64,11 +65,20 @@ class MemoryReranker(Protocol):
     ) -> RerankResult: ...
 
 
+class UserConstraints(Protocol):
+    """A user's constraints (blocked genres, runtime limit), set by the user or learned by memory."""
+
+    def constraints(self, user_id: str, *, active_only: bool = True) -> list[UserConstraint]: ...
+
+
 class MemoryFeedback(Protocol):
     """Agent memory as the recommender uses it: rerank a list, learn from skips and watches."""
 
     @property
     def reranker(self) -> MemoryReranker: ...
+
+    @property
+    def users(self) -> UserConstraints: ...
 
     def record_feedback(
         self,

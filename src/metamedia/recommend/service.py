@@ -33,6 +33,7 @@ from .importer import import_ratings
 from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
 from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent, PreferenceVector
+from .preferences import blocked_mask, user_limits
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
@@ -248,8 +249,12 @@ class RecommendService:
         runtime_max: int | None = None,
         media_type: str | None = None,
         query: str | None = None,
+        similar_to: int | None = None,
     ) -> dict[str, Any]:
-        """The user's k best unseen items, each with "reasons"; see the module docstring."""
+        """The user's k best unseen items, each with "reasons"; see the module docstring.
+
+        ``similar_to`` fuses the ranking with the items most like that one (a "because you liked" row).
+        """
         started = time.perf_counter()
         user = check_user_id(user_id)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
@@ -265,7 +270,11 @@ class RecommendService:
             raise InvalidInput(f"media_type must be 'movie' or 'tv', got {media_type!r}")
         if query is not None and (not query.strip() or len(query) > 500):
             raise InvalidInput("query must be 1..500 characters")
+        seed = self._item(similar_to).id if similar_to is not None else None
         ctx = with_time(check_context(context))
+        limits = user_limits(self._memory().users, user)
+        if limits.max_runtime is not None:
+            runtime_max = min(runtime_max or limits.max_runtime, limits.max_runtime)
         catalog = self.models.catalog()
         fitted = self.models.fitted()
         events = self._events(user)
@@ -283,10 +292,11 @@ class RecommendService:
             decision = self._bandit().choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
             effective = "trending" if cold else ARM_ALGORITHM[decision.arm]
         allowed = allowed_mask(fitted, catalog, wanted_genres, rating_min, runtime_max, media_type, consumed)
+        allowed &= ~blocked_mask(catalog.genres, limits.blocked_genres)
         scores = self._scores(effective, user, fitted, catalog, events, allowed)
-        if query is not None:
+        if query is not None or seed is not None:
             scores = self._with_query(
-                scores, query, catalog, allowed, wanted_genres, rating_min, runtime_max, media_type
+                scores, query, catalog, allowed, wanted_genres, rating_min, runtime_max, media_type, seed
             )
         scores = np.where(allowed, scores, -np.inf)
         pool = max(50, 4 * k)
@@ -354,14 +364,9 @@ class RecommendService:
         if algorithm == "hybrid":
             parts, weights = [], []
             for name, weight in HYBRID_WEIGHTS.items():
-                part = (
-                    self._scores(name, user, fitted, catalog, events, allowed) if name != "hybrid" else None
-                )
-                if (
-                    part is not None
-                    and np.isfinite(part).any()
-                    and (fitted is None or name in fitted.models or name == "content")
-                ):
+                usable = name in ("content", "trending") or (fitted is not None and name in fitted.models)
+                part = self._scores(name, user, fitted, catalog, events, allowed) if usable else None
+                if part is not None and np.isfinite(part).any():
                     parts.append(
                         np.where(np.isfinite(part), part, np.nanmin(part[np.isfinite(part)]))[None, :]
                     )
@@ -393,17 +398,24 @@ class RecommendService:
         return scores
 
     def _with_query(
-        self, scores: np.ndarray, query: str, catalog: Any, allowed: np.ndarray, genres: list[str],
-        rating_min: float | None, runtime_max: int | None, media_type: str | None,
+        self, scores: np.ndarray, query: str | None, catalog: Any, allowed: np.ndarray, genres: list[str],
+        rating_min: float | None, runtime_max: int | None, media_type: str | None, seed: int | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """Fuse the algorithm's ranking with the query's search results (RRF, query weighted higher)."""
-        found = self.search(
-            query, k=50, genres=genres or None, rating_min=rating_min, runtime_max=runtime_max,
-            media_type=media_type, diversity=False,
-        )  # fmt: skip
+        """Fuse the algorithm's ranking with the query's search results, or with the items nearest
+        to `seed` in the media index (RRF, the query or seed weighted higher)."""
+        if seed is not None:
+            column = catalog.position.get(seed)
+            hits = self.media.search(catalog.vectors[column], k=101) if column is not None else []
+            found_ids = [int(h.id) for h in hits if int(h.id) != seed]
+        else:
+            found = self.search(
+                query or "", k=50, genres=genres or None, rating_min=rating_min, runtime_max=runtime_max,
+                media_type=media_type, diversity=False,
+            )  # fmt: skip
+            found_ids = [int(row["id"]) for row in found["results"]]
         relevance = np.full(len(catalog), -np.inf, dtype=np.float32)
-        for rank, row in enumerate(found["results"]):
-            column = catalog.position.get(int(row["id"]))
+        for rank, item_id in enumerate(found_ids):
+            column = catalog.position.get(item_id)
             if column is not None:
                 relevance[column] = -rank
         fused = reciprocal_rank_fusion(
