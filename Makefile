@@ -46,9 +46,10 @@ lint: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
-# Rebuild the bundled demo catalog from ../shared/data (maintainers only).
+# Rebuild the bundled demo catalog and its shipped embeddings from ../shared/data (maintainers only).
 demo-catalog: install
 	$(BIN)/python scripts/build_demo_catalog.py ../shared/data $(DEMO)
+	$(BIN)/python scripts/build_demo_vectors.py $(DEMO)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -121,7 +121,7 @@ def main() -> None:
             with httpx.Client(base_url=base, timeout=30) as client:
                 for _ in range(600):
                     try:
-                        if client.get("/health").status_code == 200:
+                        if client.get("/ready").status_code == 200:
                             break
                     except httpx.HTTPError:
                         pass

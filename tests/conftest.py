@@ -24,7 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"  # real slices of the public datasets, attribution in DATA / "SOURCES.md"
-SHARED = DATA  # the old name (tests used to read ../shared/data); same folder
+SHARED = DATA  # the old name of this folder, kept for branches in flight
 TMDB_5000 = DATA / "tmdb-5000" / "tmdb_5000_movies.csv"
 MOVIELENS = DATA / "movielens-latest-small"
 DEMO_CATALOG = REPO / "data" / "demo-catalog.jsonl.gz"
@@ -82,13 +82,17 @@ def one_thread_embedder(embedder) -> Iterator[object]:  # type: ignore[no-untype
 
 @pytest.fixture(scope="session")
 def catalog_engine(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A real engine over the 4,803 TMDB 5000 films of the bundled demo catalog, embedded once per session."""
+    """A real engine over the 4,803 TMDB 5000 films of the bundled demo catalog, with the catalog's shipped
+    text embeddings (tests/test_demo_bundle.py proves them equal to the model's)."""
+    from metamedia.demo import prime_shipped_embeddings
+    from metamedia.embed.bundle import bundle_path_for
     from metamedia.engine import Engine
     from metamedia.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("catalog")
     films = demo_catalog_slice(tmp_path_factory.mktemp("catalog_src") / "tmdb5000.jsonl", TMDB_5000_FILMS)
     engine = Engine(Settings(data_dir=data_dir), embedder=embedder)
+    prime_shipped_embeddings(engine, bundle_path_for(DEMO_CATALOG))  # the model embeds only if they differ
     engine.ingest([films])
     yield engine
     engine.close()

@@ -175,3 +175,29 @@ def test_search_answers_when_redis_is_down(
         assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
     finally:
         down.close()
+
+
+def test_collections_and_admin_routes_use_the_media_index_on_pgvector(
+    engines: tuple[Engine, Engine, str], tmp_path: Path
+) -> None:
+    """/collections, /admin/snapshot and /admin/backup act on the database that holds the media
+    index: faiss files on SQLite, PostgreSQL tables on pgvector (nothing to snapshot there)."""
+    from fastapi.testclient import TestClient
+
+    from metamedia.api.app import create_app
+    from metamedia.errors import Conflict
+
+    lite, pg, _url = engines
+    assert set(lite.snapshot_vectors()) == {"media"}
+    assert pg.snapshot_vectors() == {}
+    with pytest.raises(Conflict, match="pg_dump"):
+        pg.backup_vectors(tmp_path / "backup")
+    app = create_app(engine=pg, settings=Settings(auth_disabled=True, rate_limit=""))
+    with TestClient(app) as client:
+        listed = client.get("/collections").json()["collections"]
+        assert [c["name"] for c in listed] == ["media"]
+        described = client.get("/collections/media").json()
+        assert described["count"] == 300 and described["pgvector_version"].startswith("0.")
+        assert client.post("/admin/snapshot").json() == {"snapshots": {}}
+        refused = client.post("/admin/backup")
+        assert refused.status_code == 409 and "pg_dump" in refused.json()["error"]

@@ -99,6 +99,28 @@ def test_each_algorithm_returns_k_unseen_catalog_items_with_reasons(
     )
 
 
+@pytest.mark.parametrize("algorithm", ["itemknn", "ease"])
+def test_collaborative_results_say_who_else_liked_them(
+    engine: Engine, raters: list[str], algorithm: str
+) -> None:
+    from metamedia.recommend.storage import user_events
+
+    result = engine.recs.recommend(raters[0], 8, algorithm=algorithm)
+    reasons = [reason for row in result["results"] for reason in row["reasons"]]
+    co_liked = [r for r in reasons if r.startswith("people who liked ") and r.endswith(" also liked this")]
+    assert co_liked, reasons
+    liked_titles = {
+        engine.get_item(item).title
+        for item, strength, *_ in user_events(engine.recs.db, raters[0])
+        if strength > 0
+    }
+    assert all(
+        r.removeprefix("people who liked ").removesuffix(" also liked this") in liked_titles for r in co_liked
+    )
+    content = engine.recs.recommend(raters[0], 8, algorithm="content")
+    assert not any(r.startswith("people who liked") for row in content["results"] for r in row["reasons"])
+
+
 def test_auto_lets_the_bandit_choose_and_rewards_join(engine: Engine, raters: list[str]) -> None:
     user = raters[1]
     result = engine.recs.recommend(user, 5, context={"hour": 21, "device": "tv"})

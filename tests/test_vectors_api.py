@@ -26,7 +26,8 @@ def client(tmp_path: Path) -> TestClient:
     install_error_handlers(app)  # the real app's handlers: MetamediaError and 422 -> {"error", "detail"}
 
     db = VectorDB(sqlalchemy.create_engine(f"sqlite:///{tmp_path / 's.db'}"), tmp_path)
-    app.state.engine = SimpleNamespace(vectors=db)  # the lead's Engine exposes the VectorDB as .vectors
+    # The routes serve the engine's media_db: the database holding the media index (faiss here).
+    app.state.engine = SimpleNamespace(vectors=db, media_db=db)
     return TestClient(app)
 
 

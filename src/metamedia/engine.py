@@ -7,12 +7,12 @@ media index (`media_db`, faiss or pgvector) and the result cache, then wires the
     search_pipeline  SearchPipeline(store, media, embedder, settings, weights)
     indexer          MediaIndexer(store, media, embedder, weights, on_change=mark_changed)
     catalog_writes   CatalogWrites(store, indexer, write_lock)
-    recs             RecommendService(db, store, media, changes=store, search, feedback, ...)
+    recs             RecommendService(db, store, media, changes=store, search, bandit, memory, publish)
     memory           AgentMemory(db, embedder)
     bandit           BanditService(db)
 
 `recs`, `memory` and `bandit` open on first use (they create their tables then). One interaction
-goes through `feedback` (metamedia.feedback.FeedbackHub) to its listeners.
+goes through `recs.feedback` (recommend.feedback.FeedbackHub) to its listeners.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .bandit.service import BanditService
 from .catalog_writes import CatalogWrites, api_row
 from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
+from .errors import Conflict
 from .indexing import MediaIndexer, item_payload, vector_hash
 from .ingest.run import IngestReport, Progress, ingest_files
 from .memory.service import AgentMemory
@@ -166,6 +167,26 @@ class Engine:
             )
         return self.media_db.get_collection(MEDIA_COLLECTION)
 
+    def snapshot_vectors(self) -> dict[str, str]:
+        """Snapshot every collection of the media index's database now: {name: snapshot folder}.
+        Empty on pgvector, where every write is already durable in PostgreSQL."""
+        if not isinstance(self.media_db, VectorDB):
+            return {}
+        with self.write_lock:
+            written = self.media_db.snapshot_all()
+        return {name: path.name for name, path in written.items()}
+
+    def backup_vectors(self, dest: Path) -> dict[str, Any]:
+        """Back up every collection of the media index's database into `dest` (faiss). On pgvector
+        the collections are tables of the store of record: Conflict, back up the database instead."""
+        if not isinstance(self.media_db, VectorDB):
+            raise Conflict(
+                "the vector collections live in PostgreSQL (pgvector): back up the database "
+                "(pg_dump) instead of data_dir"
+            )
+        with self.write_lock:
+            return self.media_db.backup(dest)
+
     def close(self) -> None:
         self.vectors.close()
         if self.media_db is not self.vectors:
@@ -218,7 +239,7 @@ class Engine:
         """Compare the media index with the store of record: missing, extra and stale items."""
         return self.indexer.check_index()
 
-    def repair_index(self) -> dict[str, Any]:
+    def repair_index(self, *, progress: Progress | None = None) -> dict[str, Any]:
         """Bring the media index in line with the store; says what it fixed."""
         with self.write_lock:
             report = self.check_index()
@@ -228,7 +249,7 @@ class Engine:
                 self.media.delete(report["extra"])
             fix = report["missing"] + report["stale"]
             if fix:
-                self.index_items(fix)
+                self.index_items(fix, progress=progress)
             self.media.snapshot()
             log.warning(
                 "media index repaired from the store: %d missing, %d stale, %d extra",
@@ -237,14 +258,6 @@ class Engine:
                 len(report["extra"]),
             )
             return {"repaired": True, **_short(report)}
-
-    def load_demo_if_empty(self, path: str | Path | None = None) -> IngestReport | None:
-        """Ingest the bundled demo catalog when the store has no items yet."""
-        target = Path(path or self.settings.demo_catalog) if (path or self.settings.demo_catalog) else None
-        if target is None or self.count() > 0:
-            return None
-        log.info("store is empty: loading demo catalog %s", target)
-        return self.ingest([target])
 
     # ----- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, **options: Any) -> dict[str, Any]:

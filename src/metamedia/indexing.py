@@ -20,7 +20,7 @@ from .ingest.run import Progress
 from .models import MediaItem
 from .ports import CatalogStore, Embedder, VectorCollection
 
-INDEX_BATCH = 256
+INDEX_BATCH = 64  # one forward pass of the embedder: a stop waits at most this many texts
 
 
 def item_payload(item: MediaItem, vhash: str) -> dict[str, Any]:
@@ -80,15 +80,14 @@ class MediaIndexer:
         hashes = [text_hash(self.embedder.name, t) for t in texts]
         cached = self.store.get_embeddings(hashes)
         missing = [i for i, h in enumerate(hashes) if h not in cached]
-        fresh: dict[str, np.ndarray] = {}
         for start in range(0, len(missing), INDEX_BATCH):
             chunk = missing[start : start + INDEX_BATCH]
             vecs = self.embedder.encode([texts[i] for i in chunk])
-            fresh.update({hashes[i]: v for i, v in zip(chunk, vecs, strict=True)})
+            fresh = {hashes[i]: v for i, v in zip(chunk, vecs, strict=True)}
+            self.store.put_embeddings(self.embedder.name, fresh)  # kept if the load stops before the end
+            cached.update(fresh)
             if progress:
                 progress("embed", min(start + INDEX_BATCH, len(missing)), len(missing))
-        self.store.put_embeddings(self.embedder.name, fresh)
-        cached.update(fresh)
         return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, 384), np.float32)
 
     def index_items(self, item_ids: Sequence[int], *, progress: Progress | None = None) -> int:
@@ -105,7 +104,8 @@ class MediaIndexer:
                 self.on_change()
             if not present:
                 continue
-            text = self.text_vectors(present, progress=progress)
+            chunk_progress = _within(progress, start, len(chunk), len(ids)) if progress else None
+            text = self.text_vectors(present, progress=chunk_progress)
             vecs = np.stack([item_vector(it, t, self.weights) for it, t in zip(present, text, strict=True)])
             payloads = [item_payload(it, vector_hash(it, self.weights)) for it in present]
             self.media.upsert([it.id for it in present], vecs, payloads)
@@ -131,3 +131,12 @@ class MediaIndexer:
             "extra": extra,
             "stale": stale,
         }
+
+
+def _within(progress: Progress, offset: int, size: int, whole: int) -> Progress:
+    """Progress of one chunk (done/total of its own work) as items of the whole call."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(stage, offset + round(size * done / max(total, 1)), whole)
+
+    return report

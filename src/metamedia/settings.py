@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
+from .domain.limits import SEARCH_MAX_K
 from .errors import InvalidInput
 
 ENV_PREFIX = "METAMEDIA_"
@@ -31,7 +32,12 @@ class Settings:
     port: int = _setting(8000, "Port the HTTP server listens on.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     demo_catalog: str = _setting(
-        "", "Catalog file loaded on first start when the store is empty; empty = none."
+        "",
+        "Catalog file loaded on first start when the store is empty, with its shipped embeddings and "
+        "MovieLens community when they lie beside it (see data/README.md); empty = none.",
+    )
+    progress_log_seconds: float = _setting(
+        5.0, "Seconds between progress log lines (done/total, rate, ETA) during long loads in the server."
     )
     model_name: str = _setting(
         "all-MiniLM-L6-v2", "Sentence-embedding model (loaded locally, never downloaded)."
@@ -61,7 +67,7 @@ class Settings:
         0.05, "Weight of the trend boost (recency and popularity) in the final score."
     )
     diversity_lambda: float = _setting(0.8, "MMR trade-off: 1.0 = pure relevance, lower = more diverse.")
-    max_k: int = _setting(1000, "Largest k a search may ask for.")
+    max_k: int = _setting(SEARCH_MAX_K, "Largest k a search may ask for.")
     # ----- HTTP service ------------------------------------------------------------------------
     auth_disabled: bool = _setting(
         False, "Serve without API keys (only allowed on a loopback host; logs a warning)."

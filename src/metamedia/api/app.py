@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +16,9 @@ from .. import __version__
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
+from ..startup import StartupLoader
+from ..web.routes import PAGES
+from ..web.routes import router as web_router
 from .auth import authenticate_request, check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
 from .events import EventBus
@@ -22,7 +26,7 @@ from .events import router as events_router
 from .keys import KeyStore
 from .logging import configure_json_logging
 from .metrics import ApiMetrics
-from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .middleware import BodySizeLimitMiddleware, LoadingGate, RequestContextMiddleware
 from .ratelimit import RateLimiter
 from .routes_admin import ops_router
 from .routes_admin import router as admin_router
@@ -52,16 +56,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             configure_json_logging(settings.log_level)
         owned = engine is None
         eng = engine or Engine(settings)
-        if owned:
-            report = eng.load_demo_if_empty()
-            if report is not None:
-                log.info("demo catalog loaded: %d items", report.accepted)
-            fix = eng.repair_index()
-            if fix["repaired"]:
-                log.warning("index disagreed with the store and was repaired: %s", fix)
-            else:
-                log.info("index consistent with the store: %d items", fix["items"])
-        await run_in_threadpool(eng.embedder.encode_query, "warm up")  # load the model before traffic
+        loader = None
+        if owned:  # demo load, index repair, model warm-up: in the background, /health answers meanwhile
+            demo = Path(settings.demo_catalog) if settings.demo_catalog else None
+            loader = app.state.loader = StartupLoader(
+                eng, demo_catalog=demo, log_every=settings.progress_log_seconds
+            )
+            loader.start()
+        else:
+            await run_in_threadpool(eng.embedder.encode_query, "warm up")  # load the model before traffic
         app.state.engine = eng
         eng.listeners.append(app.state.events.publish)
         schedule = start_learner_schedule(eng) if owned else None
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             yield
         finally:
             app.state.started = False
+            if loader is not None:
+                await run_in_threadpool(loader.stop)
             if schedule is not None:
                 stop_learner_schedule(schedule)
             if owned:
@@ -117,8 +122,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    from ..web.routes import router as web_router
-
     app.include_router(web_router)  # the web app: pages and static files (docs/web.md)
 
     app.add_middleware(
@@ -133,6 +136,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    # during the first load: liveness, readiness and the web app's pages and files still answer
+    app.add_middleware(
+        LoadingGate, open_paths=("/health", "/ready", *PAGES), open_prefixes=("/static/", "/title/")
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     try:
         # deferred: the `mcp` package is the optional extra metamedia[mcp]

@@ -18,6 +18,42 @@ access_log = logging.getLogger("metamedia.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class LoadingGate:
+    """While the first-start load runs (app.state.loader not ready), answer 503 with its progress,
+    except on the paths that must answer during it (/health, /ready, the web app's pages and files)."""
+
+    def __init__(
+        self, app: ASGIApp, open_paths: tuple[str, ...], open_prefixes: tuple[str, ...] = ()
+    ) -> None:
+        self.app = app
+        self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loader = getattr(scope["app"].state, "loader", None) if "app" in scope else None
+        if (
+            scope["type"] != "http"
+            or loader is None
+            or loader.ready.is_set()
+            or scope["path"] in self.open_paths
+            or str(scope["path"]).startswith(self.open_prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        status = loader.status()
+        body = json.dumps(
+            {"error": f"still loading ({status['state']}); try again shortly", "detail": status}
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"5")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:

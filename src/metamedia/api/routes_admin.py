@@ -150,18 +150,14 @@ async def ingest_upload(
 
 @router.post("/snapshot", summary="Write index snapshots now")
 def snapshot(request: Request) -> dict[str, Any]:
-    engine = engine_of(request)
-    with engine.write_lock:
-        written = engine.vectors.snapshot_all()
-    return {"snapshots": {name: path.name for name, path in written.items()}}
+    return {"snapshots": engine_of(request).snapshot_vectors()}
 
 
 @router.post("/backup", summary="Back up every vector collection into data_dir/backups/<time>")
 def backup(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     dest = Path(engine.settings.data_dir) / "backups" / time.strftime("%Y%m%dT%H%M%S")
-    with engine.write_lock:
-        report = engine.vectors.backup(dest)
+    report = engine.backup_vectors(dest)
     return {"backup": dest.name, "report": report}
 
 
@@ -184,6 +180,9 @@ def ready(request: Request) -> JSONResponse:
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None or not getattr(request.app.state, "started", False):
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+    loader = getattr(request.app.state, "loader", None)
+    if loader is not None and not loader.ready.is_set():
+        return JSONResponse({"ready": False, "reason": "loading", "startup": loader.status()}, status_code=503)
     try:
         items, indexed = engine.count(), int(engine.media.count())
     except Exception:  # a closed or unreachable store means not ready, whatever the cause

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ..domain.limits import SEARCH_MAX_K
 from ..engine import Engine
 
 router = APIRouter(tags=["catalog"])
@@ -29,7 +30,7 @@ def _json(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> Respo
 async def search(
     request: Request,
     q: Annotated[str, Query(max_length=500, description="Free-text query, e.g. 'dark 90s thrillers'")] = "",
-    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     genre: Annotated[list[str] | None, Query(description="Required genre(s); repeat for several")] = None,
     year_min: Annotated[int | None, Query(ge=1800, le=2100)] = None,
     year_max: Annotated[int | None, Query(ge=1800, le=2100)] = None,
@@ -69,7 +70,7 @@ def get_item(request: Request, item_id: Annotated[int, Path(ge=1, le=2**62)]) ->
 async def similar(
     request: Request,
     item_id: Annotated[int, Path(ge=1, le=2**62)],
-    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    k: Annotated[int, Query(ge=1, le=SEARCH_MAX_K)] = 10,
     ef: Annotated[int | None, Query(ge=1, le=4096)] = None,
     diversity: bool = False,
 ) -> Response:
@@ -80,7 +81,11 @@ async def similar(
 def health(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     items, indexed = engine.count(), int(engine.media.count())
-    return {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+    out: dict[str, Any] = {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+    loader = getattr(request.app.state, "loader", None)
+    if loader is not None:
+        out["startup"] = loader.status()
+    return out
 
 
 @router.get("/stats", summary="Catalog and index statistics")

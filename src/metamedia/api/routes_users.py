@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..domain.limits import RECOMMEND_MAX_K
 from ..recommend.preferences import (
     list_interactions,
     most_active_users,
@@ -67,7 +68,7 @@ def post_interaction(
 def get_recommendations(
     user_id: str,
     request: Request,
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    k: Annotated[int, Query(ge=1, le=RECOMMEND_MAX_K)] = 10,
     algorithm: Algorithm = "auto",
     hour: Annotated[int | None, Query(ge=0, le=23)] = None,
     weekday: Annotated[int | None, Query(ge=0, le=6)] = None,

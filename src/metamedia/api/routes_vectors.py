@@ -1,20 +1,23 @@
 """HTTP routes of the vector store: thin adapters over metamedia.vectors.VectorDB.
 
-The VectorDB is `request.app.state.engine.vectors`. Errors are MetamediaError subclasses, turned
+The database is the engine's `media_db` (faiss, or pgvector when the media index lives there). Errors are MetamediaError subclasses, turned
 into {"error", "detail"} bodies by the app's global handler; malformed bodies (including NaN or
 infinite numbers, which Python's JSON parser lets through) are refused with 422 by pydantic.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
+from ..engine import Engine
 from ..errors import DimensionMismatch
-from ..vectors import CollectionConfig, VectorDB
+from ..ports import VectorDatabase
+from ..vectors import CollectionConfig
 from ..vectors.base import MAX_BATCH, MAX_DIM, MAX_EF, MAX_EF_CONSTRUCTION, MAX_K, MAX_M
 
 router = APIRouter(prefix="/collections", tags=["vectors"])
@@ -66,16 +69,18 @@ class SearchIn(BaseModel):
     threshold: FiniteFloat | None = None
 
 
-def _db(request: Request) -> VectorDB:
-    vectors: VectorDB = request.app.state.engine.vectors
-    return vectors
+def _db(request: Request) -> VectorDatabase:
+    """The vector database that holds the media index: faiss, or pgvector in the store of record."""
+    engine: Engine = request.app.state.engine
+    return engine.media_db
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_collection(body: CollectionIn, request: Request) -> dict[str, Any]:
     """Create a collection; 409 if the name is taken."""
-    collection = _db(request).create_collection(CollectionConfig(**body.model_dump()))
-    return collection.describe()
+    db = _db(request)
+    collection = db.create_collection(CollectionConfig(**body.model_dump()))
+    return db.describe(collection.name)
 
 
 @router.get("")
@@ -109,8 +114,9 @@ def upsert_points(name: str, body: UpsertIn, request: Request) -> dict[str, Any]
         )
     ids = [p.id for p in body.points]
     vectors = np.asarray([p.vector for p in body.points], dtype=np.float32)
-    collection.upsert(ids, vectors, [p.payload for p in body.points])
-    return {"upserted": len(ids), "count": collection.count(), "version": collection.version}
+    collection.upsert(ids, vectors, [p.payload or {} for p in body.points])
+    version = getattr(collection, "version", None)  # faiss counts its writes; pgvector has no counter
+    return {"upserted": len(ids), "count": collection.count(), "version": version}
 
 
 @router.delete("/{name}/points")
@@ -141,4 +147,4 @@ def search(name: str, body: SearchIn, request: Request) -> dict[str, Any]:
 def snapshot(name: str, request: Request) -> dict[str, Any]:
     """Write the collection's snapshot now."""
     path = _db(request).get_collection(name).snapshot()
-    return {"snapshot": path.name}
+    return {"snapshot": path.name if isinstance(path, Path) else None}  # pgvector: durable, no files

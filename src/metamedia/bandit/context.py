@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..domain.context import daypart, is_weekend
 from ..errors import InvalidInput
 
 EXPERIENCED_AFTER = 50  # interactions; the issue's "new vs experienced" threshold
 LONG_SESSION_MINUTES = 45.0
-DAYPARTS = ((0, "night"), (6, "morning"), (12, "afternoon"), (18, "evening"))
 FEATURES = ("daypart", "weekend", "device", "session", "experience", "genre")
 
 
@@ -55,14 +55,6 @@ class BanditContext:
         return out
 
 
-def daypart(hour: int) -> str:
-    name = DAYPARTS[0][1]
-    for start, label in DAYPARTS:
-        if hour >= start:
-            name = label
-    return name
-
-
 @dataclass(frozen=True)
 class ContextBucketer:
     """Maps a context to a bucket key built from the chosen ``features`` (order kept).
@@ -81,7 +73,7 @@ class ContextBucketer:
     def values(self, context: BanditContext) -> dict[str, str]:
         return {
             "daypart": daypart(context.hour),
-            "weekend": "weekend" if context.weekday >= 5 else "weekday",
+            "weekend": "weekend" if is_weekend(context.weekday) else "weekday",
             "device": context.device.strip().lower() or "unknown",
             "session": "long" if context.session_minutes >= LONG_SESSION_MINUTES else "short",
             "experience": "experienced" if context.interactions >= EXPERIENCED_AFTER else "new",

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
 from ..errors import Conflict, InvalidInput, NotFound
+from ..recommend.registry import BANDIT_ARMS
 from .context import BanditContext, ContextBucketer
 from .log import (
     add_counts,
@@ -35,7 +36,7 @@ from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPoli
 from .reward import Outcome, RewardWeights, composite_reward
 from .split import TrafficSplit, compare_variants
 
-DEFAULT_ARMS = ("popularity", "item-knn", "als", "ease", "gf-cf", "content")
+DEFAULT_ARMS = BANDIT_ARMS
 CONTROL = "control"
 
 

@@ -11,6 +11,17 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from ..errors import MetamediaError
 from ..settings import Settings
@@ -51,3 +62,32 @@ def emit_json(data: Any) -> None:
 def run(fn: Callable[[], T]) -> T:
     with errors_to_exit():
         return fn()
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a progress task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "")
+
+
+@contextmanager
+def progress_bar(disabled: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar per stage (done/total, rate, ETA) as a `Progress` callback."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=disabled, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield show

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .common import console, emit_json, errors_to_exit, settings, state
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 app = typer.Typer(
     help="metamedia: semantic search and recommendations over a movie/TV catalog.", no_args_is_help=True
@@ -32,7 +35,7 @@ def _global(
     )
 
 
-def _engine() -> Any:
+def _engine() -> Engine:
     # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
 

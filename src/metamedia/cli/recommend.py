@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
 from ..errors import InvalidInput
-from .common import console, emit_json, errors_to_exit, settings
+from .common import console, emit_json, errors_to_exit, progress_bar, settings
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 DEFAULT_OUT = Path("eval-report")
 
 
-def _engine() -> Any:
+def _engine() -> Engine:
     # deferred: keeps `metamedia --help` and light commands from loading torch and the engine
     from ..engine import Engine
 
@@ -94,7 +97,8 @@ def import_ratings_command(
     with errors_to_exit():
         eng = _engine()
         try:
-            report = eng.recs.import_ratings(ratings, links)
+            with progress_bar(json_out) as show:
+                report = eng.recs.import_ratings(ratings, links, progress=show)
             eng.recs.models.wait()
         finally:
             eng.close()
@@ -107,7 +111,7 @@ def import_ratings_command(
     )
 
 
-def catalog_content(engine: Any, links_csv: Path) -> tuple[dict[int, np.ndarray], dict[int, list[str]]]:
+def catalog_content(engine: Engine, links_csv: Path) -> tuple[dict[int, np.ndarray], dict[int, list[str]]]:
     """Hybrid vectors and genres of the catalog items, keyed by MovieLens movieId."""
     tmdb_to_movie: dict[int, int] = {}
     with open(links_csv, newline="", encoding="utf-8") as handle:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .server import WRITE_TOOLS, build_server
+from .server import build_server, write_tool_names
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -56,7 +56,7 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def required_access(message: object) -> tuple[str, str | None, bool]:
+def required_access(message: object, write_tools: Collection[str]) -> tuple[str, str | None, bool]:
     """What one JSON-RPC message needs: (scope, user id it names or None, whether it writes)."""
     if not isinstance(message, dict) or not isinstance(message.get("params"), dict):
         return "read", None, False
@@ -65,7 +65,7 @@ def required_access(message: object) -> tuple[str, str | None, bool]:
         name = params.get("name")
         arguments = params.get("arguments")
         user_id = arguments.get("user_id") if isinstance(arguments, dict) else None
-        writes = name in WRITE_TOOLS
+        writes = name in write_tools
         return ("write" if writes else "read"), (None if user_id is None else str(user_id)), writes
     if message.get("method") == "resources/read":
         match = PROFILE_URI.match(str(params.get("uri", "")))
@@ -73,10 +73,10 @@ def required_access(message: object) -> tuple[str, str | None, bool]:
     return "read", None, False
 
 
-def check_access(principal: Principal, messages: Iterable[object]) -> None:
+def check_access(principal: Principal, messages: Iterable[object], write_tools: Collection[str]) -> None:
     """Raise HTTPException 403 unless `principal` may send every one of `messages`."""
     for message in messages:
-        scope, user_id, writes = required_access(message)
+        scope, user_id, writes = required_access(message, write_tools)
         if scope not in principal.scopes:
             tool = message.get("params", {}).get("name") if isinstance(message, dict) else None
             raise HTTPException(
@@ -113,11 +113,13 @@ class McpHttpApp:
 
     def __init__(self) -> None:
         self._manager: StreamableHTTPSessionManager | None = None
+        self._write_tools: frozenset[str] = frozenset()
 
     @asynccontextmanager
     async def running(self, engine: Engine) -> AsyncIterator[None]:
         """Serve MCP over `engine` while the context is open (enter it in the app's lifespan)."""
         server = build_server(engine)
+        self._write_tools = await write_tool_names(server)
         # The API's keys, not the Host header, guard this endpoint; it must work behind any hostname.
         server.streamable_http_app(
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -141,7 +143,7 @@ class McpHttpApp:
         body = await request.body() if request.method == "POST" else b""
         try:
             principal = authenticate(request)
-            check_access(principal, _parsed_messages(body))
+            check_access(principal, _parsed_messages(body), self._write_tools)
         except HTTPException as exc:
             await _refusal(exc)(scope, receive, send)
             return

@@ -19,9 +19,10 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
+from ..domain.limits import RECOMMEND_MAX_K, SEARCH_MAX_K
 from ..errors import MetamediaError, NotFound
 from ..memory.facade import MemoryFacade
-from ..recommend.service import ALGORITHMS
+from ..recommend.registry import ALGORITHM_NAMES as ALGORITHMS
 from ..recommend.signals import SignalKind
 
 if TYPE_CHECKING:
@@ -37,16 +38,15 @@ INSTRUCTIONS = (
     "Agent memory: strategy_* (reusable recommendation strategies), reflexion_* (past episodes and "
     "critiques), skill_search, causal_* (what drives outcomes)."
 )
-# Tools that change state need the `write` scope over HTTP; every other tool needs `read`.
-WRITE_TOOLS = frozenset(
-    {"record_interaction", "strategy_store", "strategy_record_outcome", "reflexion_store"}
-)
+# Each tool says whether it writes (`@tool(write=True)`), in its annotations and in this meta key;
+# over HTTP a tool that writes needs the `write` scope, every other tool `read` (see write_tool_names).
+SCOPE_META = "metamedia/scope"
 ITEM_URI = "metamedia://items/{item_id}"
 PROFILE_URI = "metamedia://users/{user_id}/profile"
 
 MediaType = Literal["movie", "tv"]
-K = Annotated[int, Field(description="How many results (1..1000).")]
-SmallK = Annotated[int, Field(description="How many results (1..100).")]
+K = Annotated[int, Field(description=f"How many results (1..{SEARCH_MAX_K}).")]
+SmallK = Annotated[int, Field(description=f"How many results (1..{RECOMMEND_MAX_K}).")]
 UserId = Annotated[str, Field(description="The user's id, as the client application names it.")]
 ItemId = Annotated[int, Field(description="A catalog item id (the `id` field of search results).")]
 Genres = Annotated[
@@ -98,6 +98,11 @@ class _LazyMemory:
         return self._facade
 
 
+async def write_tool_names(server: MCPServer) -> frozenset[str]:
+    """The tools of `server` registered with `write=True`."""
+    return frozenset(t.name for t in await server.list_tools() if (t.meta or {}).get(SCOPE_META) == "write")
+
+
 def build_server(engine: Engine) -> MCPServer:
     """An MCP server whose tools and resources answer from `engine`."""
     server: MCPServer = MCPServer(
@@ -113,7 +118,7 @@ def build_server(engine: Engine) -> MCPServer:
             server.add_tool(
                 wrapped,
                 annotations=writes if write else reads,
-                meta={"metamedia/scope": "write" if write else "read"},
+                meta={SCOPE_META: "write" if write else "read"},
             )
             return wrapped
 

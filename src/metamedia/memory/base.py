@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..domain.context import DAYPARTS, daypart, is_weekend, weekday_of
 from ..errors import DimensionMismatch, InvalidInput
 
 Clock = Callable[[], float]
@@ -87,14 +88,7 @@ class CachedEncoder:
         return vec
 
 
-# Context tags: the vocabulary strategies use to say when they apply.
-DAYPARTS: tuple[tuple[str, int, int], ...] = (
-    ("morning", 5, 11),
-    ("lunch", 11, 14),
-    ("afternoon", 14, 18),
-    ("evening", 18, 23),
-    ("late_night", 23, 29),
-)
+# Context tags: the vocabulary strategies use to say when they apply (day parts: metamedia.domain).
 SHORT_SESSION_MINUTES = 60
 LONG_SESSION_MINUTES = 120
 CONTEXT_TAGS: tuple[str, ...] = (
@@ -110,28 +104,15 @@ CONTEXT_TAGS: tuple[str, ...] = (
 )
 
 
-def daypart(hour: int) -> str:
-    """Name of the part of the day an hour (0-23) falls in."""
-    if not 0 <= int(hour) <= 23:
-        raise InvalidInput(f"hour must be 0-23, got {hour}")
-    h = int(hour) if int(hour) >= 5 else int(hour) + 24
-    for name, start, end in DAYPARTS:
-        if start <= h < end:
-            return name
-    return "late_night"
-
-
 def context_tags(context: Mapping[str, Any]) -> set[str]:
-    """Tags describing a request context (hour, day_of_week, device, session_minutes)."""
+    """Tags describing a request context (hour, weekday, device, session_minutes)."""
     tags: set[str] = set()
     hour = context.get("hour")
     if hour is not None:
         tags.add(daypart(int(hour)))
-    dow = context.get("day_of_week")
-    if dow is not None:
-        if not 0 <= int(dow) <= 6:
-            raise InvalidInput(f"day_of_week must be 0-6, got {dow}")
-        tags.add("weekend" if int(dow) >= 5 else "weekday")
+    day = weekday_of(context)  # `weekday`, as the recommender sends it, or the older `day_of_week`
+    if day is not None:
+        tags.add("weekend" if is_weekend(day) else "weekday")
     device = context.get("device")
     if device:
         tags.add(f"device:{str(device).lower()}")

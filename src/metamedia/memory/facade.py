@@ -12,12 +12,15 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 
+from ..domain.limits import MEMORY_MAX_K
 from ..errors import Conflict, InvalidInput, NotFound
+from ..models import MediaItem
 from .audit import AuditEntry
+from .base import Embedder
 from .interactions import Interaction, movielens_interactions
 from .learner import POPULATION, run_learner
 from .reflexion import Episode, EpisodeDraft, analyse_failure, is_negative
@@ -28,7 +31,7 @@ from .strategies import Strategy, StrategySpec
 
 # Fewer logged episodes than this give effects too noisy to replace the stored ones.
 MIN_CAUSAL_ROWS = 50
-MAX_K = 100
+MAX_K = MEMORY_MAX_K
 EpisodeFilter = Literal["all", "failures", "successes"]
 _OUTCOME = {"all": None, "failures": "failure", "successes": "success"}
 _learn_lock = threading.Lock()
@@ -90,15 +93,26 @@ def _learnable(rows: list[Interaction]) -> bool:
     return any(len({r.features.get(f, 0.0) for r in rows}) > 1 for f in names)
 
 
+class MemoryHost(Protocol):
+    """What the facade uses of the engine: its agent memory, embedder, event sink and catalog."""
+
+    @property
+    def memory(self) -> AgentMemory: ...
+    @property
+    def embedder(self) -> Embedder: ...
+    def publish(self, kind: str, data: dict[str, Any]) -> None: ...
+    def get_item(self, item_id: int) -> MediaItem: ...
+
+
 class MemoryFacade:
     """Thin adapter over `engine.memory`: plain arguments in, JSON-ready dicts out."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: MemoryHost) -> None:
         self.engine = engine
 
     @property
     def memory(self) -> AgentMemory:
-        return self.engine.memory  # type: ignore[no-any-return]
+        return self.engine.memory
 
     # -- strategies ------------------------------------------------------------------------------
     def strategy_store(

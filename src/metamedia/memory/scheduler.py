@@ -11,10 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import Conflict, InvalidInput
-from .facade import MemoryFacade
+from ..settings import Settings
+from .facade import MemoryFacade, MemoryHost
 
 log = logging.getLogger("metamedia.memory.scheduler")
 
@@ -46,7 +47,14 @@ def _loop(schedule: LearnerSchedule, run: Callable[[], dict[str, Any]]) -> None:
         log.info("scheduled learner run %s done in %.1fs", report.get("run_id"), report.get("duration_s", 0))
 
 
-def start_learner_schedule(engine: Any, interval: float | None = None) -> LearnerSchedule | None:
+class ScheduledHost(MemoryHost, Protocol):
+    """The engine as the schedule uses it: the facade's needs plus the settings."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+def start_learner_schedule(engine: ScheduledHost, interval: float | None = None) -> LearnerSchedule | None:
     """Start learning every `interval` seconds (default: the engine's `learn_interval` setting,
     METAMEDIA_LEARN_INTERVAL); None when off."""
     seconds = engine.settings.learn_interval if interval is None else float(interval)

@@ -59,6 +59,11 @@ class CatalogSnapshot:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    def same_columns(self, other: CatalogSnapshot) -> bool:
+        """Whether column j means the same item in both snapshots (true after edits of item fields,
+        false once an item was added or removed), so models fitted on one can score the other."""
+        return self is other or np.array_equal(self.item_ids, other.item_ids)
+
 
 def load_catalog(store: CatalogStore, media: VectorCollection, generation: int = -1) -> CatalogSnapshot:
     """Snapshot every catalog item that has a vector in the media collection."""
@@ -244,7 +249,7 @@ def allowed_mask(
 
 
 def popularity_scores(name: str, fitted: FittedModels | None, catalog: Any) -> np.ndarray:
-    if fitted is None or fitted.catalog is not catalog or "popularity" not in fitted.models:
+    if fitted is None or not fitted.catalog.same_columns(catalog) or "popularity" not in fitted.models:
         return catalog.prior_popularity.astype(np.float32)
     if name == "trending":
         return fitted.trending_scores
@@ -321,6 +326,12 @@ class ModelCache:
         if thread is not None:
             thread.join(timeout)
 
+    def wait_done(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a background fit; True when none is running."""
+        self.wait(timeout)
+        thread = self._thread
+        return thread is None or not thread.is_alive()
+
     def _fit(self) -> None:
         with self._fit_lock:
             try:
@@ -334,7 +345,7 @@ class ModelCache:
             newest = conn.execute(select(func.max(interactions.c.id))).scalar() or 0
             if self._fitted is None:
                 return True
-            if self._catalog is not None and self._fitted.catalog is not self._catalog:
+            if self._catalog is not None and not self._fitted.catalog.same_columns(self._catalog):
                 return True
             if newest <= self._fitted.last_interaction_id:
                 return False

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import InvalidInput
 from .preference import PreferenceVector
@@ -99,6 +100,8 @@ class RankedItem:
 class Explainer:
     """Picks the most specific true reason for a recommendation, in this order:
 
+    0. "people who liked <title> also liked this": given in ``co_liked`` (collaborative algorithms,
+       see ``co_liked_reasons``);
     1. "because you watched <title>": the liked history item most similar to the candidate
        (cosine >= ``similar_threshold``);
     2. "you finish most <genre>": the user finished >= ``finish_threshold`` of at least
@@ -117,7 +120,9 @@ class Explainer:
         finish_threshold: float = 0.7,
         min_watches: int = 3,
         affinity_threshold: float = 0.3,
+        co_liked: Mapping[int, str] | None = None,
     ) -> None:
+        self.co_liked = co_liked or {}
         liked = [h for h in history if h.strength > 0 and h.vector is not None]
         self._titles = [h.title for h in liked]
         self._vectors = np.stack([np.asarray(h.vector, dtype=np.float32) for h in liked]) if liked else None
@@ -129,6 +134,8 @@ class Explainer:
 
     def explain(self, candidate: Candidate) -> str:
         """A short human-readable reason for recommending ``candidate``."""
+        if candidate.item_id in self.co_liked:
+            return self.co_liked[candidate.item_id]
         if self._vectors is not None and candidate.vector is not None:
             similarity = self._vectors @ np.asarray(candidate.vector, dtype=np.float32)
             best = int(np.argmax(similarity))
@@ -147,6 +154,35 @@ class Explainer:
             if liked and max(liked)[0] >= self.affinity_threshold:
                 return f"you like {GENRE_PLURALS.get(max(liked)[1], max(liked)[1].lower())}"
         return "recommended for you"
+
+
+def co_liked_reasons(
+    matrix: sp.csr_matrix,
+    position: Mapping[int, int],
+    history: Sequence[HistoryItem],
+    candidate_ids: Sequence[int],
+    *,
+    min_users: int = 3,
+) -> dict[int, str]:
+    """ "people who liked <title> also liked this" per candidate: the user's liked history item that
+    the most users (at least ``min_users``) liked together with the candidate.
+
+    ``matrix`` is users x items confidence (1 + strength) / 2, so a like is a value above 0.5.
+    """
+    liked = [(position[h.item_id], h.title) for h in history if h.strength > 0 and h.item_id in position]
+    wanted = [(c, position[c]) for c in candidate_ids if c in position]
+    if not liked or not wanted or matrix.nnz == 0:
+        return {}
+    likes = (matrix > 0.5).astype(np.float32).tocsc()
+    together = (
+        likes[:, [column for column, _ in liked]].T @ likes[:, [column for _, column in wanted]]
+    ).toarray()
+    out = {}
+    for j, (item_id, _) in enumerate(wanted):
+        best = int(np.argmax(together[:, j]))
+        if together[best, j] >= min_users:
+            out[item_id] = f"people who liked {liked[best][1]} also liked this"
+    return out
 
 
 def rerank(

@@ -23,18 +23,22 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.engine import Engine as Database
 
+from ..domain.feedback import outcome_reward
+from ..domain.limits import RECOMMEND_MAX_K, check_k
 from ..errors import InvalidInput, ItemNotFound, UserNotFound
 from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
 from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
 from ..search.pipeline import resolve_genres, result_row
+from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
 from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
 from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent, PreferenceVector
 from .preferences import blocked_mask, user_limits
-from .rerank import Candidate, Constraints, Explainer, HistoryItem, rerank
+from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
+from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, rerank
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
     StoredProfile,
@@ -59,17 +63,10 @@ log = logging.getLogger("metamedia.recommend")
 
 Progress = Callable[[str, int, int], None]
 KINDS = tuple(k.value for k in SignalKind)
-ALGORITHMS = ("auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid")
-ARM_ALGORITHM = {
-    "popularity": "popularity",
-    "item-knn": "itemknn",
-    "als": "als",
-    "ease": "ease",
-    "gf-cf": "graph",
-    "content": "content",
-}
+ALGORITHMS = ALGORITHM_NAMES
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
-MAX_K = 100
+MAX_K = RECOMMEND_MAX_K
+COLLABORATIVE = {"itemknn", "als", "ease", "graph"}  # explained by who else liked what
 MIN_RATE = 0.02
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
@@ -104,6 +101,11 @@ class RecommendService:
         self.publish = publish
         create_tables(self.db)
         self.models = ModelCache(db, store, media, changes)
+        # One interaction in, handed to each learner in turn (profile, bandit + memory, events).
+        self.feedback = FeedbackHub()
+        self.feedback.add("profile", self._profile_listener)
+        self.feedback.add("reward", self._reward_listener)
+        self.feedback.add(None, self._event_listener)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -176,14 +178,22 @@ class RecommendService:
             return {**stored, "duplicate": True}
         stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
         stored.pop("created_at")
-        learned = self._learn(user, item, kind, strength, completion, when)
-        stored["profile"] = learned
-        if decision is not None:
-            stored["reward"] = self._reward(decision, user, item, kind, value, rating_scale, completion, ctx)
-        self.publish(
-            "interaction", {k: stored[k] for k in ("id", "user_id", "item_id", "kind", "strength")}
+        interaction = StoredInteraction(
+            user, item, kind, strength, value, rating_scale, completion, ctx, when, decision, stored
         )
+        stored.update(self.feedback.dispatch(interaction))
         return stored
+
+    def _profile_listener(self, i: StoredInteraction) -> dict[str, Any]:
+        return self._learn(i.user_id, i.item, i.kind, i.strength, i.completion, i.timestamp)
+
+    def _reward_listener(self, i: StoredInteraction) -> object:
+        if i.decision is None:
+            return NOT_APPLICABLE
+        return self._reward(i.decision, i.user_id, i.item, i.kind, i.value, i.scale, i.completion, i.context)
+
+    def _event_listener(self, i: StoredInteraction) -> None:
+        self.publish("interaction", {k: i.row[k] for k in ("id", "user_id", "item_id", "kind", "strength")})
 
     def _learn(
         self, user: str, item: MediaItem, kind: str, strength: float, completion: float | None, when: float
@@ -207,19 +217,11 @@ class RecommendService:
         scale: str | None, completion: float | None, context: dict[str, Any],
     ) -> float | None:  # fmt: skip
         """Join the bandit reward and, for skips and watches of a served item, teach agent memory."""
-        outcome = {"like": "click", "add_to_list": "click", "dislike": "skip", "rewatch": "watch"}.get(
-            kind, kind
-        )
         reward = None
-        if outcome in ("click", "watch", "rating", "skip"):
-            number = 1.0
-            if outcome == "watch":
-                number = 1.0 if completion is None else completion
-            elif outcome == "rating" and value is not None:
-                number = value * 2.0 if scale == "five" else value
-            reward = float(
-                self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}])
-            )
+        earned = outcome_reward(kind, value=value, scale=scale, completion=completion)
+        if earned is not None:
+            outcome, number = earned
+            reward = float(self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}]))
         if kind in ("skip", "watch"):
             served = self._served.get(decision.id, {})
             info = served.get("items", {}).get(item.id, {})
@@ -257,8 +259,7 @@ class RecommendService:
         """
         started = time.perf_counter()
         user = check_user_id(user_id)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+        check_k(k, MAX_K)
         if algorithm not in ALGORITHMS:
             raise InvalidInput(f"unknown algorithm {algorithm!r}; use one of {list(ALGORITHMS)}")
         wanted_genres = resolve_genres(genres)
@@ -315,7 +316,13 @@ class RecommendService:
             for j in order.tolist()
         ]  # fmt: skip
         profile = self._profile_for_reads(user, catalog)
-        explainer = Explainer(self._history(events, catalog), profile)
+        history = self._history(events, catalog)
+        co_liked = {}
+        if effective in COLLABORATIVE and fitted is not None:
+            co_liked = co_liked_reasons(
+                fitted.matrix, fitted.catalog.position, history, [c.item_id for c in candidates]
+            )
+        explainer = Explainer(history, profile, co_liked=co_liked)
         constraints = Constraints(
             min_rating=rating_min, max_runtime=runtime_max, media_types=(media_type,) if media_type else None
         )
@@ -379,7 +386,7 @@ class RecommendService:
         if fitted is None or algorithm not in fitted.models:
             why = fitted.errors.get(algorithm, "not fitted yet") if fitted else "models not fitted yet"
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
-        if fitted.catalog is not catalog:
+        if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
         history = history_row([(i, s, t) for i, s, t, _ in events], catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)

@@ -35,12 +35,14 @@ from sqlalchemy import (
     select,
 )
 
+from ..domain.context import FIELD_RANGES, WEEKDAY_ALIASES, weekday_of
 from ..errors import InvalidInput
+from ..ingest.common import open_text
 from ..store.migrations import upgrade_schema
 from .preference import PreferenceVector
 from .signals import rating_strength
 
-CONTEXT_FIELDS = {"hour": (0, 23), "weekday": (0, 6), "session_minutes": (0, 24 * 60)}
+CONTEXT_FIELDS = {**FIELD_RANGES, **{alias: FIELD_RANGES["weekday"] for alias in WEEKDAY_ALIASES}}
 
 metadata = MetaData()
 
@@ -236,16 +238,19 @@ def check_context(context: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def with_time(context: dict[str, Any]) -> dict[str, Any]:
-    """The context with hour and weekday of now filled in when the client did not say."""
+    """The context with hour and weekday of now filled in when the client did not say (an older
+    `day_of_week` counts as the weekday and is stored under that one name)."""
     now = dt.datetime.now()
-    return {"hour": now.hour, "weekday": now.weekday(), **{k: v for k, v in context.items() if v is not None}}
+    given = {k: v for k, v in context.items() if v is not None and k not in WEEKDAY_ALIASES}
+    day = weekday_of(context)
+    return {"hour": now.hour, "weekday": now.weekday() if day is None else day, **given}
 
 
 def read_movielens_ratings(path: Path) -> list[tuple[int, int, float, int]]:
     """(userId, movieId, rating, timestamp) rows of a MovieLens ratings.csv."""
     if not path.is_file():
         raise InvalidInput(f"no ratings file at {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open_text(path) as handle:  # plain or gzip
         reader = csv.DictReader(handle)
         if not {"userId", "movieId", "rating", "timestamp"} <= set(reader.fieldnames or ()):
             raise InvalidInput(f"{path} is not a MovieLens ratings.csv (userId,movieId,rating,timestamp)")
@@ -261,7 +266,7 @@ def read_movielens_links(path: Path) -> dict[int, int]:
     """movieId -> tmdbId from a MovieLens links.csv (rows without a tmdbId are skipped)."""
     if not path.is_file():
         raise InvalidInput(f"no links file at {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open_text(path) as handle:  # plain or gzip
         reader = csv.DictReader(handle)
         if not {"movieId", "tmdbId"} <= set(reader.fieldnames or ()):
             raise InvalidInput(f"{path} is not a MovieLens links.csv (movieId,imdbId,tmdbId)")

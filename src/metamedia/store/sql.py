@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from ..errors import InvalidInput, ItemNotFound
@@ -79,6 +79,15 @@ def _row_to_item(row: Any) -> MediaItem:
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+_INSERT_ITEM = insert(items)
+_INSERT_SOURCE = insert(item_sources)
+_DELETE_SOURCE = delete(item_sources).where(
+    (item_sources.c.item_id == bindparam("iid"))
+    & (item_sources.c.source == bindparam("src"))
+    & (item_sources.c.origin == bindparam("org"))
+)
 
 
 class SqlCatalogStore:
@@ -179,27 +188,29 @@ class SqlCatalogStore:
                     k: v for k, v in w.fields.items() if k in ITEM_FIELDS and k not in ("id", "created_at")
                 }
                 fields["updated_at"] = now
-                if w.item_id is None:
+                # one row per (source, origin): the last one given wins, as before
+                sources = list({(src.source, src.origin): src for src in w.sources}.values())
+                if w.item_id is None:  # parameters, not .values(): one compiled statement for every row
                     fields["created_at"] = now
-                    inserted = conn.execute(insert(items).values(**fields)).inserted_primary_key
+                    inserted = conn.execute(_INSERT_ITEM, fields).inserted_primary_key
                     if inserted is None:
                         raise RuntimeError("the database returned no id for a new item")
                     item_id = int(inserted[0])
                 else:
                     item_id = w.item_id
                     conn.execute(update(items).where(items.c.id == item_id).values(**fields))
-                for src in w.sources:
-                    conn.execute(
-                        delete(item_sources).where(
-                            (item_sources.c.item_id == item_id)
-                            & (item_sources.c.source == src.source)
-                            & (item_sources.c.origin == src.origin)
+                    if sources:  # a new item has no source rows to replace
+                        conn.execute(
+                            _DELETE_SOURCE,
+                            [{"iid": item_id, "src": src.source, "org": src.origin} for src in sources],
                         )
-                    )
+                if sources:
                     conn.execute(
-                        insert(item_sources).values(
-                            item_id=item_id, source=src.source, origin=src.origin, data=src.data
-                        )
+                        _INSERT_SOURCE,
+                        [
+                            {"item_id": item_id, "source": src.source, "origin": src.origin, "data": src.data}
+                            for src in sources
+                        ],
                     )
                 ids.append(item_id)
         return ids
