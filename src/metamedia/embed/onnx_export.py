@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MetamediaError
+from .weights import packaged_model_path
 
 log = logging.getLogger("metamedia.embed")
 
@@ -118,6 +119,7 @@ def export_onnx(source_dir: Path, model_dir: Path | None = None, *, force: bool 
             log.info("exporting ONNX model: %s", why)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # deferred: onnx, torch and transformers are needed only to make the export (install time)
     import onnx
     import torch
     from transformers import AutoModel
@@ -198,8 +200,6 @@ def _max_seq_length(source_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m metamedia.embed.onnx_export [--force] [--out DIR]`: export (if needed) and verify."""
-    from .model import packaged_model_path
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--force", action="store_true", help="export even when a valid export exists")
     parser.add_argument("--out", type=Path, default=None, help="export folder (default: onnx_model_dir())")

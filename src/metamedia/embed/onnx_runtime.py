@@ -19,6 +19,7 @@ class OnnxEncoder:
     """One ONNX Runtime session over the exported transformer, on a fixed number of CPU threads."""
 
     def __init__(self, model_dir: Path, *, threads: int = 1) -> None:
+        # deferred: onnxruntime and tokenizers load with the first session, not on import
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
