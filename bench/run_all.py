@@ -44,6 +44,10 @@ BENCHES: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        "search quality (bm25, dense, rrf, metamedia) and /search latency before vs after",
+        ["bench/search_quality.py", "--latency-queries", "60" if QUICK else "120"],
+    ),
+    (
         "HTTP load (50 clients, 90% reads)",
         [
             "bench/load_test.py",

@@ -39,6 +39,8 @@ def test_replay_summary_and_ope_check(stream) -> None:  # type: ignore[no-untype
     assert summary[f"fixed:{best}"]["ratio_to_best_fixed"] == 1.0
     assert summary["uniform"]["total_reward"] <= summary[f"fixed:{best}"]["total_reward"]
     assert len(result["curves"]["thompson"]) == result["steps"]
+    # The served policy stays on the guard's incumbent except for the floors and close arms.
+    assert 0.0 <= result["exploration_share"]["thompson-guarded"] < 0.5
     rows = ope_check(stream, ContextBucketer(("experience",)), seed=1)
     for row in rows:
         assert row["dr"]["ci95"][0] - 0.05 <= row["replayed_value"] <= row["dr"]["ci95"][1] + 0.05

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 from sqlalchemy import create_engine
 
+from metamedia.bandit.guard import GuardSettings
 from metamedia.bandit.policy import FixedArmPolicy
 from metamedia.bandit.reward import Outcome
 from metamedia.bandit.service import BanditService
@@ -24,7 +25,7 @@ def open_service(path: Path, seed: int = 0, **kwargs: object) -> BanditService:
 
 
 def test_logged_propensities_match_selection_frequencies(tmp_path: Path) -> None:
-    service = open_service(tmp_path, seed=11)
+    service = open_service(tmp_path, seed=11, guard=GuardSettings.off())  # plain Thompson sampling
     for _ in range(30):
         d = service.choose("u0", NEW_USER)
         service.record_reward(d.id, [Outcome("click"), Outcome("watch", 1.0)] if d.arm == "ease" else [])
@@ -98,7 +99,9 @@ def test_removing_an_arm_mid_run_is_safe(tmp_path: Path) -> None:
 
 
 def test_evaluate_a_fixed_arm_from_the_log(tmp_path: Path) -> None:
-    service = open_service(tmp_path, seed=5, min_exploration=1.0)  # uniform logging
+    service = open_service(
+        tmp_path, seed=5, min_exploration=1.0, guard=GuardSettings.off()
+    )  # uniform logging
     rng = np.random.default_rng(0)
     rates = {"als": 0.2, "ease": 0.9, "popularity": 0.4}
     for i in range(150):
@@ -130,3 +133,30 @@ def test_traffic_split_is_stable_and_compared(tmp_path: Path) -> None:
     assert report["versus_control"]["candidate"]["difference"] > 0
     with pytest.raises(InvalidInput):
         TrafficSplit({"a": 0.5, "b": 0.4})
+
+
+def test_a_bad_arm_gets_no_traffic_beyond_its_floor(tmp_path: Path) -> None:
+    """The guard: an arm whose logged lower bound is far below the incumbent is never explored."""
+    guard = GuardSettings(default_arm="ease", tolerance=0.25, min_pulls=20, floor=0.01)
+    service = open_service(tmp_path, seed=3, guard=guard, min_exploration=0.3)
+    rng = np.random.default_rng(1)
+    rates = {"als": 0.85, "ease": 0.9, "popularity": 0.05}
+    pulls = {a: 0 for a in ARMS}
+    # Logged traffic: every arm gets rewarded requests (as if an earlier, unguarded policy served them).
+    for i in range(240):
+        arm = ARMS[i % 3]
+        d = service.choose(f"log{i}", NEW_USER, [arm])
+        pulls[arm] += 1
+        service.record_reward(
+            d.id, [Outcome("click"), Outcome("watch", 1.0)] if rng.random() < rates[arm] else []
+        )
+    draws = [service.choose(f"u{i}", NEW_USER) for i in range(300)]
+    for d in draws:
+        assert d.probabilities["popularity"] == pytest.approx(0.01)
+        assert d.guard is not None and d.guard["guarded"] == ["popularity"]
+        assert set(d.guard["safe"]) == {"als", "ease"}
+    share = sum(d.arm == "popularity" for d in draws) / len(draws)
+    assert share <= 0.01 + 3 * (0.01 * 0.99 / len(draws)) ** 0.5
+    assert sum(d.arm == "als" for d in draws) > 15  # the close arm is still explored
+    stats_now = service.stats()
+    assert stats_now["guard"]["now"]["guarded"] == ["popularity"] and stats_now["exploration_share"] > 0

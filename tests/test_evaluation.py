@@ -170,6 +170,7 @@ def two_runs(ratings_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> l
             seed=7,
             out_dir=folder,
             algorithms=default_algorithms(quick=True),
+            cold_seeds=(7,),
         )
         reports.append({**report, "out_dir": folder})
     return reports
@@ -228,3 +229,32 @@ def test_supplied_vectors_of_mixed_dimensions_are_refused(ratings_slice: Path, t
         run_evaluation(
             ratings_slice / "ratings.csv", ratings_slice / "links.csv", item_vectors=vectors, out_dir=tmp_path
         )
+
+
+def test_the_served_configuration_and_cold_start_are_reported_with_goals(
+    two_runs: list[dict[str, Any]],
+) -> None:
+    from metamedia.evaluation.served_goals import serving_params
+    from metamedia.recommend.serving import SERVING
+
+    report = two_runs[0]
+    served = next(row for row in report["algorithms"] if row["name"] == "metamedia-served")
+    assert served["params"] == serving_params(SERVING) == report["serving"]["config"]
+    assert 0.0 < served["test"]["ndcg@10"] <= 1.0
+    low, high = served["test"]["ndcg@10_95ci"]
+    assert low <= served["test"]["ndcg@10"] <= high
+    goals = report["goals"]
+    for part in ("served", "cold_item", "cold_user"):
+        keys = [key for key in goals if part in key]
+        assert keys and all(isinstance(goals[key]["met"], bool) for key in keys), part
+    assert goals["served_replay_vs_offline_best"]["met"] is False  # no catalog engine: not run, not claimed
+    [items] = report["serving"]["cold_items"]
+    assert items["cold_items"] > 0 and items["params"] in [t["params"] for t in items["validation_grid"]]
+    [users] = report["serving"]["cold_users"]
+    assert [row["history"] for row in users["rows"]] == [1, 2, 3, 4, 5]
+    markdown = (Path(report["out_dir"]) / "report.md").read_text(encoding="utf-8")
+    assert (
+        "## Cold items" in markdown
+        and "## Cold users" in markdown
+        and "cold_user_5_vs_popularity" in markdown
+    )

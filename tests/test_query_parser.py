@@ -25,8 +25,8 @@ SF = "Science Fiction"
 
 # Each row: query -> the fields that differ from an empty parse. Every other field must stay empty.
 QUERIES: list[tuple[str, dict[str, Any]]] = [
-    ("funny space movies", dict(genres=["Comedy"], media_type="movie", text="space")),
-    ("space adventure with aliens", dict(genres=["Adventure"], text="space with aliens")),
+    ("funny space movies", dict(genres=["Comedy", "Science Fiction"], media_type="movie", text="space")),
+    ("space adventure with aliens", dict(genres=["Science Fiction", "Adventure"], text="space with aliens")),
     ("dark 90s thrillers", dict(genres=["Thriller"], moods=["dark"], year_min=1990, year_max=1999)),
     (
         "feel-good rom-com under 2 hours",
@@ -42,12 +42,14 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         "relaxing animated films for kids",
         dict(genres=["Animation", "Family"], moods=["relaxing"], media_type="movie"),
     ),
-    ("tv series like breaking bad", dict(media_type="tv", text="breaking bad")),
+    ("tv series like breaking bad", dict(media_type="tv", text="breaking bad", similar_to="breaking bad")),
     ("classic westerns", dict(genres=["Western"], year_max=1979)),
     ("recent horror rated above 7", dict(genres=["Horror"], year_min=RECENT, rating_min=7.0)),
     (
         "movies between 2000 and 2005 about time travel",
-        dict(media_type="movie", year_min=2000, year_max=2005, text="time travel"),
+        dict(
+            media_type="movie", year_min=2000, year_max=2005, text="time travel", genres=["Science Fiction"]
+        ),
     ),
     ("intense war movies", dict(genres=["War"], moods=["intense"], media_type="movie")),
     ("short comedies", dict(genres=["Comedy"], runtime_max=90)),
@@ -56,7 +58,10 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         dict(genres=["Crime", "Drama"], moods=["dark"], year_min=1970, year_max=1979),
     ),
     ("I want something uplifting to watch tonight", dict(moods=["happy"])),
-    ("heist movies like Ocean's Eleven", dict(genres=["Crime"], media_type="movie", text="Ocean's Eleven")),
+    (
+        "heist movies like Ocean's Eleven",
+        dict(genres=["Crime"], media_type="movie", text="Ocean's Eleven", similar_to="Ocean's Eleven"),
+    ),
     ("critically acclaimed foreign dramas", dict(genres=["Drama"], rating_min=7.5, text="foreign")),
     ("cozy mystery series", dict(genres=["Mystery"], moods=["relaxing"], media_type="tv")),
     ("epic fantasy adventures", dict(genres=["Fantasy", "Adventure"], runtime_min=150)),
@@ -90,7 +95,10 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
         dict(genres=["Mystery"], moods=["dark"], year_min=1940, year_max=1949, media_type="movie"),
     ),
     ("gangster movies set in the 1920s", dict(genres=["Crime"], media_type="movie", text="set in the 1920s")),
-    ('films like "The Dark Knight"', dict(media_type="movie", text="The Dark Knight")),
+    (
+        'films like "The Dark Knight"',
+        dict(media_type="movie", text="The Dark Knight", similar_to="The Dark Knight"),
+    ),
     ("war films, no romance", dict(genres=["War"], exclude_genres=["Romance"], media_type="movie")),
     (
         "best animated movies of 2019",
@@ -105,7 +113,10 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("mafia dramas over 2.5 hours", dict(genres=["Crime", "Drama"], runtime_min=150)),
     ("period dramas with strong female leads", dict(genres=["History", "Drama"], text="strong female leads")),
     ("bleak dystopian sci-fi", dict(genres=[SF], moods=["dark"], text="dystopian")),
-    ("recent tv shows about space", dict(media_type="tv", year_min=RECENT, text="space")),
+    (
+        "recent tv shows about space",
+        dict(media_type="tv", year_min=RECENT, text="space", genres=["Science Fiction"]),
+    ),
     ("the best whodunits of all time", dict(genres=["Mystery"], rating_min=7.5)),
     ("hilarious comedies from last year", dict(genres=["Comedy"], year_min=2024, year_max=2024)),
     ("8/10 or better fantasy", dict(genres=["Fantasy"], rating_min=8.0)),
@@ -138,7 +149,10 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("2015-2010 crime", dict(genres=["Crime"], year_min=2010, year_max=2015)),
     ("a show about chefs", dict(media_type="tv", text="chefs")),
     ("good horror movies", dict(genres=["Horror"], media_type="movie")),
-    ("what are some good movies like Inception?", dict(media_type="movie", text="Inception")),
+    (
+        "what are some good movies like Inception?",
+        dict(media_type="movie", text="Inception", similar_to="Inception"),
+    ),
     ("FEEL GOOD MOVIES", dict(moods=["feel-good"], media_type="movie")),
     ("Ｓｃｉ－Ｆｉ ｍｏｖｉｅｓ", dict(genres=[SF], media_type="movie")),
 ]
@@ -390,6 +404,7 @@ def test_quoted_titles_from_the_real_catalog_stay_verbatim_and_set_no_filter() -
             raw=f'movies like "{title}"',
             text=" ".join(unicodedata.normalize("NFKC", title).split()),
             media_type="movie",
+            similar_to=" ".join(unicodedata.normalize("NFKC", title).split()),
         )
 
 
@@ -474,8 +489,11 @@ def test_vocabulary_soup_never_raises_and_keeps_the_invariants(query: str) -> No
 @given(vocabulary_queries.filter(lambda q: len(q) <= MAX_QUERY_CHARS))
 def test_case_does_not_change_the_filters(query: str) -> None:
     lower, upper = parse_query(query.lower(), today=TODAY), parse_query(query.upper(), today=TODAY)
-    assert {**lower.to_dict(), "raw": "", "text": ""} == {**upper.to_dict(), "raw": "", "text": ""}
+    words = {"raw": "", "text": "", "similar_to": "", "people": [], "notes": []}
+    assert {**lower.to_dict(), **words} == {**upper.to_dict(), **words}
     assert lower.text.casefold() == upper.text.casefold()
+    assert (lower.similar_to or "").casefold() == (upper.similar_to or "").casefold()
+    assert [p.casefold() for p in lower.people] == [p.casefold() for p in upper.people]
 
 
 @settings(max_examples=50, deadline=None)

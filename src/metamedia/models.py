@@ -35,6 +35,9 @@ class MediaRecord:
     tmdb_id: int | None = None
     imdb_id: str | None = None  # "tt0114709"
     movielens_id: int | None = None
+    companies: list[str] = field(default_factory=list)  # production companies ("Pixar Animation Studios")
+    collection: str | None = None  # the franchise it belongs to ("Toy Story Collection")
+    countries: list[str] = field(default_factory=list)  # production countries, by name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +76,9 @@ class MediaItem:
     tmdb_id: int | None = None
     imdb_id: str | None = None
     movielens_id: int | None = None
+    companies: list[str] = field(default_factory=list)
+    collection: str | None = None
+    countries: list[str] = field(default_factory=list)
     source: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0

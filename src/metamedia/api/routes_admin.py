@@ -54,6 +54,9 @@ class ItemIn(BaseModel):
     tmdb_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     imdb_id: Annotated[str, Field(pattern=r"^tt\d{1,10}$")] | None = None
     movielens_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    companies: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
+    collection: Text | None = None
+    countries: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
 
 
 class IngestPathIn(BaseModel):

@@ -23,7 +23,9 @@ from .auth import Principal, require
 router = APIRouter(tags=["users"])
 
 Kind = Literal["view", "click", "watch", "rewatch", "rating", "like", "dislike", "skip", "add_to_list"]
-Algorithm = Literal["auto", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"]
+Algorithm = Literal[
+    "auto", "fused", "popularity", "trending", "content", "itemknn", "als", "ease", "graph", "hybrid"
+]
 
 
 class InteractionIn(BaseModel):

@@ -17,11 +17,16 @@ import numpy as np
 from scipy import stats
 
 from .context import ContextBucketer
+from .guard import GuardedThompsonPolicy, GuardSettings
 from .ope import LoggedDecision, off_policy_report
 from .policy import EpsilonGreedyPolicy, FixedArmPolicy, ThompsonPolicy, UniformPolicy
 from .replay_data import ReplayStream
 
 CHOSEN_BUCKETS = ("experience", "session")
+SERVED_POLICY = "thompson-guarded"  # what BanditService.choose runs: Thompson sampling behind the guard
+# The guard's default arm in the replay: among the replay's arms, the one `metamedia eval` ranks
+# best on validation (EASE); the server's default is the fused model, which is not a replay arm.
+REPLAY_GUARD = GuardSettings(default_arm="ease")
 
 
 class LearningPolicy(Protocol):
@@ -50,6 +55,21 @@ def policy_specs(min_exploration: float = 0.05) -> list[PolicySpec]:
             "thompson-rich",
             ContextBucketer(("experience", "session", "daypart", "weekend", "genre")),
             lambda: ThompsonPolicy(min_exploration=min_exploration),
+        ),
+        PolicySpec(
+            SERVED_POLICY,
+            chosen,
+            lambda: GuardedThompsonPolicy(REPLAY_GUARD, min_exploration=min_exploration),
+        ),
+        PolicySpec(
+            "thompson-guarded-global",
+            ContextBucketer(()),
+            lambda: GuardedThompsonPolicy(REPLAY_GUARD, min_exploration=min_exploration),
+        ),
+        PolicySpec(
+            "thompson-guarded-rich",
+            ContextBucketer(("experience", "session", "daypart", "weekend", "genre")),
+            lambda: GuardedThompsonPolicy(REPLAY_GUARD, min_exploration=min_exploration),
         ),
         PolicySpec("epsilon-greedy", chosen, lambda: EpsilonGreedyPolicy(0.1)),
         PolicySpec("uniform", chosen, UniformPolicy),
@@ -109,21 +129,29 @@ def run_replay(stream: ReplayStream, *, seeds: int = 20, min_exploration: float 
     users, user_index = np.unique(stream.users, return_inverse=True)
     steps_per_user = np.bincount(user_index)
     shares: dict[str, list[float]] = {}
+    exploration: dict[str, float] = {}
     for spec in policy_specs(min_exploration):
         runs = []
         user_sums = np.zeros(len(users))
+        explored = 0
         for seed in range(seeds):
-            chosen = run_policy(stream, spec.factory(), spec.bucketer, seed)
+            policy = spec.factory()
+            chosen = run_policy(stream, policy, spec.bucketer, seed)
+            explored += int(getattr(policy, "explored", 0))
             rewards = stream.rewards[np.arange(n), chosen]
             runs.append(np.cumsum(rewards))
             user_sums += np.bincount(user_index, weights=rewards, minlength=len(users))
             if seed == 0:
                 shares[spec.name] = (np.bincount(chosen, minlength=len(stream.arms)) / n).tolist()
+        if isinstance(policy, GuardedThompsonPolicy):
+            exploration[spec.name] = explored / (n * seeds)
         curves[spec.name] = np.mean(runs, axis=0)
         totals[spec.name] = [float(r[-1]) for r in runs]
         per_user[spec.name] = user_sums / seeds / steps_per_user
     seed_test = stats.ttest_rel(totals["thompson"], totals["uniform"])
     user_test = stats.ttest_rel(per_user["thompson"], per_user["uniform"])
+    served_seed = stats.ttest_rel(totals[SERVED_POLICY], totals["uniform"])
+    served_user = stats.ttest_rel(per_user[SERVED_POLICY], per_user["uniform"])
     summary = {
         name: {
             "total_reward": float(np.mean(vals)),
@@ -159,6 +187,27 @@ def run_replay(stream: ReplayStream, *, seeds: int = 20, min_exploration: float 
             "paired_t_over_seeds": {
                 "t": float(seed_test.statistic),
                 "p_value": float(seed_test.pvalue),
+                "n": seeds,
+            },
+        },
+        "served_policy": SERVED_POLICY,
+        "guard": {
+            "default_arm": REPLAY_GUARD.default_arm,
+            "tolerance": REPLAY_GUARD.tolerance,
+            "quantile": REPLAY_GUARD.quantile,
+            "min_pulls": REPLAY_GUARD.min_pulls,
+            "floor": REPLAY_GUARD.floor,
+        },
+        "exploration_share": exploration,
+        "served_vs_uniform": {
+            "paired_t_over_users": {
+                "t": float(served_user.statistic),
+                "p_value": float(served_user.pvalue),
+                "n": len(users),
+            },
+            "paired_t_over_seeds": {
+                "t": float(served_seed.statistic),
+                "p_value": float(served_seed.pvalue),
                 "n": seeds,
             },
         },

@@ -67,7 +67,14 @@ def _markdown(result: dict[str, Any], seconds: float) -> str:
             f"| {name} | {row['total_reward']:.1f} | {row['mean_reward']:.4f} | {row['ratio_to_best_fixed']:.3f} | {row['final_regret']:.1f} |"
         )
     test = result["thompson_vs_uniform"]
+    served = result["served_vs_uniform"]["paired_t_over_users"]
     lines += [
+        "",
+        f"Served policy ({result['served_policy']}: Thompson sampling behind the guard {result['guard']}) vs "
+        f"uniform, paired t-test over users: t = {served['t']:.2f}, p = {served['p_value']:.2e}. "
+        f"Exploration share (steps not on the guard's incumbent): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result["exploration_share"].items())
+        + ".",
         "",
         f"Thompson vs uniform, paired t-test over users: t = {test['paired_t_over_users']['t']:.2f}, "
         f"p = {test['paired_t_over_users']['p_value']:.2e}; over seeds: p = {test['paired_t_over_seeds']['p_value']:.2e}.",
@@ -101,7 +108,14 @@ def write_replay_report(
     seconds = time.perf_counter() - started
     figures = {k: v for k, v in result.items() if k not in ("curves", "best_curve")}
     ts, best = figures["summary"]["thompson"], figures["best_fixed_arm"]
+    served = figures["summary"][figures["served_policy"]]
     figures["goals"] = {
+        "served_policy": figures["served_policy"],
+        "served_ratio_to_best_fixed": served["ratio_to_best_fixed"],
+        "served_at_least_0.95_best": served["ratio_to_best_fixed"] >= 0.95,
+        "served_beats_uniform_p_below_0.05": figures["served_vs_uniform"]["paired_t_over_users"]["p_value"]
+        < 0.05
+        and served["total_reward"] > figures["summary"]["uniform"]["total_reward"],
         "thompson_ratio_to_best_fixed": ts["ratio_to_best_fixed"],
         "thompson_at_least_0.95_best": ts["ratio_to_best_fixed"] >= 0.95,
         "thompson_beats_uniform_p_below_0.05": figures["thompson_vs_uniform"]["paired_t_over_users"][

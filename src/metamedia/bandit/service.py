@@ -7,6 +7,7 @@ same database) continues exactly where the last one stopped.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, select
 from ..errors import Conflict, InvalidInput, NotFound
 from ..recommend.registry import BANDIT_ARMS
 from .context import BanditContext, ContextBucketer
+from .guard import GuardSettings, guarded_probabilities, judge
 from .log import (
     add_counts,
     arms_table,
@@ -36,8 +38,11 @@ from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPoli
 from .reward import Outcome, RewardWeights, composite_reward
 from .split import TrafficSplit, compare_variants
 
+log = logging.getLogger("metamedia.bandit")
+
 DEFAULT_ARMS = BANDIT_ARMS
 CONTROL = "control"
+EXPLORATION_WINDOW = 5000  # recent decisions the reported exploration share is measured over
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Decision:
     policy_version: str
     bucket: str
     variant: str
+    guard: dict[str, Any] | None = None  # GuardVerdict.to_dict() of this decision (None: a variant policy)
+    exploring: bool = False  # the arm is not the guard's incumbent
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +89,7 @@ class BanditService:
         seed: int | None = None,
         split: TrafficSplit | None = None,
         variant_policies: Mapping[str, CandidatePolicy] | None = None,
+        guard: GuardSettings | None = None,
     ) -> None:
         self.engine = engine
         self.bucketer = bucketer or ContextBucketer()
@@ -92,11 +100,13 @@ class BanditService:
         self.rng = np.random.default_rng(seed)
         self.split = split
         self.variant_policies = dict(variant_policies or {})
+        self.guard = guard or GuardSettings()
         create_tables(engine)
         with engine.begin() as conn:
-            if conn.execute(select(func.count()).select_from(arms_table)).scalar() == 0:
-                for name in arms:
-                    self._insert_arm(conn, name, (1.0, 1.0))
+            known = set(conn.execute(select(arms_table.c.name)).scalars())
+            for name in arms:
+                if not known or (name == self.guard.default_arm and name not in known):
+                    self._insert_arm(conn, name, (1.0, 1.0))  # the served default joins older logs
 
     # -- arms ---------------------------------------------------------------------------
 
@@ -190,12 +200,14 @@ class BanditService:
                 arms = [a for a in dict.fromkeys(eligible_arms) if a in active]
             if not arms:
                 raise InvalidInput("none of the eligible arms is active")
+            verdict = None
             if variant in self.variant_policies:
                 probabilities = self.variant_policies[variant].probabilities(bucket, arms)
             else:
                 self.policy.table = load_posteriors(conn)
-                probabilities = self.policy.mix_floor(
-                    self.policy.thompson_probabilities(bucket, arms, self.rng)
+                verdict = judge(self.policy.table, arms, self.guard)
+                probabilities = guarded_probabilities(
+                    self.policy, bucket, arms, verdict, self.guard, self.rng
                 )
             index = int(self.rng.choice(len(arms), p=probabilities))
             decision = Decision(
@@ -208,7 +220,15 @@ class BanditService:
                 else variant,
                 bucket=bucket,
                 variant=variant,
+                guard=verdict.to_dict() if verdict else None,
+                exploring=verdict is not None and arms[index] != verdict.incumbent,
             )
+            if decision.exploring:
+                log.info(
+                    "bandit explores %s (p=%.4f; incumbent %s, safe %s, guarded %s)", decision.arm,
+                    decision.propensity, verdict.incumbent if verdict else "", list(verdict.safe if verdict else ()),
+                    list(verdict.guarded if verdict else ()),
+                )  # fmt: skip
             conn.execute(
                 decisions_table.insert().values(
                     id=decision.id,
@@ -230,7 +250,9 @@ class BanditService:
     def logged_decision(self, decision_id: str) -> ServedDecision:
         """The logged decision `decision_id` (NotFound when there is none)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(decisions_table).where(decisions_table.c.id == str(decision_id))).first()
+            row = conn.execute(
+                select(decisions_table).where(decisions_table.c.id == str(decision_id))
+            ).first()
         if row is None:
             raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
         return ServedDecision(
@@ -314,11 +336,22 @@ class BanditService:
             ).scalar()
             rows = conn.execute(select(arms_table).order_by(arms_table.c.name)).all()
             version = self._policy_version(conn)
+            recent = conn.execute(
+                select(decisions_table.c.arm, decisions_table.c.probabilities)
+                .order_by(decisions_table.c.created_at.desc())
+                .limit(EXPLORATION_WINDOW)
+            ).all()
         total = sum(counts.values())
+        active = [r.name for r in rows if r.active]
+        verdict = judge(table, active, self.guard) if active else None
+        explored = [arm != max(p, key=p.get) for arm, p in recent if p]
         return {
             "policy_version": version,
             "bucket_features": list(self.bucketer.features),
             "min_exploration": self.policy.min_exploration,
+            "guard": {**asdict(self.guard), "now": verdict.to_dict() if verdict else None},
+            "exploration_share": sum(explored) / len(explored) if explored else 0.0,
+            "exploration_window": len(explored),
             "decisions": total,
             "rewarded": int(rewarded or 0),
             "arms": [

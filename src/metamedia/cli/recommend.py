@@ -133,11 +133,13 @@ def catalog_content(engine: Engine, links_csv: Path) -> tuple[dict[int, np.ndarr
 
 
 def run_eval(
-    ratings: Path, links: Path, out: Path, seed: int, quick: bool, catalog_vectors: bool
-) -> dict[str, Any]:
+    ratings: Path, links: Path, out: Path, seed: int, quick: bool, catalog_vectors: bool,
+    replay_users: int = 60, cold_seeds: tuple[int, ...] = (0, 1),
+) -> dict[str, Any]:  # fmt: skip
     # deferred: keeps `metamedia --help` and light commands from loading the recommenders and scipy
     from ..evaluation.algorithms import default_algorithms
     from ..evaluation.harness import run_evaluation
+    from ..evaluation.served import scratch_engine
 
     vectors = genres = None
     if catalog_vectors:
@@ -149,10 +151,17 @@ def run_eval(
         if not vectors:
             raise InvalidInput("the catalog has no items linked to these ratings: ingest a catalog first, "
                                "or pass --no-catalog-vectors")  # fmt: skip
-    return run_evaluation(
-        ratings, links, item_vectors=vectors, item_genres=genres, seed=seed, out_dir=out,
-        algorithms=default_algorithms(quick=quick),
-    )  # fmt: skip
+    if not (catalog_vectors and replay_users > 0 and not settings().database_url):
+        return run_evaluation(
+            ratings, links, item_vectors=vectors, item_genres=genres, seed=seed, out_dir=out,
+            algorithms=default_algorithms(quick=quick), cold_seeds=cold_seeds,
+        )  # fmt: skip
+    with scratch_engine(settings()) as scratch:
+        return run_evaluation(
+            ratings, links, item_vectors=vectors, item_genres=genres, seed=seed, out_dir=out,
+            algorithms=default_algorithms(quick=quick), replay_engine=scratch, replay_users=replay_users,
+            cold_seeds=cold_seeds,
+        )  # fmt: skip
 
 
 def _summary(report: dict[str, Any], out: Path) -> None:
@@ -169,6 +178,19 @@ def _summary(report: dict[str, Any], out: Path) -> None:
             f"{m['coverage@10']:.3f}",
         )
     console.print(table)
+    from ..evaluation.report_served import goal_line, served_sections
+
+    for line in served_sections(report.get("serving") or {"config": {}}):
+        console.print(line, markup=False)
+    console.print("Goals:", markup=False)
+    for key, goal in report["goals"].items():
+        if "numerator" in goal:
+            verdict = "met" if goal["met"] else "NOT met"
+            console.print(
+                f"- {key}: {goal['ratio'] or 0:.3f}x, target {goal['target']:.2f}x: {verdict}", markup=False
+            )
+        else:
+            console.print(goal_line(key, goal), markup=False)
 
 
 RatingsOpt = Annotated[Path | None, typer.Option("--ratings", help="MovieLens ratings.csv.")]
@@ -186,12 +208,19 @@ def eval_recommend(
     ratings: RatingsOpt = None, links: LinksOpt = None, out: OutOpt = DEFAULT_OUT, seed: SeedOpt = 0,
     quick: QuickOpt = False, catalog_vectors: VectorsOpt = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    replay_users: Annotated[
+        int, typer.Option(help="Test users replayed through Engine.recommend on a copy of the store (0: skip).")
+    ] = 60,
+    cold_seeds: Annotated[
+        str, typer.Option(help="Comma-separated seeds of the cold-item and cold-user splits ('' skips them).")
+    ] = "0,1",
 ) -> None:  # fmt: skip
     """Offline evaluation of every recommender and baseline on a temporal split of MovieLens ratings."""
     if ratings is None or links is None:
         raise typer.BadParameter("--ratings and --links are required")
     with errors_to_exit():
-        report = run_eval(ratings, links, out, seed, quick, catalog_vectors)
+        seeds = tuple(int(x) for x in cold_seeds.split(",") if x.strip())
+        report = run_eval(ratings, links, out, seed, quick, catalog_vectors, replay_users, seeds)
     if json_out:
         emit_json(report)
     else:
@@ -212,6 +241,6 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """Offline evaluations; `metamedia eval --ratings R --links L` runs the recommender report."""
         if ctx.invoked_subcommand is not None:
             return
-        eval_recommend(ratings, links, out, seed, quick, catalog_vectors)
+        eval_recommend(ratings, links, out, seed, quick, catalog_vectors, False, 60, "0,1")
 
     eval_app.callback(invoke_without_command=True)(eval_default)

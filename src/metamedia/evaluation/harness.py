@@ -15,10 +15,13 @@ from ..recommend.content import normalise_rows
 from ..recommend.rerank import Candidate, rerank
 from ..recommend.signals import rating_scale_of, rating_strengths
 from .algorithms import AlgorithmSpec, Context, default_algorithms
+from .coldstart import mean_ci
 from .data import RatingsLog, fallback_item_vectors, load_movie_genres_and_years, load_ratings
 from .metrics import paired_bootstrap_ratio
 from .protocol import POSITIVE_RATING, RECALL_CUTOFF, Phase, RankingResult, build_phase, evaluate_scores
 from .report import write_report
+from .served import SAMPLE_USERS, served_replay
+from .served_goals import SERVED, cold_start_sections, served_goals, served_row, serving_params
 from .split import temporal_split
 from .tuning import fuse, tune_fusion
 
@@ -40,13 +43,19 @@ def run_evaluation(
     out_dir: Path,
     movies_csv: Path | None = None,
     algorithms: Sequence[AlgorithmSpec] | None = None,
+    replay_engine: Any = None,
+    replay_users: int = SAMPLE_USERS,
+    cold_seeds: Sequence[int] = (0, 1),
 ) -> dict[str, Any]:
     """Evaluate every algorithm on MovieLens-format ratings; write JSON, markdown and PNGs to out_dir.
 
     ``item_vectors`` (content vectors keyed by MovieLens movieId) and ``item_genres`` come
     from the catalog; when ``item_vectors`` is None a fallback built from movies.csv
     (``movies_csv``, default beside ratings.csv) is used and the report says so.
-    ``algorithms`` defaults to ``default_algorithms()``. Returns the report dict.
+    ``algorithms`` defaults to ``default_algorithms()``. ``replay_engine`` (a scratch engine over
+    the catalog, see evaluation.served) enables the served-path replay of ``replay_users`` test
+    users; the cold-item and cold-user splits run once per seed in ``cold_seeds`` (none: skipped).
+    Returns the report dict.
     """
     started = time.perf_counter()
     log = load_ratings(Path(ratings_csv), Path(links_csv))
@@ -100,6 +109,29 @@ def run_evaluation(
             }
         )
         rows.append(_diversified_row(fused, phases["test"], vectors, genres))
+    else:
+        best = None
+    served, served_result = served_row(phases, vectors)
+    rows.append(served)
+    per_user[SERVED] = served_result.ndcg_per_user
+    replay = None
+    if replay_engine is not None:
+        offline = best.ndcg_per_user if best is not None else served_result.ndcg_per_user
+        replay = served_replay(
+            replay_engine,
+            log,
+            phases["test"],
+            held_out,
+            offline,
+            Path(links_csv),
+            sample=replay_users,
+            seed=seed,
+        )
+    cold = cold_start_sections(log, strengths, vectors, positive, cold_seeds) if cold_seeds else None
+    for row in rows:
+        row["test"]["ndcg@10_95ci"] = (
+            mean_ci(per_user[row["name"]], seed)[1:] if row["name"] in per_user else None
+        )
 
     report = {
         "protocol": _protocol(scale, positive, seed),
@@ -115,7 +147,11 @@ def run_evaluation(
         },
         "phases": {name: _phase_summary(phase, len(log.user_ids)) for name, phase in phases.items()},
         "algorithms": rows,
-        "goals": _goals(rows, per_user, seed),
+        "serving": {"config": serving_params(), "served_replay": replay, **(cold or {})},
+        "goals": {
+            **_goals(rows, per_user, seed),
+            **served_goals(best, served_result, replay, cold or {"cold_items": [], "cold_users": []}),
+        },
         "notes": _notes(rows, phases["test"], fallback=vector_info["content_vectors"].startswith("fallback")),
         "seed": seed,
         "seconds_total": round(time.perf_counter() - started, 1),

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailable
+from .report_served import goal_line, served_sections
 
 METRICS = ("ndcg@10", "recall@20", "map@10", "coverage@10", "diversity@10", "novelty@10")
 ROLE_COLOURS = {"baseline": "#8c8c8c", "metamedia": "#1f77b4"}
@@ -61,6 +62,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Results (test split)", "", render_table(report["algorithms"]), ""]
     lines += ["## Goals", ""]
     for key, goal in report["goals"].items():
+        if "numerator" not in goal:
+            lines.append(goal_line(key, goal))
+            continue
         verdict = "met" if goal["met"] else f"NOT met (short by {goal['gap_ndcg@10']:.4f} NDCG@10)"
         if goal["ratio"] is None:
             ratio = "undefined (the denominator has no hit)"
@@ -71,6 +75,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- **{key}**: {goal['numerator']} {goal['ndcg@10'][0]:.4f} / {goal['denominator']} "
             f"{goal['ndcg@10'][1]:.4f} = {ratio}; target {goal['target']:.2f}x: {verdict}."
         )
+    if report.get("serving"):
+        lines += ["", *served_sections(report["serving"])]
     if report.get("notes"):
         lines += ["", "## Notes", ""]
         lines += [f"- {note}" for note in report["notes"]]

@@ -101,7 +101,15 @@ def record_from_json(obj: dict[str, Any]) -> MediaRecord:
         tmdb_id=_id(obj, "tmdb_id"),
         imdb_id=imdb_id(_string(obj, "imdb_id")),
         movielens_id=_id(obj, "movielens_id"),
+        companies=_names(obj, "companies"),
+        collection=one_line(_string(obj, "collection")),
+        countries=_names(obj, "countries"),
     )
+
+
+def _names(obj: dict[str, Any], name: str) -> list[str]:
+    """Names (companies, countries): trimmed, whitespace-collapsed, blanks and duplicates dropped."""
+    return list(dict.fromkeys(" ".join(v.split()) for v in _strings(obj, name) if v.strip()))
 
 
 def _string(obj: dict[str, Any], name: str) -> str | None:

@@ -41,6 +41,9 @@ MERGED_FIELDS = (
     "tmdb_id",
     "imdb_id",
     "movielens_id",
+    "companies",
+    "collection",
+    "countries",
 )
 
 

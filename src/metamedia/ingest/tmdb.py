@@ -91,7 +91,26 @@ def _tmdb_row(
         popularity=check_non_negative(parse_float(fields.get("popularity"), "popularity"), "popularity"),
         language=text(fields.get("original_language")),
         tmdb_id=tmdb_id,
+        companies=_clean_names(read_names(fields.get("production_companies") or "[]")),
+        countries=_clean_names(read_names(fields.get("production_countries") or "[]")),
     )
+
+
+def _clean_names(names: list[str] | None) -> list[str]:
+    """Company or country names, whitespace-collapsed, duplicates dropped; a malformed cell gives none."""
+    return list(dict.fromkeys(" ".join(n.split()) for n in names or [] if n.strip()))
+
+
+def _collection_name(raw: str | None) -> str | None:
+    """The name in The Movies Dataset's belongs_to_collection cell (a Python-literal dict)."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        value = ast.literal_eval(raw)
+    except _LITERAL_ERRORS:
+        return None
+    name = value.get("name") if isinstance(value, dict) else None
+    return " ".join(name.split()) or None if isinstance(name, str) else None
 
 
 def parse_tmdb5000_row(fields: Mapping[str, str]) -> MediaRecord:
@@ -104,6 +123,7 @@ def parse_movies_metadata_row(fields: Mapping[str, str]) -> MediaRecord:
     record = _tmdb_row(fields, "movies_metadata", names_from_literal)
     record.imdb_id = imdb_id(fields.get("imdb_id"))
     record.poster_path = text(fields.get("poster_path"))
+    record.collection = _collection_name(fields.get("belongs_to_collection"))
     return record
 
 

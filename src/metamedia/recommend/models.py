@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from .ease import EASERecommender
 from .graph import GraphFilterRecommender
 from .itemknn import ItemKNNRecommender
 from .popularity import PopularityRecommender
+from .serving import SERVING, FusedRecommender
 from .storage import interactions
 
 log = logging.getLogger("metamedia.recommend.models")
@@ -37,7 +38,7 @@ REFIT_SHARE = 0.05
 # EASE inverts an active x active matrix: keep it to the most-interacted items.
 EASE_MAX_ITEMS = 6000
 TRENDING_HALF_LIFE_DAYS = 30.0
-CF_MODELS = ("popularity", "trending", "itemknn", "als", "ease", "graph")
+CF_MODELS = ("popularity", "trending", "itemknn", "als", "ease", "graph", "fused")
 
 
 @dataclass
@@ -71,9 +72,7 @@ def load_catalog(store: CatalogStore, media: VectorCollection, generation: int =
     items = [it for it in store.iter_items() if it.id in indexed]
     items.sort(key=lambda it: it.id)
     ids = np.array([it.id for it in items], dtype=np.int64)
-    vectors = (
-        normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
-    )
+    vectors = normalise_rows(media.get_vectors(ids)) if len(ids) else np.zeros((0, 1), dtype=np.float32)
     nan = float("nan")
     return CatalogSnapshot(
         item_ids=ids,
@@ -135,6 +134,21 @@ def history_row(events: list[tuple[int, float, float]], catalog: CatalogSnapshot
     )
 
 
+def strength_row(events: list[tuple[int, float, float]], catalog: CatalogSnapshot) -> sp.csr_matrix:
+    """One user's events as a 1 x items row of signed strengths (per item the strongest signal,
+    ties: latest), the input the fused model is scored from, as in the evaluation."""
+    best: dict[int, float] = {}
+    for item_id, strength, _ in events:
+        column = catalog.position.get(int(item_id))
+        if column is not None and (column not in best or abs(strength) >= abs(best[column])):
+            best[column] = strength
+    columns = np.fromiter(best.keys(), np.int64, len(best))
+    values = np.fromiter(best.values(), np.float32, len(best))
+    return sp.csr_matrix(
+        (values, (np.zeros(len(columns), np.int64), columns)), shape=(1, len(catalog)), dtype=np.float32
+    )
+
+
 def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
     """Read every interaction and fit every CF model on it (a failing model is reported, not fatal)."""
     started = time.perf_counter()
@@ -166,7 +180,7 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
     stamps = sp.csr_matrix((np.array(times, np.float64), (rows, cols)), shape=shape, dtype=np.float64)
     matrix.sort_indices()
     stamps.sort_indices()
-    models, errors = _fit_all(matrix, stamps)
+    models, errors = _fit_all(matrix, stamps, catalog.vectors)
     trending = models.get("trending")
     trending_scores = (
         np.asarray(trending.score(np.zeros(1, np.int64))[0], np.float32)
@@ -188,7 +202,7 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
 
 
 def _fit_all(
-    matrix: sp.csr_matrix, stamps: sp.csr_matrix
+    matrix: sp.csr_matrix, stamps: sp.csr_matrix, vectors: np.ndarray | None = None
 ) -> tuple[dict[str, ScoringRecommender], dict[str, str]]:
     models: dict[str, ScoringRecommender] = {}
     errors: dict[str, str] = {}
@@ -206,6 +220,7 @@ def _fit_all(
         "graph": lambda: GraphFilterRecommender(
             alpha=0.3 if graph_factors >= 1 else 0.0, factors=max(1, graph_factors)
         ).fit(matrix),
+        "fused": lambda: FusedRecommender(SERVING).fit(matrix, vectors),
     }
     for name, build in builders.items():
         try:
@@ -297,7 +312,16 @@ class ModelCache:
                 current = self._catalog
                 if current is None or current.generation != generation:
                     # read the generation before the rows: a write meanwhile makes the next call reload
-                    current = self._catalog = load_catalog(self.store, self.media, generation)
+                    fresh = load_catalog(self.store, self.media, generation)
+                    fitted = self._fitted
+                    # an update keeps every item in its column: the fitted models still line up
+                    if (
+                        fitted is not None
+                        and fitted.catalog is current
+                        and np.array_equal(fitted.catalog.item_ids, fresh.item_ids)
+                    ):
+                        self._fitted = replace(fitted, catalog=fresh)
+                    current = self._catalog = fresh
         return current
 
     def fitted(self) -> FittedModels | None:

@@ -20,6 +20,9 @@ class Algorithm:
 
 AUTO = "auto"  # the bandit chooses among the arms
 REGISTRY: tuple[Algorithm, ...] = (
+    Algorithm(
+        "fused", "fused", "the served default: EASE + item-kNN on signal strengths (recommend.serving)"
+    ),
     Algorithm("popularity", "popularity", "most-interacted items"),
     Algorithm("trending", None, "popularity with recent interactions weighted higher"),
     Algorithm("content", "content", "the user's preference vector against item vectors"),
@@ -32,4 +35,4 @@ REGISTRY: tuple[Algorithm, ...] = (
 ALGORITHM_NAMES: tuple[str, ...] = (AUTO, *(a.name for a in REGISTRY))
 ARM_ALGORITHM: dict[str, str] = {a.arm: a.name for a in REGISTRY if a.arm is not None}
 # The bandit's arms in the order it was always seeded with.
-BANDIT_ARMS: tuple[str, ...] = ("popularity", "item-knn", "als", "ease", "gf-cf", "content")
+BANDIT_ARMS: tuple[str, ...] = ("fused", "popularity", "item-knn", "als", "ease", "gf-cf", "content")

@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.engine import Engine as Database
 
 from ..domain.feedback import outcome_reward
 from ..domain.limits import RECOMMEND_MAX_K, check_k
-from ..errors import InvalidInput, ItemNotFound, UserNotFound
+from ..errors import InvalidInput, ItemNotFound
 from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
 from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
@@ -33,29 +32,34 @@ from ..search.pipeline import resolve_genres, result_row
 from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
-from .models import FittedModels, ModelCache, allowed_mask, history_row, popularity_scores, trending_rank
+from .models import (
+    FittedModels,
+    ModelCache,
+    allowed_mask,
+    history_row,
+    popularity_scores,
+    strength_row,
+    trending_rank,
+)
 from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
-from .preference import PreferenceEvent, PreferenceVector
+from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
+from .profiles import ProfileMixin
 from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
 from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, rerank
+from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
-    StoredProfile,
     check_context,
     check_finite,
     check_key,
     check_user_id,
-    counts_by_kind,
     create_tables,
     ensure_users,
     interaction_by_key,
-    interaction_dict,
     interactions,
-    load_profiles,
     save_profile,
     user_events,
-    users,
     with_time,
 )
 
@@ -66,15 +70,15 @@ KINDS = tuple(k.value for k in SignalKind)
 ALGORITHMS = ALGORITHM_NAMES
 HYBRID_WEIGHTS = {"ease": 1.0, "graph": 0.8, "itemknn": 0.5, "als": 0.5, "content": 0.6, "trending": 0.2}
 MAX_K = RECOMMEND_MAX_K
-COLLABORATIVE = {"itemknn", "als", "ease", "graph"}  # explained by who else liked what
-MIN_RATE = 0.02
+COLLABORATIVE = {"fused", "itemknn", "als", "ease", "graph"}  # explained by who else liked what
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
 SERVED_CACHE = 5000
+POOL_CACHE_USERS = 5000  # users whose scored candidate pool is kept (~50 ids and scores each)
 IMPORT_BATCH = 5000
 
 
-class RecommendService:
+class RecommendService(ProfileMixin):
     """The engine's recommendation layer (``engine.recs``), wired by the engine with its ports.
 
     ``bandit`` and ``memory`` are callables because both open on first use (creating their tables).
@@ -108,6 +112,11 @@ class RecommendService:
         self.feedback.add(None, self._event_listener)
         self._profile_lock = threading.Lock()
         self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Per user, the scored candidate pool of their last request, keyed by everything it depends
+        # on (their history, the fitted models, the catalog generation, the filters); a write drops it.
+        self._pools: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
+        self._pool_lock = threading.Lock()
+        self._ranks: tuple[Any, Any, np.ndarray] | None = None
 
     # ----- interactions ------------------------------------------------------------------------
     def record_interaction(
@@ -176,6 +185,8 @@ class RecommendService:
             if stored is None:
                 raise
             return {**stored, "duplicate": True}
+        with self._pool_lock:
+            self._pools.pop(user, None)
         stored = {**row, "id": int(new_id), "timestamp": when, "duplicate": False}
         stored.pop("created_at")
         interaction = StoredInteraction(
@@ -292,28 +303,34 @@ class RecommendService:
             }
             decision = self._bandit().choose(user, {**bandit_ctx, "interactions": len(events)}, arms)
             effective = "trending" if cold else ARM_ALGORITHM[decision.arm]
-        allowed = allowed_mask(fitted, catalog, wanted_genres, rating_min, runtime_max, media_type, consumed)
-        allowed &= ~blocked_mask(catalog.genres, limits.blocked_genres)
-        scores = self._scores(effective, user, fitted, catalog, events, allowed)
-        if query is not None or seed is not None:
-            scores = self._with_query(
-                scores, query, catalog, allowed, wanted_genres, rating_min, runtime_max, media_type, seed
-            )
-        scores = np.where(allowed, scores, -np.inf)
         pool = max(50, 4 * k)
-        order = np.argsort(-scores, kind="stable")[:pool]
-        order = order[np.isfinite(scores[order])]
-        ranks = trending_rank(fitted, catalog)
+        key = (
+            effective, len(events), events[-1][2] if events else 0.0, fitted.fitted_at if fitted else 0.0,
+            catalog.generation, tuple(wanted_genres), rating_min, runtime_max, media_type, pool,
+            tuple(sorted(limits.blocked_genres)),
+        )  # fmt: skip
+        cacheable = query is None and seed is None
+        cached = self._pools.get(user) if cacheable else None
+        if cached is not None and cached[0] == key:
+            order, pool_scores = cached[1], cached[2]
+        else:
+            order, pool_scores = self._pool(
+                effective, user, fitted, catalog, events, consumed, pool, (query, seed),
+                (wanted_genres, rating_min, runtime_max, media_type), limits.blocked_genres,
+            )  # fmt: skip
+            if cacheable:
+                self._remember_pool(user, (key, order, pool_scores))
+        ranks = self._trending_rank(fitted, catalog)
         top_trending = min(TRENDING_TOP, max(1, len(catalog) // 20))
         candidates = [
             Candidate(
-                item_id=int(catalog.item_ids[j]), score=float(scores[j]), vector=catalog.vectors[j],
+                item_id=int(catalog.item_ids[j]), score=float(score), vector=catalog.vectors[j],
                 genres=catalog.genres[j], title=catalog.titles[j],
                 rating=None if math.isnan(catalog.rating[j]) else float(catalog.rating[j]),
                 runtime=None if math.isnan(catalog.runtime[j]) else int(catalog.runtime[j]),
                 media_type=str(catalog.media_type[j]), trending=bool(ranks[j] < top_trending),
             )
-            for j in order.tolist()
+            for j, score in zip(order.tolist(), pool_scores.tolist(), strict=True)
         ]  # fmt: skip
         profile = self._profile_for_reads(user, catalog)
         history = self._history(events, catalog)
@@ -328,7 +345,7 @@ class RecommendService:
         )
         ranked = rerank(
             candidates, k + MEMORY_SPARE, consumed=consumed, constraints=constraints,
-            diversity="mmr", mmr_lambda=0.8, explainer=explainer,
+            diversity="mmr", mmr_lambda=SERVING.mmr_lambda, explainer=explainer,
         )  # fmt: skip
         final, notes, strategy_ids = self._memory_rerank(user, ranked, catalog, ctx, k)
         items = self.store.get_items([item_id for item_id, _, _ in final])
@@ -344,6 +361,7 @@ class RecommendService:
             "arm": decision.arm if decision else None,
             "decision_id": decision.id if decision else None,
             "propensity": decision.propensity if decision else None,
+            "exploring": decision.exploring if decision else False,
             "cold_start": cold,
             "results": results,
             "notes": notes,
@@ -352,6 +370,41 @@ class RecommendService:
             else None,
             "took_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+
+    def _pool(
+        self, effective: str, user: str, fitted: FittedModels | None, catalog: Any,
+        events: list[tuple[int, float, float, str]], consumed: set[int], pool: int,
+        steer: tuple[str | None, int | None], filters: tuple[list[str], float | None, int | None, str | None],
+        blocked: frozenset[str],
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The ``pool`` best allowed columns of this algorithm for the user, best first, with their scores."""
+        genres, rating_min, runtime_max, media_type = filters
+        query, seed = steer
+        allowed = allowed_mask(fitted, catalog, genres, rating_min, runtime_max, media_type, consumed)
+        allowed &= ~blocked_mask(catalog.genres, blocked)
+        scores = self._scores(effective, user, fitted, catalog, events, allowed)
+        if query is not None or seed is not None:
+            scores = self._with_query(
+                scores, query, catalog, allowed, genres, rating_min, runtime_max, media_type, seed
+            )
+        scores = np.where(allowed, scores, -np.inf)
+        top = np.argpartition(-scores, pool - 1)[:pool] if pool < len(scores) else np.arange(len(scores))
+        order = top[np.lexsort((top, -scores[top]))]
+        order = order[np.isfinite(scores[order])]
+        return order, scores[order]
+
+    def _remember_pool(self, user: str, entry: tuple[Any, np.ndarray, np.ndarray]) -> None:
+        with self._pool_lock:
+            self._pools[user] = entry
+            self._pools.move_to_end(user)
+            while len(self._pools) > POOL_CACHE_USERS:
+                self._pools.popitem(last=False)
+
+    def _trending_rank(self, fitted: FittedModels | None, catalog: Any) -> np.ndarray:
+        memo = self._ranks
+        if memo is None or memo[0] is not fitted or memo[1] is not catalog:
+            memo = self._ranks = (fitted, catalog, trending_rank(fitted, catalog))
+        return memo[2]
 
     def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
         active = self._bandit().active_arms()
@@ -388,7 +441,8 @@ class RecommendService:
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
         if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
-        history = history_row([(i, s, t) for i, s, t, _ in events], catalog)
+        triples = [(i, s, t) for i, s, t, _ in events]
+        history = strength_row(triples, catalog) if algorithm == "fused" else history_row(triples, catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)
 
     def _content(self, user: str, catalog: Any, allowed: np.ndarray) -> np.ndarray:
@@ -474,63 +528,6 @@ class RecommendService:
         while len(self._served) > SERVED_CACHE:
             self._served.popitem(last=False)
 
-    # ----- profiles ---------------------------------------------------------------------------
-    def profile(self, user_id: str) -> dict[str, Any]:
-        """Top genres, confidence, interaction counts by kind and recent signals of a known user."""
-        user = check_user_id(user_id)
-        with self.db.connect() as conn:
-            row = conn.execute(select(users).where(users.c.id == user)).first()
-            if row is None:
-                raise UserNotFound(f"no user {user!r}", {"user_id": user})
-            counts = counts_by_kind(conn, user)
-            recent = [
-                interaction_dict(r)
-                for r in conn.execute(
-                    select(interactions).where(interactions.c.user_id == user)
-                    .order_by(interactions.c.created_at.desc(), interactions.c.id.desc()).limit(10)
-                )
-            ]  # fmt: skip
-        titles = self.store.get_items([r["item_id"] for r in recent])
-        for r in recent:
-            r["title"] = titles[r["item_id"]].title if r["item_id"] in titles else None
-        profile = self._profile_for_reads(user, self.models.catalog())
-        affinity = sorted((profile.genre_affinity if profile else {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        finish = {}
-        for genre, _ in affinity if profile else []:
-            rate = profile.genre_finish_rate(genre) if profile else None
-            if profile is not None and rate is not None:
-                finish[genre] = {
-                    "finished_share": round(rate, 3),
-                    "watches": profile.genre_watch_count(genre),
-                }
-        return {
-            "user_id": user,
-            "created_at": row.created_at,
-            "last_seen": row.last_seen,
-            "interactions": sum(counts.values()),
-            "counts": counts,
-            "confidence": round(profile.confidence, 4) if profile else 0.0,
-            "evidence": round(profile.evidence, 4) if profile else 0.0,
-            "top_genres": [{"genre": g, "affinity": round(a, 4)} for g, a in affinity if a > 0][:10],
-            "avoided_genres": [{"genre": g, "affinity": round(a, 4)} for g, a in reversed(affinity) if a < 0][
-                :5
-            ],
-            "finish_rates": finish,
-            "recent": recent,
-        }
-
-    def rebuild_profile(self, user_id: str) -> dict[str, Any]:
-        """Replay the user's whole history into a fresh preference vector and store it."""
-        user = check_user_id(user_id)
-        with self._profile_lock, self.db.begin() as conn:
-            stored = self._replay(conn, user)
-            save_profile(conn, user, stored.profile, stored.counts, time.time())
-        return {
-            "user_id": user,
-            "events": len(stored.profile.history),
-            "confidence": stored.profile.confidence,
-        }
-
     def refresh(self, *, wait: bool = True) -> dict[str, Any]:
         """Refit the CF models on all interactions now (``wait=False``: in the background)."""
         fitted = self.models.refresh(wait=wait)
@@ -541,46 +538,6 @@ class RecommendService:
             "items": len(fitted.catalog), "seconds": fitted.seconds, "models": sorted(fitted.models),
             "errors": fitted.errors,
         }  # fmt: skip
-
-    def _profile_for_reads(self, user: str, catalog: Any) -> PreferenceVector | None:
-        with self.db.connect() as conn:
-            stored = load_profiles(conn, [user], min_rate=MIN_RATE).get(user)
-        if stored is None or stored.profile.dim != catalog.vectors.shape[1]:
-            return None
-        return stored.profile
-
-    def _load_profile(self, conn: Any, user: str, *, exclude_latest: bool) -> StoredProfile:
-        stored = load_profiles(conn, [user], min_rate=MIN_RATE).get(user)
-        dim = self.models.catalog().vectors.shape[1]
-        if stored is not None and stored.profile.dim == dim:
-            return stored
-        return self._replay(conn, user, skip_last=exclude_latest)
-
-    def _replay(self, conn: Any, user: str, *, skip_last: bool = False) -> StoredProfile:
-        catalog = self.models.catalog()
-        rows = list(
-            conn.execute(
-                select(interactions.c.item_id, interactions.c.kind, interactions.c.strength,
-                       interactions.c.completion, interactions.c.created_at)
-                .where(interactions.c.user_id == user)
-                .order_by(interactions.c.created_at, interactions.c.id)
-            )
-        )  # fmt: skip
-        if skip_last and rows:
-            rows = rows[:-1]  # the caller is about to learn the newest event itself
-        profile = PreferenceVector(catalog.vectors.shape[1], min_rate=MIN_RATE)
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[r.kind] = counts.get(r.kind, 0) + 1
-            column = catalog.position.get(int(r.item_id))
-            if column is None:
-                continue
-            genres = catalog.genres[column]
-            event = PreferenceEvent(
-                int(r.item_id), float(r.strength), genres, r.kind, r.completion, r.created_at
-            )
-            profile.update(catalog.vectors[column], float(r.strength), event)
-        return StoredProfile(profile, counts)
 
     # ----- MovieLens import -------------------------------------------------------------------
     def import_ratings(

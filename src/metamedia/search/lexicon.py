@@ -10,13 +10,14 @@ from __future__ import annotations
 # Decisions the tables encode (also in the parser's module docstring):
 # - "funny"/"hilarious" are Comedy (a genre, not a mood: MOODS has no "funny").
 # - "war" is a genre word only in the singular: "Star Wars" and "Clone Wars" stay in the text.
-# - "space", "aliens", "zombies", "superhero"... are not genre words: they stay in the text.
+# - "zombies", "superhero"... are not genre words: they stay in the text. "space", "aliens", "robots",
+#   "time travel"... stay in the text and also ask for Science Fiction.
 
 GENRE_WORDS: dict[str, tuple[str, ...]] = {
     r"action": ("Action",),
     r"adventures?|adventurous": ("Adventure",),
     r"animated|animations?|cartoons?|animes?": ("Animation",),
-    r"comed(?:y|ies)|comedic|funny|funniest|hilarious|humou?rous": ("Comedy",),
+    r"comed(?:y|ies)|comedic|funny|funnier|funniest|hilarious|humou?rous": ("Comedy",),
     r"crimes?|heists?|gangsters?|mafia|mobsters?|criminals?|organi[sz]ed\s+crime": ("Crime",),
     r"true[\s-]+crime": ("Crime", "Documentary"),
     r"documentar(?:y|ies)|docudramas?|docs?|docus?|non[\s-]?fiction": ("Documentary",),
@@ -25,7 +26,7 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
     r"for\s+(?:the\s+)?(?:whole\s+)?(?:little\s+)?(?:family|kids|children)": ("Family",),
     r"fantas(?:y|ies)|fantastical": ("Fantasy",),
     r"history|historical|historic|period(?:[\s-]+pieces?)?|biopics?|biographical": ("History",),
-    r"horrors?|scary|scariest|slashers?|spooky|creepy": ("Horror",),
+    r"horrors?|scary|scarier|scariest|slashers?|spooky|creepy": ("Horror",),
     r"music|musicals?": ("Music",),
     r"myster(?:y|ies)|whodunn?its?|detectives?": ("Mystery",),
     r"romances?|romantic|love[\s-]+stor(?:y|ies)": ("Romance",),
@@ -41,6 +42,11 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
 GENRE_WORDS_KEPT_IN_TEXT: dict[str, tuple[str, ...]] = {
     r"(?:first|second)\s+world\s+war|world\s+war\s+(?:i{1,2}|one|two|[12])|ww\s?(?:i{1,2}|[12])": ("War",),
     r"(?:cold|civil|vietnam|korean|gulf|iraq|trojan)\s+war": ("War",),
+    # Science-fiction subjects: the word is what the user wants to see, the genre is what it implies
+    # ("space adventure with aliens" is Adventure + Science Fiction, text "space with aliens").
+    r"(?:outer\s+)?space|aliens?|extra[\s-]?terrestrials?|ufos?|spaceships?|starships?|spacecraft"
+    r"|robots?|androids?|cyborgs?|time[\s-]+travel(?:l?(?:ing|ers?))?|dystopi(?:a|an)|galax(?:y|ies)"
+    r"|interstellar|futuristic": ("Science Fiction",),
 }
 
 MOOD_WORDS: dict[str, str] = {

@@ -21,14 +21,19 @@ Decisions a caller may notice:
   Ordinary text never raises; only a query longer than 500 characters raises InvalidQuery.
 - "rated above 7" means rating_min 7 (TMDB 0..10 scale); "4 stars out of 5" and "4/5" are rescaled to
   8; "good" sets no rating. A bare duration ("a 90 minute movie") or "around 2 hours" means +-15 min.
-- Excluded genres: "no horror", "not a comedy", "without romance". A genre both asked for and
-  excluded stays asked for ("comedy but no rom-com" excludes Romance only). A softened negation ("not too
-  scary") and a negated mood ("not dark") exclude nothing and are dropped from the text.
+- Excluded genres: "no horror", "not a comedy", "without romance". An exclusion that names one genre
+  wins over any inclusion ("scary but no horror" excludes Horror and asks for none); a compound yields
+  to a genre asked for by name ("comedy but no rom-com" excludes Romance only). A softened negation
+  ("not too scary") and a negated mood ("not dark") exclude nothing and are dropped from the text.
+- Titles to search from: "like X", "similar to X" and "X but darker" set `similar_to` = X (kept in the
+  text too, for when X is not in the catalog).
+- People: "starring X", "directed by Y", "movies with Tom Hanks" are taken out of the text and set
+  `people` and a `notes` line: the catalog has no cast or crew.
 - "new"/"old" count as era words only before a media noun or genre ("old westerns") or at the end, so
   "new york" and "an old house" stay in the text. Mentioning both movies and TV leaves media_type unset.
 - Text: request words ("show me", "something", "please"...) and media nouns are removed anywhere;
   connectives ("with", "about", "the"...) only at the edges: "space adventure with aliens" ->
-  Adventure + text "space with aliens".
+  Science Fiction (implied by "space"/"aliens", which stay in the text) + Adventure, text "space with aliens".
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from ..errors import InvalidQuery
 from . import lexicon as lx
 
 MAX_QUERY_CHARS = 500
+PEOPLE_NOTE = (
+    "people (cast and crew) are not indexed: {names} was not searched; results match the rest of the query"
+)
 
 
 @dataclass
@@ -62,6 +70,9 @@ class ParsedQuery:
     runtime_max: int | None = None
     rating_min: float | None = None  # TMDB 0..10 scale
     media_type: str | None = None  # "movie" | "tv"
+    similar_to: str | None = None  # "movies like X", "X but darker": X, to resolve to a catalog item
+    people: list[str] = field(default_factory=list)  # "starring X", "directed by Y": not indexed
+    notes: list[str] = field(default_factory=list)  # what the search could not honour, in words
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (the "query" field of the HTTP search response)."""
@@ -96,6 +107,9 @@ class Effect:
     year: Bound | None = None
     runtime: Bound | None = None
     rating: Bound | None = None
+    similar_to: bool = False  # the kept span names a title to search from
+    strong_excludes: tuple[str, ...] = ()  # excluded by name ("no horror"), so they beat inclusions
+    person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -405,8 +419,12 @@ _NEGATION = (
 def _negation(m: re.Match[str], today: dt.date) -> Hit:
     if m.group("degree"):  # "not too scary" softens the request; it does not rule Horror out
         return Hit(m.start(), m.end(), Effect())
-    excluded = [g for hit in _select(_candidates(m.group(0), today, _GENRE_RULES)) for g in hit.effect.genres]
-    return Hit(m.start(), m.end(), Effect(exclude_genres=tuple(excluded)))
+    hits = _select(_candidates(m.group(0), today, _GENRE_RULES))
+    excluded = [g for hit in hits for g in hit.effect.genres]
+    # A word naming one genre ("no horror") beats any inclusion; a compound ("no rom-com") yields
+    # to a genre asked for by name ("comedy but no rom-com" still wants Comedy).
+    strong = [g for hit in hits if len(hit.effect.genres) == 1 for g in hit.effect.genres]
+    return Hit(m.start(), m.end(), Effect(exclude_genres=tuple(excluded), strong_excludes=tuple(strong)))
 
 
 def _quoted(m: re.Match[str], today: dt.date) -> Hit:
@@ -437,16 +455,56 @@ _DESCRIPTION_START = re.compile(
 
 def _title(m: re.Match[str], today: dt.date) -> Hit | None:
     if m.group("quoted"):
-        return Hit(m.start(), m.end(), Effect(), keep=(m.start("quoted"), m.end("quoted")))
+        return Hit(m.start(), m.end(), Effect(similar_to=True), keep=(m.start("quoted"), m.end("quoted")))
     title = m.group("title")
     if _DESCRIPTION_START.match(title) or not _text_tokens(
         title, _select(_candidates(title, today, _BASE_RULES))
     ):
         return None  # "like a cozy mystery", "like funny cartoons": a description, parse it
-    return Hit(m.start(), m.end(), Effect(), keep=(m.start("title"), m.end("title")))
+    return Hit(m.start(), m.end(), Effect(similar_to=True), keep=(m.start("title"), m.end("title")))
 
 
-_ALL_RULES: list[Rule] = [*_BASE_RULES, Rule(_word(_TITLE), _title)]
+# "the matrix but darker", "toy story but for adults": a title, then how the result should differ.
+_BUT = re.compile(
+    r"\A\s*(?P<title>[^,;!?\"]+?)\s+but\s+(?=(?:darker|funnier|scarier|lighter|sadder|happier|gentler|"
+    r"more|less|with|without|set|shorter|longer|newer|older|for|in\s+space|as)(?!\w))",
+    re.IGNORECASE,
+)
+
+
+def _title_but(m: re.Match[str], today: dt.date) -> Hit | None:
+    title = m.group("title")
+    if _DESCRIPTION_START.match(title) or not _text_tokens(
+        title, _select(_candidates(title, today, _BASE_RULES))
+    ):
+        return None  # "comedy but without romance": only filter words before "but"
+    return Hit(m.start("title"), m.end(), Effect(similar_to=True), keep=(m.start("title"), m.end("title")))
+
+
+# People are not in the catalog: the phrase is taken out of the text and noted in the response.
+_PERSON = (
+    r"(?:starring|featuring|feat\.?|directed\s+by|written\s+by|(?:by|from)\s+(?:the\s+)?director"
+    r"|(?:with|by)\s+(?:the\s+)?(?:actor|actress|director)|(?:movies?|films?)\s+by)"
+    r"\s+(?!(?:the|a|an|my|our|your|his|her|their)\s)(?P<name>[^\W\d_][\w.'-]*(?:\s+[^\W\d_][\w.'-]*){0,3}?)"
+    r"(?=\s*(?:[,;.!?]|\Z)|\s+(?:and|in|from|before|after|since|under|over|with|without|rated|set)(?!\w))"
+)
+# "movies with Tom Hanks": a capitalised first and last name after "with" (case matters here).
+_PERSON_WITH = re.compile(
+    r"(?<!\w)(?:with|starring)\s+(?P<name>[A-Z][a-z'-]+(?:\s+(?:de|van|von|del|di|da|le|la))?\s+[A-Z][a-z'-]+)(?!\w)"
+)
+
+
+def _person(m: re.Match[str], today: dt.date) -> Hit:
+    return Hit(m.start(), m.end(), Effect(person=" ".join(m.group("name").split())))
+
+
+_ALL_RULES: list[Rule] = [
+    *_BASE_RULES,
+    Rule(_word(_TITLE), _title),
+    Rule(_BUT, _title_but),
+    Rule(_word(_PERSON), _person),
+    Rule(_PERSON_WITH, _person),
+]
 
 # ---- scanning -----------------------------------------------------------------------------------
 
@@ -557,11 +615,22 @@ def parse_query(query: str, *, today: dt.date | None = None) -> ParsedQuery:
     year_min, year_max = _resolve([e.year for e in effects if e.year])
     runtime_min, runtime_max = _resolve([e.runtime for e in effects if e.runtime])
     rating_min, _ = _resolve([e.rating for e in effects if e.rating])
+    strong = {g for e in effects for g in e.strong_excludes}
+    excluded = [
+        g for g in _unique(g for e in effects for g in e.exclude_genres) if g in strong or g not in genres
+    ]
+    genres = [g for g in genres if g not in strong]
+    similar = [" ".join(text[h.keep[0] : h.keep[1]].split()) for h in hits if h.effect.similar_to and h.keep]
+    people = _unique(e.person for e in effects if e.person)
+    notes = [PEOPLE_NOTE.format(names=", ".join(people))] if people else []
     return ParsedQuery(
         raw=query,
         text=" ".join(_text_tokens(text, hits)),
+        similar_to=similar[0] if similar else None,
+        people=people,
+        notes=notes,
         genres=genres,
-        exclude_genres=[g for g in _unique(g for e in effects for g in e.exclude_genres) if g not in genres],
+        exclude_genres=excluded,
         moods=_unique(m for e in effects for m in e.moods),
         year_min=_as_int(year_min),
         year_max=_as_int(year_max),

@@ -1,28 +1,38 @@
-"""Multi-stage search: parse → vector retrieval with filters inside → boosts → diversity → top-k.
+"""Multi-stage search: parse → entities → dense + lexical candidates → fused score → diversity → top-k.
 
 Stages:
-1. The query is parsed offline (genres, moods, years, runtime, rating, type; the rest is text).
-2. A hybrid query vector is built like item vectors (text + genre + mood blocks) and the media
-   collection is searched for k × oversample candidates with the hard filters applied inside the
-   vector search (explicit parameters plus parsed years/runtime/rating/type/excluded genres).
-3. Scores get small, documented boosts: parsed-genre overlap, mood agreement, a quality prior,
-   and an optional trend boost (recency with a half-life, plus popularity).
-4. Maximal marginal relevance re-ranks the pool for diversity; the top k are returned with reasons.
+1. The query is parsed offline (genres, moods, years, runtime, rating, type, "like X", people; the
+   rest is text). A query that is a whole title ("2001 a space odyssey") keeps no filter from its
+   words. A person-only query answers nothing, with a note (people are not indexed).
+2. "like X" / "X but darker": X is resolved to a catalog item and the search runs from its vector.
+3. Otherwise candidates come from the media collection (hybrid query vector, hard filters inside the
+   vector search) and from the lexical index of the store of record (FTS5 / tsvector), filtered alike.
+4. Each candidate's features (text similarity, dense and lexical ranks, lexical relevance, title
+   match, genre, mood, quality, votes; see fusion.py) are combined with weights fitted on the dev
+   split of bench/search_quality.py; items without an overview get no text or dense credit. Whole-
+   query title matches come first; an optional trend boost (recency and popularity) is added.
+5. Maximal marginal relevance re-ranks the pool for diversity; the top k are returned with reasons,
+   each of which is true of the item.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embed.hybrid import GENRE_SLICE, combine, genre_block, meta_block, mood_block
-from ..errors import InvalidQuery, ItemNotFound
+from ..embed.hybrid import GENRE_SLICE, TEXT_SLICE, combine, genre_block, meta_block, mood_block
+from ..errors import InvalidQuery, ItemNotFound, NotFound
 from ..models import MediaItem
+from ..store.lexical import LexicalIndex, open_lexical_index, query_terms
 from ..vocab import GENRES, canonical_genres
+from .entities import FUZZY_TITLE, TitleMatcher, normalise_title, title_coverage, title_similarity
+from .fusion import TITLE_FIRST, WEIGHTS, Candidate, feature_matrix, passes_filters, weight_vector
 from .parser import ParsedQuery, parse_query
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
 
@@ -35,6 +45,13 @@ GENRE_BONUS = 0.12
 MOOD_BONUS = 0.04
 QUALITY_WEIGHT = 0.04
 MIN_VOTES_WITH_RATING_FILTER = 20
+LIKE_MOOD_BONUS = 0.1  # "X but darker": the asked mood moves results further than a plain mood word
+# A person's name with the words that introduced it ("starring", "directed by the director", "with").
+_PERSON_PHRASE = (
+    r"(?:(?<!\w)(?:starring|featuring|feat\.?|with|directed\s+by|written\s+by|by|from)\s+"
+    r"(?:the\s+)?(?:(?:actor|actress|director)\s+)?)?{name}(?!\w)"
+)
+LEXICAL_POOL = 40  # lexical candidates per query, beside the dense ones
 
 
 def _validate_range(name: str, value: float | None, low: float, high: float) -> None:
@@ -162,6 +179,10 @@ def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> 
     otherwise moods, genres and the free text without the filter phrases, so "90s" or "under 2
     hours" (hard filters) never pull on the text similarity.
     """
+    for name in parsed.people:  # the query as if the person were never named
+        raw = " ".join(
+            re.sub(_PERSON_PHRASE.format(name=re.escape(name)), " ", raw, flags=re.IGNORECASE).split()
+        )
     has_filters = any(
         v is not None
         for v in (parsed.year_min, parsed.year_max, parsed.runtime_min, parsed.runtime_max, parsed.rating_min)
@@ -192,12 +213,14 @@ class SearchPipeline:
         embedder: Embedder,
         settings: Settings,
         weights: HybridWeights,
+        lexical: LexicalIndex | None = None,
     ) -> None:
         self.store = store
         self.media = media
         self.embedder = embedder
         self.settings = settings
         self.weights = weights
+        self.lexical = lexical or open_lexical_index(store.db)
 
     def _check_k(self, k: int) -> None:
         if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
@@ -234,23 +257,45 @@ class SearchPipeline:
         if ef is not None and not 1 <= ef <= 4096:
             raise InvalidQuery(f"ef must be between 1 and 4096, got {ef}")
         today = today or date.today()
+        raw = (query or "").strip()
         parsed = parse_query(query or "", today=today)
         explicit = resolve_genres(genres)
-        flt, eff = build_filter(
-            parsed,
-            explicit,
-            {
-                "year_min": year_min,
-                "year_max": year_max,
-                "rating_min": rating_min,
-                "runtime_min": runtime_min,
-                "runtime_max": runtime_max,
-                "media_type": media_type,
-            },
-        )
-        if not (query or "").strip() and not explicit and flt is None:
+        params = {
+            "year_min": year_min,
+            "year_max": year_max,
+            "rating_min": rating_min,
+            "runtime_min": runtime_min,
+            "runtime_max": runtime_max,
+            "media_type": media_type,
+        }
+        flt, eff = build_filter(parsed, explicit, params)
+        if not raw and not explicit and flt is None:
             raise InvalidQuery("empty query: give some text, a genre or a filter")
-        text = semantic_text(parsed, explicit, query or "")
+        request = _Request(k, ef, trend, diversity, exclude_ids or set(), today, started, explicit)
+        if parsed.people and not _has_subject(parsed, explicit, params):
+            return _response(parsed, eff, [], started)  # only a person: nothing honest to rank
+        if parsed.similar_to:
+            source = self.resolve_title(parsed.similar_to)
+            if source is not None:
+                return self._search_like(source, parsed, flt, eff, request)
+        if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(raw)):
+            # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
+            parsed = ParsedQuery(raw=query, text=raw)
+            flt, eff = build_filter(parsed, explicit, params)
+        pool, text_vec = self._retrieve(parsed, explicit, flt, request)
+        title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
+        if title_query and _has_structure(parsed):  # a fuzzy title the probe missed
+            # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
+            parsed = ParsedQuery(raw=query, text=raw)
+            flt, eff = build_filter(parsed, explicit, params)
+            pool, text_vec = self._retrieve(parsed, explicit, flt, request)
+        return self._rank(pool, text_vec, parsed, flt, eff, request, title_query=title_query)
+
+    def _retrieve(
+        self, parsed: ParsedQuery, explicit: list[str], flt: dict[str, Any] | None, request: _Request
+    ) -> tuple[list[Candidate], np.ndarray | None]:
+        """Dense and lexical candidates, merged, with what each retriever said about them."""
+        text = semantic_text(parsed, explicit, parsed.raw or "")
         text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,
@@ -267,51 +312,199 @@ class SearchPipeline:
             ),
             self.weights,
         )
-        pool = min(max(k * self.settings.search_oversample, 50), 2000)
-        hits = self.media.search(qvec, k=pool + len(exclude_ids or ()), ef=ef, filter=flt)
-        hits = [h for h in hits if not exclude_ids or h.id not in exclude_ids]
+        k, excluded = request.k, request.exclude_ids
+        size = min(max(k * self.settings.search_oversample, 50), 2000)
+        dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
+        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
+        words = " ".join([*(parsed.genres or explicit), parsed.text])
+        lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
+        ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
+        items = self.store.get_items([i for i in ids if i not in excluded])
+        pool: dict[int, Candidate] = {}
+        for rank, item_id in enumerate(dense):
+            if item_id in items:
+                pool[item_id] = Candidate(items[item_id], dense_rank=rank)
+        for rank, hit in enumerate(lexical):
+            item = items.get(hit.item_id)
+            if item is None or (hit.item_id not in pool and not passes_filters(item, flt)):
+                continue
+            cand = pool.setdefault(hit.item_id, Candidate(item))
+            cand.lexical_rank, cand.lexical_score = rank, hit.score
+        candidates = self._with_vectors(list(pool.values()))
+        terms = [normalise_title(t) for t in query_terms(parsed.text)]
+        matcher = TitleMatcher(parsed.raw or "")
+        for cand in candidates:
+            cand.text_sim = text_similarity(text_vec, cand.vector)
+            cand.title_sim = matcher.similarity(cand.item)
+            if WEIGHTS["title_words"]:  # a feature fitted to weight 0 is not computed
+                cand.title_cover = title_coverage(terms, cand.item)
+        return candidates, text_vec
+
+    def _with_vectors(self, pool: list[Candidate]) -> list[Candidate]:
+        """Candidates with their stored hybrid vectors (an item not indexed yet is left out)."""
+        if not pool:
+            return []
+        try:
+            vecs = list(self.media.get_vectors([c.item.id for c in pool]))
+        except NotFound:  # rare: an item written but not indexed yet; look each one up
+            found = []
+            for cand in pool:
+                try:
+                    found.append((cand, self.media.get_vectors([cand.item.id])[0]))
+                except NotFound:
+                    continue
+            pool, vecs = [c for c, _ in found], [v for _, v in found]
+        for cand, vec in zip(pool, vecs, strict=True):
+            cand.vector = vec
+        return pool
+
+    def _rank(
+        self,
+        pool: list[Candidate],
+        text_vec: np.ndarray | None,
+        parsed: ParsedQuery,
+        flt: dict[str, Any] | None,
+        eff: dict[str, Any],
+        request: _Request,
+        *,
+        title_query: bool,
+    ) -> dict[str, Any]:
+        if not pool:
+            return _response(parsed, eff, [], request.started)
+        wanted = parsed.genres or request.explicit
+        moods = {c.item.id: _mood_score(c.item, parsed.moods) for c in pool}
+        quality = {c.item.id: quality_prior(c.item) for c in pool}
+        features = feature_matrix(pool, wanted_genres=wanted, moods=moods, quality=quality)
+        scores = features @ weight_vector()
+        trends = np.zeros(len(pool), dtype=np.float64)
+        if request.trend:
+            half_life = self.settings.trend_half_life_days
+            trends = np.array([trend_score(c.item, half_life, request.today) for c in pool])
+            scores = scores + self.settings.trend_weight * trends
+        if title_query:
+            scores = scores + np.array(
+                [TITLE_FIRST * c.title_sim if c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
+            )
+        vecs = np.stack([c.vector for c in pool])
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        lam = self.settings.diversity_lambda if request.diversity else 1.0
+        head = order[: max(request.k * 4, 40)]
+        # MMR trades relevance against similarity (0..1): fused scores are rescaled to 0..1 over the
+        # candidates it looks at, so diversity_lambda means what it says whatever the weights' scale.
+        low, high = float(scores[head].min()), float(scores[head].max())
+        relevance = (scores - low) / (high - low) if high > low else np.ones_like(scores)
+        chosen = mmr(head, vecs, relevance, request.k, lam)
+        terms = query_terms(parsed.text)
+        results = []
+        for pos in chosen:
+            cand = pool[pos]
+            reasons = search_reasons(
+                cand.item,
+                text_sim=cand.text_sim,
+                parsed=parsed,
+                explicit_genres=request.explicit,
+                filters=eff,
+                trend=trends[pos],
+                title_match=cand.title_sim >= FUZZY_TITLE,
+                terms=terms,
+            )
+            results.append(result_row(cand.item, scores[pos], reasons))
+        return _response(parsed, eff, results, request.started)
+
+    def _search_like(
+        self,
+        source: MediaItem,
+        parsed: ParsedQuery,
+        flt: dict[str, Any] | None,
+        eff: dict[str, Any],
+        request: _Request,
+    ) -> dict[str, Any]:
+        """ "movies like X", "X but darker": search from X's own vector, X itself left out."""
+        qvec = self._item_vector(source.id)
+        excluded = request.exclude_ids | {source.id}
+        size = min(max(request.k * self.settings.search_oversample, 50), 2000)
+        hits = self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
+        hits = [h for h in hits if h.id not in excluded]
         items = self.store.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
+        extra = {"similar_to_id": source.id}
         if not hits:
-            return {"query": parsed.to_dict() | {"filters": eff}, "results": [], "took_ms": _ms(started)}
+            return _response(parsed, eff, [], request.started, extra)
         vecs = self.media.get_vectors([h.id for h in hits])
+        src_text = qvec[TEXT_SLICE] / max(float(np.linalg.norm(qvec[TEXT_SLICE])), 1e-9)
+        wanted = parsed.genres or request.explicit
         scores = np.zeros(len(hits), dtype=np.float64)
-        trends = np.zeros(len(hits), dtype=np.float64)
-        wanted = parsed.genres or explicit
+        text_sims = np.zeros(len(hits), dtype=np.float64)
         for i, h in enumerate(hits):
             it = items[h.id]
+            text_sims[i] = text_similarity(src_text, vecs[i])
             s = float(h.score)
+            if not it.overview:  # no plot: the text block must not count as plot similarity
+                s -= float(vecs[i][TEXT_SLICE] @ qvec[TEXT_SLICE])
+                text_sims[i] = 0.0
             if wanted:
                 s += GENRE_BONUS * len(set(wanted) & set(it.genres)) / len(wanted)
-            if parsed.moods:
-                ms = mood_strengths(it)
-                s += MOOD_BONUS * sum(ms.get(m, 0.0) for m in parsed.moods) / len(parsed.moods)
+            s += LIKE_MOOD_BONUS * _mood_score(it, parsed.moods)
             s += QUALITY_WEIGHT * quality_prior(it)
-            if trend:
-                trends[i] = trend_score(it, self.settings.trend_half_life_days, today)
-                s += self.settings.trend_weight * trends[i]
             scores[i] = s
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        lam = self.settings.diversity_lambda if diversity else 1.0
-        chosen = mmr(order[: max(k * 4, 40)], vecs, scores, k, lam)
+        lam = self.settings.diversity_lambda if request.diversity else 1.0
+        chosen = mmr(order[: max(request.k * 4, 40)], vecs, scores, request.k, lam)
         results = []
         for pos in chosen:
             it = items[hits[pos].id]
-            results.append(
-                result_row(
-                    it,
-                    scores[pos],
-                    search_reasons(
-                        it,
-                        text_sim=text_similarity(text_vec, vecs[pos]),
-                        parsed=parsed,
-                        explicit_genres=explicit,
-                        filters=eff,
-                        trend=trends[pos],
-                    ),
-                )
-            )
-        return {"query": parsed.to_dict() | {"filters": eff}, "results": results, "took_ms": _ms(started)}
+            reasons = similar_reasons(source, it, float(text_sims[pos]))
+            reasons += [f"{m} mood" for m in parsed.moods if mood_strengths(it).get(m, 0.0) >= 0.5]
+            reasons += [f"matches genre {g}" for g in wanted if g in it.genres]
+            results.append(result_row(it, scores[pos], reasons))
+        return _response(parsed, eff, results, request.started, extra)
+
+    def candidate_features(self, query: str, k: int = 10) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The plain-search pool of a query: item ids, their FEATURES rows and the title-first bonus.
+
+        For fitting the fusion weights (bench/search_quality.py --fit); the same stages as `search`
+        up to the weighted sum ("like X" queries, trend and diversity left out).
+        """
+        parsed = parse_query(query)
+        if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(query)):
+            parsed = ParsedQuery(raw=query, text=query.strip())
+        flt, _ = build_filter(parsed, [], {})
+        request = _Request(k, None, False, False, set(), date.today(), time.perf_counter(), [])
+        pool, _ = self._retrieve(parsed, [], flt, request)
+        title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
+        if title_query and _has_structure(parsed):
+            parsed = ParsedQuery(raw=query, text=query.strip())
+            pool, _ = self._retrieve(parsed, [], None, request)
+        moods = {c.item.id: _mood_score(c.item, parsed.moods) for c in pool}
+        quality = {c.item.id: quality_prior(c.item) for c in pool}
+        features = feature_matrix(pool, wanted_genres=parsed.genres, moods=moods, quality=quality)
+        bonus = np.array(
+            [TITLE_FIRST * c.title_sim if title_query and c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
+        )
+        return [c.item.id for c in pool], features, bonus
+
+    def _best_title_similarity(self, phrase: str) -> float:
+        """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
+        items = self.store.get_items([h.item_id for h in self.lexical.search_titles(phrase, 10)])
+        matcher = TitleMatcher(phrase)
+        return max((matcher.similarity(it) for it in items.values()), default=0.0)
+
+    def resolve_title(self, phrase: str) -> MediaItem | None:
+        """The catalog item a phrase names ("the matrix", "Toy Story"), or None.
+
+        Exact normalised title first, then the closest fuzzy match at or above FUZZY_TITLE; ties go to
+        the item more people voted on (the one a user most likely means).
+        """
+        hits = self.lexical.search(phrase, 50)
+        items = self.store.get_items([h.item_id for h in hits])
+        best: tuple[float, int, int] | None = None
+        for item in items.values():
+            sim = title_similarity(phrase, item)
+            if sim >= FUZZY_TITLE:
+                key = (sim, item.vote_count or 0, -item.id)
+                if best is None or key > best:
+                    best = key
+        return items[-best[2]] if best else None
 
     def _item_vector(self, item_id: int) -> np.ndarray:
         return indexed_vector(self.media, item_id)
@@ -372,6 +565,63 @@ def result_row(item: MediaItem, score: float, reasons: list[str]) -> dict[str, A
         "runtime": item.runtime,
         "vote_average": item.vote_average,
     }
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The options of one search call that every stage needs."""
+
+    k: int
+    ef: int | None
+    trend: bool
+    diversity: bool
+    exclude_ids: set[int]
+    today: date
+    started: float
+    explicit: list[str]
+
+
+def _has_subject(parsed: ParsedQuery, explicit: list[str], params: dict[str, Any]) -> bool:
+    """Whether a query asks for anything besides a person (text, genres, moods, numeric filters)."""
+    numeric = (parsed.year_min, parsed.year_max, parsed.runtime_min, parsed.runtime_max, parsed.rating_min)
+    return bool(
+        parsed.text
+        or parsed.genres
+        or parsed.moods
+        or explicit
+        or any(v is not None for v in numeric)
+        or any(v is not None for n, v in params.items() if n != "media_type")
+    )
+
+
+def _has_structure(parsed: ParsedQuery) -> bool:
+    return parsed.to_dict() != ParsedQuery(raw=parsed.raw, text=parsed.text).to_dict()
+
+
+def _is_title_query(parsed: ParsedQuery, best_title_sim: float) -> bool:
+    """Whether the whole query names a title. A query made only of intent words ("horror movies")
+    must name it exactly, and a one-word intent ("comedy") never does."""
+    if best_title_sim < FUZZY_TITLE:
+        return False
+    return bool(parsed.text) or (best_title_sim >= 1.0 and len(parsed.raw.split()) >= 2)
+
+
+def _mood_score(item: MediaItem, moods: list[str]) -> float:
+    if not moods:
+        return 0.0
+    strengths = mood_strengths(item)
+    return sum(strengths.get(m, 0.0) for m in moods) / len(moods)
+
+
+def _response(
+    parsed: ParsedQuery,
+    eff: dict[str, Any],
+    results: list[dict[str, Any]],
+    started: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    query = parsed.to_dict() | {"filters": eff} | (extra or {})
+    return {"query": query, "results": results, "took_ms": _ms(started)}
 
 
 def _ms(started: float) -> float:

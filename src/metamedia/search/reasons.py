@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,24 @@ def text_similarity(query_text_vec: np.ndarray | None, item_vec: np.ndarray) -> 
     return float(block @ query_text_vec / norm) if norm > 0 else 0.0
 
 
+def _stem(word: str) -> str:
+    """A crude shared stem so "aliens" finds "alien" and "robbery" finds "robberies"; used only to
+    say which query words an item contains, never to rank."""
+    word = word.casefold()
+    for suffix in ("ies", "es", "s", "ing", "ed", "y"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def matched_words(terms: list[str], text: str) -> list[str]:
+    """The query words that occur in `text` as words (same stem), in query order."""
+    if not terms or not text:
+        return []
+    stems = {_stem(w) for w in re.findall(r"[^\W_]+", text)}
+    return [t for t in terms if _stem(t) in stems]
+
+
 def mood_strengths(item: MediaItem) -> dict[str, float]:
     raw = item_moods(item.genres, item.keywords)
     top = float(raw.max()) if raw.size else 0.0
@@ -40,15 +59,35 @@ def search_reasons(
     explicit_genres: list[str],
     filters: dict[str, Any],
     trend: float,
+    title_match: bool = False,
+    terms: list[str] | None = None,
 ) -> list[str]:
+    """Why an item is in the results; each reason is checked against the item itself."""
     reasons: list[str] = []
+    if title_match:
+        reasons.append("title matches your query")
+    else:
+        in_title = matched_words(terms or [], item.title)
+        if in_title:
+            reasons.append("title mentions " + ", ".join(in_title))
+    makers = [c for c in item.companies if matched_words(terms or [], c)][:2]
+    if makers:
+        reasons.append("made by " + "; ".join(makers))
+    if item.collection and not title_match and matched_words(terms or [], item.collection):
+        reasons.append(f"part of the {item.collection}")
+    in_keywords = [kw for kw in item.keywords if matched_words(terms or [], kw)][:3]
+    if in_keywords:
+        reasons.append("tagged " + ", ".join(in_keywords))
+    in_overview = matched_words(terms or [], item.overview or "")
+    if in_overview and not in_keywords:
+        reasons.append("plot mentions " + ", ".join(in_overview[:3]))
     for g in parsed.genres:
         if g in item.genres:
             reasons.append(f"matches genre {g}")
     for g in explicit_genres:
         if g in item.genres and f"matches genre {g}" not in reasons:
             reasons.append(f"matches genre {g}")
-    if text_sim >= PLOT_SIMILAR:
+    if item.overview and text_sim >= PLOT_SIMILAR:  # no overview, no plot to be similar
         reasons.append("plot similar to your query" + (" (strong match)" if text_sim >= 0.5 else ""))
     moods = mood_strengths(item)
     for m in parsed.moods:

@@ -40,6 +40,9 @@ items = Table(
     Column("tmdb_id", BigInteger, unique=True),
     Column("imdb_id", String(16), unique=True),
     Column("movielens_id", BigInteger, unique=True),
+    Column("companies", JSON),  # production companies; NULL on rows written before revision 0003
+    Column("collection", Text),
+    Column("countries", JSON),
     Column("source", Text, nullable=False, default=""),
     Column("content_hash", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),

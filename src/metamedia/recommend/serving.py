@@ -1,0 +1,169 @@
+"""What the default recommendation path serves, defined once for the service and the evaluation.
+
+``SERVING`` is the configuration `metamedia eval` chose on validation data (EASE fitted on signal
+confidence and scored from signed signal strengths, fused with item-kNN on the same input; weights
+from evaluation.tuning.tune_fusion on MovieLens latest-small, two seeds). The server fits
+``FusedRecommender(SERVING)`` in models.fit_models and serves it as the ``fused`` algorithm, the
+default of ``auto``; the evaluation scores the very same class with the very same object, and its
+served-path replay (evaluation.served) asks ``Engine.recommend`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InvalidInput
+from .base import ScoringRecommender, as_interactions
+from .coldstart import ContentMap
+from .ease import EASERecommender
+from .hybrid import standardise
+from .itemknn import ItemKNNRecommender
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The served model: component hyper-parameters and fusion weights (standardised scores).
+
+    ``ease_max_items`` caps the items EASE models (the most-interacted ones) so a fit stays
+    bounded on large catalogs; the others still get item-kNN scores.
+    """
+
+    ease_l2: float = 50.0
+    knn_neighbours: int = 200
+    weights: dict[str, float] = field(default_factory=lambda: {"ease-signal": 1.0, "item-knn-signal": 0.1})
+    ease_max_items: int = 12000
+    # Popularity (standardised) added with this weight when a user has n rated items, n = 1..5;
+    # chosen on validation users by `metamedia eval` (evaluation.coldstart).
+    popularity_blend: dict[int, float] = field(
+        default_factory=lambda: {1: 4.0, 2: 4.0, 3: 2.0, 4: 2.0, 5: 2.0}
+    )
+    mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
+    # Items nobody interacted with yet are scored through the content -> CF map (recommend.coldstart,
+    # settings chosen on the cold-item validation split on both seeds), as a z-score over the warm
+    # items' mapped scores times ``cold_item_weight``. The weight is not tuned (the cold-item split
+    # ranks new items among themselves): it lets a strong match in, not a weak one.
+    cold_item_factors: int = 64
+    cold_item_neighbours: int = 10
+    cold_item_weight: float = 0.5
+    chosen_on: str = (
+        "validation NDCG@10 of `metamedia eval` (temporal split, MovieLens latest-small, seeds 0 and 1): "
+        "ease-signal l2 50 from {50..1000}, item-knn-signal 200 neighbours, fusion weights by coordinate ascent; "
+        "popularity blend per history length on the cold-user validation users (the same on seeds 0 and 1)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.ease_l2 <= 0 or self.knn_neighbours <= 0 or self.ease_max_items <= 0:
+            raise InvalidInput("ease_l2, knn_neighbours and ease_max_items must be positive")
+        unknown = set(self.weights) - {"ease-signal", "item-knn-signal"}
+        if unknown or not any(self.weights.values()):
+            raise InvalidInput(f"fusion weights need ease-signal and/or item-knn-signal, got {self.weights}")
+
+
+SERVING = ServingConfig()
+
+
+class FusedRecommender(ScoringRecommender):
+    """Weighted sum of standardised EASE and item-kNN scores over the items anyone interacted with.
+
+    Fit on confidence ((1 + strength) / 2); score from signed strengths (a disliked item pushes
+    its neighbours down). Items nobody interacted with score -inf: this model cannot rank them.
+    """
+
+    def __init__(self, config: ServingConfig = SERVING, *, name: str = "fused") -> None:
+        self.config = config
+        self.name = name
+        self.ease: EASERecommender | None = None
+        self.knn: ItemKNNRecommender | None = None
+        self.candidates = np.zeros(0, dtype=bool)
+        self.popularity = np.zeros((1, 0), dtype=np.float32)
+        self.content_map: ContentMap | None = None
+        self.item_vectors: np.ndarray | None = None
+
+    def fit(self, interactions: sp.csr_matrix, item_features: np.ndarray | None = None) -> Self:
+        matrix = as_interactions(interactions)
+        self._interactions = matrix
+        self.n_items = matrix.shape[1]
+        item_users = np.diff(matrix.tocsc().indptr)
+        self.candidates = item_users > 0
+        self.popularity = standardise(item_users[None, :].astype(np.float32), self.candidates)
+        weights = self.config.weights
+        self.ease = (
+            EASERecommender(self.config.ease_l2).fit(
+                _most_interacted(matrix, item_users, self.config.ease_max_items)
+            )
+            if weights.get("ease-signal")
+            else None
+        )
+        self.knn = (
+            ItemKNNRecommender(self.config.knn_neighbours).fit(matrix)
+            if weights.get("item-knn-signal")
+            else None
+        )
+        self.content_map = self.item_vectors = None
+        self.mapped_factors: np.ndarray | None = None
+        usable = item_features is not None and self.config.cold_item_weight > 0
+        if usable and (~self.candidates).any() and self.candidates.sum() > 2:
+            vectors = np.asarray(item_features, dtype=np.float32)
+            try:
+                self.content_map = ContentMap(
+                    self.config.cold_item_factors, neighbours=self.config.cold_item_neighbours
+                ).fit(matrix, vectors)
+                self.item_vectors = vectors
+                # content-predicted factors of every item, once per fit (a request only folds the user in)
+                self.mapped_factors = self.content_map.predicted_factors(vectors).T.astype(np.float32)
+            except (InvalidInput, ValueError, np.linalg.LinAlgError):
+                self.content_map = None  # too little data for a map: new items wait for their first signal
+        return self
+
+    def component_scores(
+        self, user_rows: np.ndarray, history: sp.csr_matrix | None = None
+    ) -> dict[str, np.ndarray]:
+        """Raw scores of each component, keyed like the evaluation's algorithm names."""
+        rows = self._input_rows(user_rows, history)
+        out: dict[str, np.ndarray] = {}
+        if self.ease is not None:
+            out["ease-signal"] = self.ease.score(np.arange(rows.shape[0]), history=rows)
+        if self.knn is not None:
+            out["item-knn-signal"] = self.knn.score(np.arange(rows.shape[0]), history=rows)
+        return out
+
+    def score(self, user_rows: np.ndarray, history: sp.csr_matrix | None = None) -> np.ndarray:
+        parts = self.component_scores(user_rows, history)
+        fused = np.zeros(next(iter(parts.values())).shape, dtype=np.float32)
+        for name, scores in parts.items():
+            fused += np.float32(self.config.weights[name]) * standardise(scores, self.candidates)
+        if self.config.popularity_blend:
+            lengths = np.diff(self._input_rows(user_rows, history).indptr)
+            blend = np.array([self.config.popularity_blend.get(int(n), 0.0) for n in lengths], np.float32)
+            fused += blend[:, None] * self.popularity
+        fused[:, ~self.candidates] = -np.inf
+        if self.content_map is not None and self.mapped_factors is not None:
+            rows = self._input_rows(user_rows, history)
+            user_factors = self.content_map.user_factors(rows).astype(np.float32)
+            mapped = user_factors @ self.mapped_factors
+            cold = ~self.candidates
+            # z-scores of the new items against the warm items' mapped scores
+            warm = mapped[:, self.candidates].astype(np.float64)
+            spread = warm.std(axis=1, keepdims=True)
+            spread[spread == 0] = 1.0
+            fused[:, cold] = (
+                np.float32(self.config.cold_item_weight)
+                * (mapped[:, cold] - warm.mean(axis=1, keepdims=True))
+                / spread
+            ).astype(np.float32)
+        return fused
+
+
+def _most_interacted(matrix: sp.csr_matrix, item_users: np.ndarray, limit: int) -> sp.csr_matrix:
+    """The matrix with all but the ``limit`` most-interacted columns zeroed."""
+    if int((item_users > 0).sum()) <= limit:
+        return matrix
+    keep = np.zeros(matrix.shape[1], dtype=np.float32)
+    keep[np.argsort(-item_users, kind="stable")[:limit]] = 1.0
+    trimmed = sp.csr_matrix(matrix @ sp.diags(keep))
+    trimmed.eliminate_zeros()
+    return trimmed
