@@ -12,7 +12,9 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install run test lint typecheck bench demo-catalog clean
 
-install: $(STAMP)
+ONNX_MODEL := models/all-MiniLM-L6-v2/manifest.json
+
+install: $(STAMP) $(ONNX_MODEL)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	@if [ -n "$(APT_PACKAGES)" ] && command -v apt-get >/dev/null; then \
@@ -24,6 +26,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[mcp,postgres,dev]"
 	touch $(STAMP)
+
+# ONNX export of the packaged embedding weights (fp32, verified against its manifest); queries run on it.
+$(ONNX_MODEL): $(STAMP)
+	$(BIN)/python -m metamedia.embed.onnx_export
 
 APT_PACKAGES ?= redis-server chromium
 

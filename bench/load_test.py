@@ -89,6 +89,7 @@ class Mix:
     similar_share: float = 0.2
     unique: bool = False
     rate: float = 0.0  # requests/s per client; 0 = closed loop
+    path: str = "/search"  # what a "search" request asks for (bench/http_bench.py also asks /bench/minimal)
 
 
 async def client_loop(
@@ -123,7 +124,7 @@ async def client_loop(
             elif rng.random() >= mix.similar_share:
                 kind = "search"
                 query = unique_query(rng, seed * 1_000_000 + sent) if mix.unique else rng.choice(QUERIES)
-                request = client.get("/search", params={"q": query, "k": 10})
+                request = client.get(mix.path, params={"q": query, "k": 10})
             else:
                 kind = "similar"
                 request = client.get(f"/items/{rng.randint(1, 200)}/similar", params={"k": 10})

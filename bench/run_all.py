@@ -19,6 +19,10 @@ ENGINE_DIR = ROOT / "var" / "bench-engine"
 
 BENCHES: list[tuple[str, list[str]]] = [
     (
+        "query embedding: torch vs ONNX Runtime",
+        ["bench/embed_bench.py", "--queries", "50" if QUICK else "200", "--rounds", "3" if QUICK else "5"],
+    ),
+    (
         "engine (ingest, embedding, search, HTTP)",
         ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)],
     ),
@@ -31,6 +35,14 @@ BENCHES: list[tuple[str, list[str]]] = [
         ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR), "--out", "bench/results/recommend.json"],
     ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
+    (
+        "HTTP table vs naive endpoint and minimal endpoint",
+        [
+            "bench/http_bench.py",
+            "--duration",
+            "10" if QUICK else "20",
+        ],
+    ),
     (
         "search quality (bm25, dense, rrf, metamedia) and /search latency before vs after",
         ["bench/search_quality.py", "--latency-queries", "60" if QUICK else "120"],

@@ -157,6 +157,9 @@ WRITERS: list[Callable[[httpx.Client, Acked, threading.Event, random.Random], No
 ]
 
 
+READY_TIMEOUT_S = 120.0
+
+
 def run_trial(
     workdir: Path, catalog: Path, seed: int, kill_after: tuple[float, float] = (1.0, 4.0)
 ) -> TrialResult:
@@ -172,7 +175,7 @@ def run_trial(
     proc = start_server(data_dir, catalog, port, log)
     acked = Acked()
     try:
-        wait_ready(url, proc)
+        wait_ready(url, proc, READY_TIMEOUT_S)
         stop = threading.Event()
         clients = [httpx.Client(base_url=url, headers=headers, timeout=30) for _ in WRITERS]
         threads = [
@@ -190,7 +193,7 @@ def run_trial(
         for c in clients:
             c.close()
         proc = start_server(data_dir, catalog, port, log)
-        wait_ready(url, proc)
+        wait_ready(url, proc, READY_TIMEOUT_S)
         problems = check(url, headers, data_dir, acked)
     finally:
         if proc.poll() is None:
@@ -243,7 +246,12 @@ def main() -> None:
         "--catalog", type=Path, required=True, help="Catalog loaded at first start (small is faster)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ready-timeout", type=float, default=120, help="seconds a (re)start may take (raise on a busy machine)"
+    )
     args = parser.parse_args()
+    global READY_TIMEOUT_S
+    READY_TIMEOUT_S = args.ready_timeout
     failures = 0
     for trial in range(args.trials):
         with tempfile.TemporaryDirectory(prefix="crash-") as tmp:

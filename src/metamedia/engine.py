@@ -66,6 +66,7 @@ class Engine:
             batch_size=self.settings.embed_batch_size,
             threads=self.settings.torch_threads,
             query_threads=self.settings.query_threads,
+            backend=self.settings.embed_backend,
         )
         self.weights = HybridWeights(
             text=self.settings.weight_text,
@@ -321,6 +322,7 @@ class Engine:
             "backend": self.store.backend,
             "vector_backend": self.vector_backend,
             "embedding_model": self.embedder.name,
+            "embedding_runtime": getattr(self.embedder, "query_backend", "torch"),
             "vector_dim": HYBRID_DIM,
             "collections": self.media_db.describe(MEDIA_COLLECTION),
             "uptime_s": round(time.time() - self.started_at, 1),

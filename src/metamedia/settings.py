@@ -48,6 +48,10 @@ class Settings:
     query_threads: int = _setting(
         1, "CPU threads for embedding search queries (batched when they arrive together)."
     )
+    embed_backend: str = _setting(
+        "auto",
+        "Query embedding runtime: auto (ONNX Runtime over the install-time export, torch if it is missing), onnx, torch.",
+    )
     hnsw_m: int = _setting(16, "HNSW graph degree M for the media index.")
     hnsw_ef_construction: int = _setting(200, "HNSW efConstruction for the media index.")
     hnsw_ef_search: int = _setting(64, "Default HNSW efSearch for media search.")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import InvalidInput
@@ -111,6 +112,19 @@ def _authenticate(request: Request, presented: str | None) -> Principal:
     return principal
 
 
+async def _authenticate_async(request: Request, presented: str | None) -> Principal:
+    """`_authenticate` on the event loop when it cannot block (a key verified moments ago, limits
+    counted in memory), else in a worker thread (database lookup, Redis): the common case skips a
+    thread hop per request, and no request waits on I/O inside the loop."""
+    limiter: RateLimiter = request.app.state.limiter
+    if limiter.backend == "memory" and (
+        request.app.state.settings.auth_disabled
+        or (presented is not None and request.app.state.keys.cached(presented) is not None)
+    ):
+        return _authenticate(request, presented)
+    return await run_in_threadpool(_authenticate, request, presented)
+
+
 def authenticate_request(request: Request) -> Principal:
     """The caller of any request, from `Authorization: Bearer ...` or `X-API-Key` (401/429 like
     `require`); for endpoints outside FastAPI's dependency system, such as the MCP endpoint."""
@@ -121,7 +135,7 @@ def authenticate_request(request: Request) -> Principal:
     return _authenticate(request, _presented_key(bearer, request.headers.get("x-api-key")))
 
 
-def require(scope: str, user_param: str | None = None) -> Callable[..., Principal]:
+def require(scope: str, user_param: str | None = None) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller must hold `scope`; with `user_param`, a bound key must match it.
 
     `user_param` names a path or query parameter carrying the user id.
@@ -129,12 +143,12 @@ def require(scope: str, user_param: str | None = None) -> Callable[..., Principa
     if scope not in SCOPES:
         raise InvalidInput(f"unknown scope {scope!r}")
 
-    def dependency(
+    async def dependency(
         request: Request,
         bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
         header_key: str | None = Depends(_api_key_header),
     ) -> Principal:
-        principal = _authenticate(request, _presented_key(bearer, header_key))
+        principal = await _authenticate_async(request, _presented_key(bearer, header_key))
         if scope not in principal.scopes:
             raise HTTPException(status_code=403, detail=f"this key lacks the {scope!r} scope")
         if principal.user_id is not None:
@@ -157,11 +171,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def require_by_method(
     read_scope: str = "read", write_scope: str = "write", *, open_paths: Collection[str] = ()
-) -> Callable[..., Principal | None]:
+) -> Callable[..., Awaitable[Principal | None]]:
     """For a whole router: `read_scope` for GET/HEAD, `write_scope` for other methods; `open_paths` need nothing."""
     for_read, for_write = require(read_scope), require(write_scope)
 
-    def dependency(
+    async def dependency(
         request: Request,
         bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
         header_key: str | None = Depends(_api_key_header),
@@ -169,6 +183,6 @@ def require_by_method(
         if request.url.path in open_paths:
             return None
         check = for_read if request.method in SAFE_METHODS else for_write
-        return check(request, bearer, header_key)
+        return await check(request, bearer, header_key)
 
     return dependency

