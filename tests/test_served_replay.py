@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from metamedia.engine import Engine
 from metamedia.evaluation import run_evaluation
 from metamedia.evaluation.algorithms import default_algorithms
-from metamedia.evaluation.served import scratch_engine
 from metamedia.recommend.storage import interactions
+from metamedia.scratch import scratch_engine
 from metamedia.settings import Settings
 from tests.conftest import MOVIELENS, TMDB_5000, write_csv_slice
 

@@ -38,8 +38,10 @@ def test_search_open_like_then_because_you_liked(page: Any, server: Server) -> N
     cards = page.locator(".results .card")
     cards.first.wait_for()
     assert cards.count() >= 5
+    intent.get_by_text("genre: Science Fiction").wait_for()  # "space" implies it
     genres = cards.evaluate_all("cs => cs.map(c => c.dataset.genres)")
-    assert sum("Comedy" in g.split("|") for g in genres) >= 0.8 * len(genres)  # the parsed genre leads
+    # the items with every parsed genre lead (the slice holds only a few space comedies)
+    assert all({"Comedy", "Science Fiction"} <= set(g.split("|")) for g in genres[:3]), genres[:3]
 
     # Removing the genre chip rewrites the search; the back button restores it.
     intent.get_by_role("button", name="Remove genre: Comedy").click()

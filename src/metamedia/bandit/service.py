@@ -32,6 +32,7 @@ from .log import (
     rewarded_decisions,
     selection_counts,
     set_meta,
+    stats_table,
 )
 from .ope import LoggedDecision, off_policy_report
 from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPolicy, warm_start_prior
@@ -108,6 +109,14 @@ class BanditService:
             for name in arms:
                 if not known or (name == self.guard.default_arm and name not in known):
                     self._insert_arm(conn, name, (1.0, 1.0))  # the served default joins older logs
+
+    def forget_history(self) -> None:
+        """Delete every logged decision, outcome and per-context statistic (the arms stay).
+
+        Used by the served-path replay on its scratch copy of a store, never on a live one."""
+        with self.engine.begin() as conn:
+            for table in (outcomes_table, decisions_table, stats_table):
+                conn.execute(table.delete())
 
     # -- arms ---------------------------------------------------------------------------
 

@@ -139,7 +139,7 @@ def run_eval(
     # deferred: keeps `metamedia --help` and light commands from loading the recommenders and scipy
     from ..evaluation.algorithms import default_algorithms
     from ..evaluation.harness import run_evaluation
-    from ..evaluation.served import scratch_engine
+    from ..scratch import scratch_engine
 
     vectors = genres = None
     if catalog_vectors:
@@ -178,6 +178,7 @@ def _summary(report: dict[str, Any], out: Path) -> None:
             f"{m['coverage@10']:.3f}",
         )
     console.print(table)
+    # deferred: with the evaluation imports above, only `metamedia eval` loads the report helpers
     from ..evaluation.report_served import goal_line, served_sections
 
     for line in served_sections(report.get("serving") or {"config": {}}):

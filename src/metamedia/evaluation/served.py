@@ -17,18 +17,13 @@ The sample keeps the replay affordable (a request is tens of milliseconds on the
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete
 
-from ..errors import InvalidInput
 from ..recommend.storage import insert_ratings, interactions, movie_item_mapping, preferences, users
 from .data import RatingsLog
 from .metrics import ndcg_at_k, paired_bootstrap_ratio
@@ -39,29 +34,10 @@ ASK_LAST = 3
 PREFIX = "replay-"
 
 
-@contextmanager
-def scratch_engine(settings: Any, embedder: Any = None) -> Iterator[Any]:
-    """An engine on a temporary copy of ``settings.data_dir`` (SQLite stores only), closed and removed after."""
-    from ..engine import Engine
-
-    if settings.database_url:
-        raise InvalidInput("the served-path replay copies an SQLite data folder; this store is not SQLite")
-    with tempfile.TemporaryDirectory(prefix="metamedia-replay-") as tmp:
-        data_dir = Path(tmp) / "data"
-        shutil.copytree(Path(settings.data_dir), data_dir)
-        engine = Engine(settings.replace(data_dir=data_dir), embedder=embedder)
-        try:
-            yield engine
-        finally:
-            engine.close()
-
-
 def _reset(engine: Any) -> None:
-    from ..bandit.log import decisions_table, outcomes_table, stats_table
-
-    engine.bandit  # noqa: B018  (opening the bandit creates its tables)
+    engine.bandit.forget_history()
     with engine.store.engine.begin() as conn:
-        for table in (outcomes_table, decisions_table, stats_table, interactions, preferences, users):
+        for table in (interactions, preferences, users):
             conn.execute(delete(table))
 
 
