@@ -34,6 +34,10 @@ BENCHES: list[tuple[str, list[str]]] = [
         "recommendations",
         ["bench/recommend_bench.py", "--data-dir", str(ENGINE_DIR), "--out", "bench/results/recommend.json"],
     ),
+    (
+        "vector store reopen and disk per vector vs raw faiss",
+        ["bench/reopen_bench.py", "--n", "20000" if QUICK else "50000"],
+    ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
     (
         "HTTP table vs naive endpoint and minimal endpoint",
