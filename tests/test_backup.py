@@ -133,7 +133,13 @@ def _answers_on(url: str, data_dir: Path, embedder: Any, source: Source) -> None
         assert (
             _rows(engine, embedding_cache) == cached
         )  # repaired from the restored cache: nothing re-embedded
-        assert _ids(engine.search(QUERY, 5)) == source.searched
+        found = _ids(engine.search(QUERY, 5))
+        if engine.vector_backend == "pgvector":
+            # the lexical stage ranks with PostgreSQL's own full-text scoring (ts_rank_cd, not FTS5's
+            # bm25): the same best answer and mostly the same items, not necessarily the same order
+            assert found[0] == source.searched[0] and len(set(found) & set(source.searched)) >= 3, found
+        else:
+            assert found == source.searched
         engine.recs.refresh()
         assert _recommended(engine) == source.recommended
         with engine.store.engine.connect() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,9 +32,11 @@ class Server:
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for(self, what: str, timeout: float) -> None:
+    def wait_for(self, what: str | re.Pattern[str], timeout: float) -> None:
+        """Wait for a substring (or a regular expression) in the log."""
+        found = what.search if isinstance(what, re.Pattern) else what.__contains__
         deadline = time.monotonic() + timeout
-        while what not in self.text():
+        while not found(self.text()):
             if self.proc.poll() is not None:
                 raise AssertionError(
                     f"server exited {self.proc.returncode} before {what!r}:\n{self.text()[-3000:]}"
@@ -58,7 +61,7 @@ class Server:
 
 
 @contextmanager
-def serve(data_dir: Path, catalog: Path, log: Path) -> Iterator[Server]:
+def serve(data_dir: Path, catalog: Path, log: Path, *, progress_every: float = 0.5) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,
@@ -66,7 +69,7 @@ def serve(data_dir: Path, catalog: Path, log: Path) -> Iterator[Server]:
         "METAMEDIA_AUTH_DISABLED": "1",
         "METAMEDIA_RATE_LIMIT": "",
         "METAMEDIA_LOG_JSON": "0",
-        "METAMEDIA_PROGRESS_LOG_SECONDS": "0.5",
+        "METAMEDIA_PROGRESS_LOG_SECONDS": str(progress_every),
     }
     cmd = [sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port), "--demo", str(catalog)]
     with log.open("ab") as sink:
@@ -95,7 +98,9 @@ def test_sigterm_during_the_first_load_stops_cleanly_and_the_next_start_finishes
     # No shipped vectors beside this catalog: the model embeds 800 items, long enough to stop half-way.
     catalog = demo_catalog_slice(tmp_path / "demo.jsonl", 800)
     data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    with serve(data_dir, catalog, log) as server:
+    # A progress line per batch (not per 0.5 s), so the first batch of 64 texts surely logs one
+    # before the stop, however fast the machine embeds.
+    with serve(data_dir, catalog, log, progress_every=0) as server:
         health = wait_answering(server, "/health")
         assert health.status_code == 200 and "startup" in health.json()
         ready = httpx.get(server.url + "/ready", timeout=5)
@@ -104,7 +109,9 @@ def test_sigterm_during_the_first_load_stops_cleanly_and_the_next_start_finishes
             search = httpx.get(server.url + "/search", params={"q": "space"}, timeout=5)
             if search.status_code == 503:
                 assert "still loading" in search.json()["error"] and search.headers["retry-after"] == "5"
-        server.wait_for("embed: ", timeout=300)  # a progress line: the load is half-way
+        # A progress line of the embedding step (not just any line of the metamedia.embed logger):
+        # the load is under way and far from done.
+        server.wait_for(re.compile(r"embed: \d+/800 \(\d+%\), \d+/s, ETA "), timeout=300)
         during = httpx.get(server.url + "/ready", timeout=5)
         assert during.status_code == 503 and during.json()["reason"] == "loading"
         server.proc.send_signal(signal.SIGTERM)

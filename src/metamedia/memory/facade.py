@@ -478,7 +478,10 @@ class MemoryFacade:
         result = self.memory.record_feedback(
             user_id=user_id, candidate=self.candidate(row), action=action, completion=float(completion),
             context=dict(context or {}), recommended=[str(r) for r in recommended or []],
-            session_id=session_id, predicted_engagement=score, task=task,
+            # a result row's score is a ranking score (search scores exceed 1): clamped like the
+            # service clamps a candidate's score when no prediction is given
+            session_id=session_id, task=task,
+            predicted_engagement=None if score is None else min(max(float(score), 0.0), 1.0),
         )  # fmt: skip
         return {
             "episode": episode_dict(result.episode),
