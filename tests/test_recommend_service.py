@@ -312,3 +312,23 @@ def test_a_users_write_refreshes_their_cached_recommendations(engine: Engine, ra
     engine.recs.record_interaction(user, first[0], "dislike")
     after = [r["id"] for r in engine.recs.recommend(user, 5, algorithm="fused")["results"]]
     assert first[0] not in after  # consumed now, and the cached pool was dropped
+
+
+def test_a_short_pool_is_topped_up_below_what_the_algorithm_ranks() -> None:
+    """The fused model ranks only items someone interacted with; the rest of the allowed items follow,
+    content matches first, then trending, and filtered-out items stay out."""
+    from metamedia.recommend.models import top_up
+
+    inf = -np.inf
+    scores = np.array([0.9, inf, inf, 0.2, inf, inf, 0.5], np.float32)  # column 6 is not allowed
+    allowed = np.array([True, True, True, True, True, False, False])
+    content = np.array([inf, inf, 0.3, 0.1, 0.8, 0.9, inf], np.float32)
+    trending = np.array([1.0, 9.0, 1.0, 1.0, 1.0, 9.0, 9.0], np.float32)
+    out = top_up(scores, allowed, content, trending)
+    ranked = [
+        int(c) for c in np.argsort(-np.where(allowed, out, -np.inf), kind="stable")[: int(allowed.sum())]
+    ]
+    assert ranked == [0, 3, 4, 2, 1] and np.isfinite(out[allowed]).all()
+    assert out[0] == scores[0] and out[3] == scores[3]
+    no_profile = top_up(np.full(3, inf, np.float32), np.ones(3, bool), None, np.array([1.0, 3.0, 2.0]))
+    assert [int(c) for c in np.argsort(-no_profile)] == [1, 2, 0]

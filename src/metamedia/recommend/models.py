@@ -263,6 +263,31 @@ def allowed_mask(
     return allowed
 
 
+def top_up(
+    scores: np.ndarray, allowed: np.ndarray, content: np.ndarray | None, trending: np.ndarray
+) -> np.ndarray:
+    """``scores`` with every allowed item they cannot rank (-inf) placed below the lowest one they do:
+    the user's ``content`` matches first (by match), then the rest by ``trending``.
+
+    Keeps a filtered pool full when an algorithm ranks only some items (the fused model: the ones
+    anyone interacted with); the items it ranks keep their scores and their order.
+    """
+    ranked = allowed & np.isfinite(scores)
+    missing = np.flatnonzero(allowed & ~ranked)
+    if not len(missing):
+        return scores
+    match = np.full(len(missing), -np.inf) if content is None else content[missing].astype(np.float64)
+    matched = np.isfinite(match)
+    popular = trending[missing].astype(np.float64)
+    order = missing[np.lexsort((missing, -popular, -np.where(matched, match, 0.0), ~matched))]
+    own = scores[ranked].astype(np.float64)
+    low = float(own.min()) if len(own) else 0.0
+    span = float(own.max()) - low if len(own) else 0.0
+    out = scores.astype(np.float64)
+    out[order] = low - (span if span > 0 else 1.0) * np.arange(1, len(order) + 1) / len(order)
+    return out.astype(np.float32)
+
+
 def popularity_scores(name: str, fitted: FittedModels | None, catalog: Any) -> np.ndarray:
     if fitted is None or not fitted.catalog.same_columns(catalog) or "popularity" not in fitted.models:
         return catalog.prior_popularity.astype(np.float32)

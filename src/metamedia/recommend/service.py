@@ -1,10 +1,12 @@
 """RecommendService: users, interactions, online preference vectors and the recommendation pipeline.
 
-Pipeline of one request: candidates from one algorithm (chosen by the bandit for "auto"),
-optionally fused with a query's search results; then consumed items and business rules out,
-MMR diversity, "why" explanations, and the agent-memory reranker (user constraints and the
-strategies memory trusts) with its reasons. CF models are fitted in the background
-(models.ModelCache); a request only folds the user's current history into them.
+Pipeline of one request: candidates from one algorithm (chosen by the bandit for "auto") among
+the items the filters and the user's stated limits allow (topped up from content and trending
+when the algorithm ranks too few of them), optionally fused with a query's search results; then
+consumed items and business rules out, MMR diversity, "why" explanations, and the agent-memory
+reranker (user constraints and the strategies memory trusts) with its reasons. CF models are
+fitted in the background (models.ModelCache); a request only folds the user's current history
+into them.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .models import (
     history_row,
     popularity_scores,
     strength_row,
+    top_up,
     trending_rank,
 )
 from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
@@ -397,6 +400,10 @@ class RecommendService(ProfileMixin):
         allowed = allowed_mask(fitted, catalog, genres, rating_min, runtime_max, media_type, consumed)
         allowed &= ~blocked_mask(catalog.genres, blocked)
         scores = self._scores(effective, user, fitted, catalog, events, allowed)
+        if int((allowed & np.isfinite(scores)).sum()) < pool:
+            # the fused model cannot rank items nobody interacted with, content only its nearest hits
+            content = self._content(user, catalog, allowed) if effective != "content" else None
+            scores = top_up(scores, allowed, content, popularity_scores("trending", fitted, catalog))
         if query is not None or seed is not None:
             scores = self._with_query(
                 scores, query, catalog, allowed, genres, rating_min, runtime_max, media_type, seed
