@@ -34,7 +34,10 @@ class Server:
 
     def wait_for(self, what: str | re.Pattern[str], timeout: float) -> None:
         """Wait for a substring (or a regular expression) in the log."""
-        found = what.search if isinstance(what, re.Pattern) else what.__contains__
+
+        def found(text: str) -> bool:
+            return bool(what.search(text)) if isinstance(what, re.Pattern) else what in text
+
         deadline = time.monotonic() + timeout
         while not found(self.text()):
             if self.proc.poll() is not None:
