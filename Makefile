@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned to the CPU build, so nothing pulls CUDA wheels
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[mcp,postgres,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[mcp,postgres,ray,dev]"
 	touch $(STAMP)
 
 # ONNX export of the packaged embedding weights (fp32, verified against its manifest); queries run on it.
@@ -44,6 +44,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python bench/run_all.py
 
 # Rebuild the bundled demo catalog and its shipped embeddings from ../shared/data (maintainers only).
