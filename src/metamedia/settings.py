@@ -87,6 +87,10 @@ class Settings:
     redis_url: str = _setting(
         "", "Redis URL for shared rate limits and the shared search-result cache; empty = memory."
     )
+    search_concurrency: int = _setting(
+        4,
+        "Searches and similar-item requests computed at once; more wait their turn without a thread, so writes and cheap requests do not queue behind them for the CPU.",
+    )
     max_body_bytes: int = _setting(1_048_576, "Largest request body, in bytes (uploads excepted).")
     max_upload_bytes: int = _setting(64 * 1_048_576, "Largest catalog upload, in bytes.")
     request_body_timeout_s: float = _setting(
