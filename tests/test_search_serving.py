@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from metamedia.engine import Engine
 from metamedia.models import MediaItem
 from metamedia.search.items import ItemCache
 from metamedia.search.slots import CpuSlots
@@ -75,3 +77,22 @@ def test_cpu_slots_bound_concurrent_work_and_are_given_back_while_waiting() -> N
         pass
     with slots.hold():
         pass
+
+
+def test_cached_search_text_is_the_search_answer_until_the_next_write(
+    tmp_path: Path, one_thread_embedder: Any
+) -> None:
+    engine = Engine(Settings(data_dir=tmp_path), embedder=one_thread_embedder)
+    try:
+        engine.put_item({"title": "Harbour Lights", "overview": "A lighthouse keeper falls for a sailor."})
+        assert engine.cached_search_text("lighthouse keeper", 5, trend=False) is None  # not searched yet
+        answer = engine.search("lighthouse keeper", 5, trend=False)
+        text = engine.cached_search_text("lighthouse keeper", 5, trend=False)
+        assert text is not None and json.loads(text) == answer
+        assert engine.cached_search_text("lighthouse keeper", 5, trend=True) is None  # other options
+        engine.put_item({"title": "Lighthouse Keeper", "overview": "Another keeper of another light."})
+        assert engine.cached_search_text("lighthouse keeper", 5, trend=False) is None
+        titles = [r["title"] for r in engine.search("lighthouse keeper", 5, trend=False)["results"]]
+        assert "Lighthouse Keeper" in titles
+    finally:
+        engine.close()
