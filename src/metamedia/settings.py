@@ -89,7 +89,7 @@ class Settings:
     )
     search_concurrency: int = _setting(
         4,
-        "Searches and similar-item requests computed at once; more wait their turn without a thread, so writes and cheap requests do not queue behind them for the CPU.",
+        "Searches computing at once (their Python work; waiting for the query embedding does not count); more wait their turn, so writes do not queue behind them for the interpreter lock.",
     )
     max_body_bytes: int = _setting(1_048_576, "Largest request body, in bytes (uploads excepted).")
     max_upload_bytes: int = _setting(64 * 1_048_576, "Largest catalog upload, in bytes.")
