@@ -115,11 +115,10 @@ def main() -> int:
         }
         ours_port, naive_port = free_port(), free_port()
         ours = start([sys.executable, "bench/bench_app.py", str(ours_port), str(catalog)], Path(tmp) / "ours.log", env)
-        naive = None
-        try:
-            ours_url, naive_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{naive_port}"
+        ours_url, naive_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{naive_port}"
+        naive = start([sys.executable, "bench/naive_server.py", str(catalog), str(naive_port)], Path(tmp) / "naive.log", env)
+        try:  # both load (and embed the catalog) at once; nothing is measured before both are ready
             wait_ready(ours_url, ours, timeout=1800)
-            naive = start([sys.executable, "bench/naive_server.py", str(catalog), str(naive_port)], Path(tmp) / "naive.log", env)
             wait_ready(naive_url, naive, timeout=1800)
             runtime = httpx.get(f"{ours_url}/stats", headers={"X-API-Key": keys[0]}, timeout=30).json()
             results["embedding_runtime"] = runtime.get("embedding_runtime")
