@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -141,11 +142,25 @@ async def client_loop(
                 created.append(response.json()["id"])
 
 
-async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str, object]:
+async def _client_samples(
+    url: str, keys: list[str], duration: float, mix: Mix, first_seed: int
+) -> tuple[dict[str, list[float]], list[str]]:
     samples: dict[str, list[float]] = {}
     errors: list[str] = []
     until = time.perf_counter() + duration
-    await asyncio.gather(*(client_loop(url, k, until, mix, i, samples, errors) for i, k in enumerate(keys)))
+    await asyncio.gather(
+        *(client_loop(url, k, until, mix, first_seed + i, samples, errors) for i, k in enumerate(keys))
+    )
+    return samples, errors
+
+
+def _process_samples(
+    args: tuple[str, list[str], float, Mix, int],
+) -> tuple[dict[str, list[float]], list[str]]:
+    return asyncio.run(_client_samples(*args))
+
+
+def summarise(samples: dict[str, list[float]], errors: list[str], duration: float) -> dict[str, object]:
     summary: dict[str, object] = {}
     for kind, values in samples.items():
         arr = np.asarray(values) * 1000
@@ -156,6 +171,30 @@ async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str,
             "rps": round(len(values) / duration, 1),
         }
     return {"latency": summary, "errors": len(errors), "error_examples": errors[:10]}
+
+
+async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str, object]:
+    samples, errors = await _client_samples(url, keys, duration, mix, 0)
+    return summarise(samples, errors, duration)
+
+
+def run_processes(url: str, keys: list[str], duration: float, mix: Mix, processes: int) -> dict[str, object]:
+    """`run` with the clients spread over several processes, so one Python process's CPU (httpx costs
+    ~1-2 ms per request) does not cap the load a fast server sees. Client i keeps seed i either way."""
+    processes = max(1, min(processes, len(keys)))
+    if processes == 1:
+        return asyncio.run(run(url, keys, duration, mix))
+    bounds = [round(len(keys) * p / processes) for p in range(processes + 1)]
+    jobs = [(url, keys[a:b], duration, mix, a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_process_samples, jobs)
+    samples: dict[str, list[float]] = {}
+    errors: list[str] = []
+    for part_samples, part_errors in parts:
+        for kind, values in part_samples.items():
+            samples.setdefault(kind, []).extend(values)
+        errors += part_errors
+    return summarise(samples, errors, duration)
 
 
 def server_cpu_seconds(pid: int) -> float:
