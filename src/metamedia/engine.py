@@ -317,7 +317,11 @@ class Engine:
 
     def offline_index(self, since: int | None = None, after: float | None = None) -> dict[str, Any]:
         """The catalog index for the offline web app (search/offline_index.py), whole or incremental."""
-        return export_index(self.store, self.media, self.weights, since=since, after=after)
+        ranking = {
+            name: float(getattr(self.settings, name))
+            for name in ("search_oversample", "trend_weight", "trend_half_life_days", "diversity_lambda")
+        }
+        return export_index(self.store, self.media, self.weights, since=since, after=after, ranking=ranking)
 
     def stats(self) -> dict[str, Any]:
         """Counts and index description; on PostgreSQL also the database's own figures."""

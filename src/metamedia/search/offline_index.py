@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embed.hybrid import GENRE_SLICE, META_SLICE, MOOD_SLICE, TEXT_SLICE
+from .fusion import RANK_SCALE, TITLE_FIRST, WEIGHTS
+from .pipeline import LEXICAL_POOL, MIN_VOTES_WITH_RATING_FILTER
 from ..errors import InvalidQuery
 from ..vocab import GENRES, MOODS
 
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from ..ports import CatalogStore, VectorCollection
 
 FORMAT = 1
-OVERVIEW_CHARS = 400  # enough for the card and the lexical fallback; the item page fetches the rest
 MAX_QUANT = 127.0
 
 
@@ -42,7 +43,6 @@ def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _row(item: MediaItem) -> dict[str, Any]:
-    overview = item.overview or ""
     return {
         "id": item.id,
         "title": item.title,
@@ -53,9 +53,14 @@ def _row(item: MediaItem) -> dict[str, Any]:
         "vote_count": item.vote_count,
         "popularity": item.popularity,
         "genres": list(item.genres),
-        "keywords": list(item.keywords[:12]),
-        "overview": overview[:OVERVIEW_CHARS] + ("…" if len(overview) > OVERVIEW_CHARS else ""),
+        "keywords": list(item.keywords),
+        "overview": item.overview or "",
+        "tagline": item.tagline or "",
+        "original_title": item.original_title or "",
+        "companies": list(item.companies or []),
+        "collection": item.collection or "",
         "poster_path": item.poster_path,
+        "release_date": item.release_date,
         "updated_at": item.updated_at,
     }
 
@@ -67,8 +72,12 @@ def export_index(
     *,
     since: int | None = None,
     after: float | None = None,
+    ranking: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The catalog index for the browser (whole, or the changes after the client's watermark)."""
+    """The catalog index for the browser (whole, or the changes after the client's watermark).
+
+    `ranking` carries the server's ranking settings (oversample, trend, diversity) so the browser
+    ranks with the same numbers; the fusion weights come from `search.fusion`."""
     if since is not None and since < 0:
         raise InvalidQuery(f"since must be a catalog generation (>= 0), got {since}")
     if (since is None) != (after is None):
@@ -98,6 +107,14 @@ def export_index(
             "meta": [META_SLICE.start, META_SLICE.stop],
         },
         "weights": asdict(weights),
+        "ranking": {
+            **(ranking or {}),
+            "fusion": WEIGHTS,
+            "rank_scale": RANK_SCALE,
+            "title_first": TITLE_FIRST,
+            "lexical_pool": LEXICAL_POOL,
+            "min_votes_with_rating_filter": MIN_VOTES_WITH_RATING_FILTER,
+        },
         "genres": list(GENRES),
         "moods": list(MOODS),
         "ids": sorted(indexed & {item.id for item in items}),
