@@ -8,7 +8,7 @@ not match is refused, so the server can never hand the browser other code than t
     models/web-libs/                     (next to the ONNX export, gitignored)
         transformers-4.3.2/transformers.min.js   (ES module; bundles onnxruntime-web's JS)
         onnxruntime-web-1.31.0-dev.../ort-wasm-simd-threaded.asyncify.{mjs,wasm}
-        minisearch-7.2.0/index.js            (BM25 full-text search for the lexical stage)
+        sqlite-wasm-3.41.2/sqlite3.{mjs,wasm}  (FTS5 + porter: the lexical stage, the server's own SQL)
         licence files, NOTICE.txt, manifest.json
 
 The server serves them under /vendor/<package>-<version>/ with an immutable cache rule.
@@ -34,7 +34,7 @@ log = logging.getLogger("metamedia.web")
 
 TRANSFORMERS_VERSION = "4.3.2"
 ORT_WEB_VERSION = "1.31.0-dev.20260914-8d85527a0"  # the exact build transformers.js 4.3.2 pins
-MINISEARCH_VERSION = "7.2.0"  # BM25 full-text search for the local lexical stage
+SQLITE_WASM_VERSION = "3.41.2"  # SQLite + FTS5 (porter) in WebAssembly: the server's lexical stage, same SQL
 LIBS_DIR_NAME = "web-libs"
 
 
@@ -83,16 +83,16 @@ PINNED: tuple[PinnedFile, ...] = (
         "49871f5a4409519797e127440868a6d1923339d9185907f301a5b2a1d90af082",
     ),
     PinnedFile(
-        "minisearch",
-        MINISEARCH_VERSION,
-        "package/dist/es/index.js",
-        "0393b3ba253b809d5e55707c7b0875ef9b518a296a006c6739b28876e154edb3",
+        "@sqlite.org/sqlite-wasm",
+        SQLITE_WASM_VERSION,
+        "package/sqlite-wasm/jswasm/sqlite3.mjs",
+        "892d83d1dab0b76d8c82d67051d450d54ad1eb93697c6499f90bbbf37073518d",
     ),
     PinnedFile(
-        "minisearch",
-        MINISEARCH_VERSION,
-        "package/LICENSE.txt",
-        "70d37354d6395629fb99edb28cb37a5d356ffa24a48cd02a5def5b83a300a899",
+        "@sqlite.org/sqlite-wasm",
+        SQLITE_WASM_VERSION,
+        "package/sqlite-wasm/jswasm/sqlite3.wasm",
+        "2d34bf9279985db154f98bfab9ffa289b014821873ed188b67e3a4c5d1b7faec",
     ),
 )
 NOTICE = f"""Third-party code served to the browser by metamedia's offline web app.
@@ -102,8 +102,9 @@ NOTICE = f"""Third-party code served to the browser by metamedia's offline web a
 onnxruntime-web {ORT_WEB_VERSION} (ort-wasm-simd-threaded.asyncify.mjs/.wasm)
   Copyright (c) Microsoft Corporation. MIT License (the package ships no LICENSE file; its
   package.json declares "MIT"): https://github.com/microsoft/onnxruntime/blob/main/LICENSE
-minisearch {MINISEARCH_VERSION} (index.js)
-  Copyright Luca Ongaro. MIT License: see minisearch-{MINISEARCH_VERSION}/LICENSE.txt.
+@sqlite.org/sqlite-wasm {SQLITE_WASM_VERSION} (sqlite3.mjs, sqlite3.wasm)
+  SQLite is in the public domain (https://sqlite.org/copyright.html); the package's JavaScript is
+  declared "Apache-2.0" in its package.json (it ships no LICENSE file).
 
 Both are fetched by `make install` with `npm pack` and checked against the sha256 pinned in
 src/metamedia/web/browser_libs.py.

@@ -124,6 +124,9 @@ function App() {
     }
   }
   useEffect(() => { load(); }, []);
+  useEffect(() => { // the app shell is on screen: the "warm shell" time of bench/README.md
+    if (me && !me.needsKey && !performance.getEntriesByName("metamedia:shell").length) performance.mark("metamedia:shell");
+  }, [me]);
 
   if (error) return html`<main class="gate" id="main"><h1>metamedia</h1><${ErrorBox} error=${error} retry=${load} /></main>`;
   if (!me) return html`<main class="gate" id="main"><${Loading} label="Connecting…" /></main>`;
