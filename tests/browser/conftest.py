@@ -84,11 +84,12 @@ class Server:
 
 @contextmanager
 def running_server(
-    base: Path, *, auth: bool, items: int = SLICE_ITEMS, port: int | None = None
+    base: Path, *, auth: bool, items: int = SLICE_ITEMS, port: int | None = None, whole_demo: bool = False
 ) -> Iterator[Server]:
     """`metamedia serve` on a loopback port (free, or the one given: a restart keeps the page's origin)
-    over the demo slice (kept when it is already there); auth off (loopback demo) or on."""
-    catalog = base / "slice.jsonl"
+    over the demo slice (kept when it is already there), or the whole demo catalog with its shipped
+    vectors; auth off (loopback demo) or on."""
+    catalog = DEMO_CATALOG if whole_demo else base / "slice.jsonl"
     if not catalog.is_file():
         demo_slice(catalog, items)
     port = port or free_port()

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embed.hybrid import GENRE_SLICE, META_SLICE, MOOD_SLICE, TEXT_SLICE
-from .fusion import RANK_SCALE, TITLE_FIRST, WEIGHTS
-from .pipeline import LEXICAL_POOL, MIN_VOTES_WITH_RATING_FILTER
 from ..errors import InvalidQuery
 from ..vocab import GENRES, MOODS
+from .fusion import RANK_SCALE, TITLE_FIRST, WEIGHTS
+from .pipeline import LEXICAL_POOL, MIN_VOTES_WITH_RATING_FILTER
 
 if TYPE_CHECKING:
     from ..embed.hybrid import HybridWeights

@@ -64,7 +64,10 @@ def _effect(e: p.Effect) -> dict[str, Any]:
 
 
 def _closure(fn: Any) -> dict[str, Any]:
-    return {name: cell.cell_contents for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True)}
+    return {
+        name: cell.cell_contents
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True)
+    }
 
 
 def _relative(make: Any) -> dict[str, Any]:
