@@ -158,6 +158,8 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
             )
             timings["local_lexical_ready_ms"] = round(offline_timings["index"], 1)
             timings["model_ready_ms"] = round(offline_timings["model"], 1)
+            timings["index_read_ms"] = round(offline_timings.get("index_read") or 0, 1)
+            timings["index_build_ms"] = round(offline_timings.get("index_build") or 0, 1)
             timings["reload_wall_s"] = round(time.perf_counter() - started, 2)
             timings["bytes_cached"] = page.evaluate("async () => (await navigator.storage.estimate()).usage")
 
@@ -175,6 +177,10 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
                        for q in QUERIES}  # fmt: skip
             took = [local[q]["took_ms"] for q in QUERIES]
             timings["local_query_p50_ms"] = round(statistics.median(took), 1)
+            for stage in ("embed", "scan", "lexical", "rank"):
+                timings[f"local_query_{stage}_p50_ms"] = round(
+                    statistics.median(local[q]["stages_ms"][stage] for q in QUERIES), 1
+                )
             timings["recall_at_10"] = round(statistics.mean(recalls.values()), 4)
             timings["recall_at_10_min"] = round(min(recalls.values()), 2)
             timings["items"] = page.evaluate(

@@ -91,7 +91,11 @@ export async function startOffline({ key, online }) {
       status.index = msg.state;
       status.items = msg.items || 0;
       status.generation = msg.generation ?? null;
-      if (msg.state === "ready" && status.timings.index === undefined) status.timings.index = performance.now();
+      if (msg.state === "ready" && status.timings.index === undefined) {
+        status.timings.index = performance.now();
+        status.timings.index_read = msg.read_ms;
+        status.timings.index_build = msg.build_ms;
+      }
       changed();
     } else if (msg.type === "model") {
       status.model = msg.state;

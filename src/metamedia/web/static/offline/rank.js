@@ -161,6 +161,7 @@ export function rankSearch(idx, parse, embedText, { q, k = 24, genre = [], filte
   return embedText(text).then((textVec) => {
   index = idx;
   const wanted = parsed.genres.length ? parsed.genres : explicit;
+  const tEmbedded = performance.now();
   const qv = queryVector(textVec, wanted, parsed.moods);
   const allowed = [];
   const dense = new Float32Array(index.n).fill(-Infinity);
@@ -170,10 +171,13 @@ export function rankSearch(idx, parse, embedText, { q, k = 24, genre = [], filte
     dense[i] = dot(i, qv);
   }
   const size = Math.min(Math.max(k * R.search_oversample, 50), 2000);
+  const tScan = performance.now();
   const denseTop = allowed.slice().sort((a, b) => dense[b] - dense[a]).slice(0, size);
   const words = [...wanted, parsed.text].join(" ");
   const terms = [...new Set((words.toLowerCase().match(/[\p{L}\p{N}\p{M}]+/gu) || []).filter((w) => !STOP.has(w)))].slice(0, 32);
+  const tLex = performance.now();
   const lexical = terms.length ? index.lex.search(terms, R.lexical_pool) : [];
+  const tRank = performance.now();
   const pool = new Map(denseTop.map((i, rank) => [i, { i, denseRank: rank, lexRank: null, lexScore: 0 }]));
   lexical.forEach((hit, rank) => {
     const i = index.position.get(hit.id);
@@ -231,6 +235,7 @@ export function rankSearch(idx, parse, embedText, { q, k = 24, genre = [], filte
   });
   return {
     query: parsed, results, took_ms: performance.now() - t0, local: true,
+    stages_ms: { embed: tEmbedded - t0, scan: tLex - tEmbedded, lexical: tRank - tLex, rank: performance.now() - tRank },
     mode: textVec ? "semantic" : "lexical", reranked_by_profile: !!profile,
   };
   });

@@ -26,8 +26,12 @@ const sqlite = () => (sqliteReady ||= sqlite3InitModule({ print: () => {}, print
 async function loadLocal() {
   const header = await getMeta("index");
   if (!header) return false;
-  index = buildIndex(header, await allItems(), await sqlite());
-  post("index", { state: "ready", items: index.n, generation: header.generation, ms: performance.now() - started });
+  const t0 = performance.now();
+  const rows = await allItems();
+  const t1 = performance.now();
+  index = buildIndex(header, rows, await sqlite());
+  post("index", { state: "ready", items: index.n, generation: header.generation, ms: performance.now() - started,
+    read_ms: t1 - t0, build_ms: performance.now() - t1 });
   return true;
 }
 
@@ -81,10 +85,12 @@ self.onmessage = async (event) => {
     if (type === "init") {
       key = event.data.key || "";
       parse = makeParser(event.data.tables);
+      // The model's files and its WebAssembly load while the index is read (I/O and compilation overlap).
+      const model = loadModel().catch((err) => post("model", { state: "error", error: String(err) }));
       const local = await loadLocal();
       if (!local) post("index", { state: "empty" });
       if (event.data.online) sync().catch((err) => post("index", { state: index ? "ready" : "error", error: String(err), items: index ? index.n : 0, generation: index ? index.header.generation : null }));
-      loadModel().catch((err) => post("model", { state: "error", error: String(err) }));
+      await model;
     } else if (type === "sync") {
       key = event.data.key || key;
       await sync();
