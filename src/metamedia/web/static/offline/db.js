@@ -1,8 +1,9 @@
-// IndexedDB of the offline web app: the catalog index (meta + one row per item with its int8 vector)
-// and the feedback outbox. Used by the page (outbox) and by the search worker (index).
+// IndexedDB of the offline web app: the catalog index (a header, then a few large records: the item
+// rows, the int8 vectors, the scales and the serialised full-text database, each read in one go) and
+// the feedback outbox. Used by the page (outbox) and by the search worker (index).
 
 const NAME = "metamedia-offline";
-const VERSION = 1;
+const VERSION = 2;
 
 let opening = null;
 
@@ -13,7 +14,8 @@ export function openDb() {
     req.onupgradeneeded = () => {
       const db = req.result;
       if (!db.objectStoreNames.contains("meta")) db.createObjectStore("meta");
-      if (!db.objectStoreNames.contains("items")) db.createObjectStore("items", { keyPath: "id" });
+      if (db.objectStoreNames.contains("items")) db.deleteObjectStore("items"); // version 1: a row per item
+      if (!db.objectStoreNames.contains("blobs")) db.createObjectStore("blobs");
       if (!db.objectStoreNames.contains("outbox")) db.createObjectStore("outbox", { keyPath: "key" });
     };
     req.onsuccess = () => resolve(req.result);
@@ -37,24 +39,26 @@ export async function getMeta(key) {
   return result(db.transaction("meta").objectStore("meta").get(key));
 }
 
-export async function allItems() {
+export async function readIndex() {
   const db = await openDb();
-  return result(db.transaction("items").objectStore("items").getAll());
+  const tx = db.transaction(["meta", "blobs"]);
+  const blobs = tx.objectStore("blobs");
+  const [header, rows, vectors, scales, fts] = await Promise.all([
+    result(tx.objectStore("meta").get("index")), result(blobs.get("rows")), result(blobs.get("vectors")),
+    result(blobs.get("scales")), result(blobs.get("fts")),
+  ]);
+  return header && rows ? { header, rows, vectors, scales, fts } : null;
 }
 
-// One transaction: upsert the changed rows, delete the ids no longer in the catalog, move the header
-// on. A crash mid-way leaves the previous index whole.
-export async function applyIndex(header, rows, keepIds) {
+// One transaction: the whole index replaced at once, so a crash mid-way leaves the previous one whole.
+export async function writeIndex({ header, rows, vectors, scales, fts }) {
   const db = await openDb();
-  const tx = db.transaction(["meta", "items"], "readwrite");
-  const items = tx.objectStore("items");
-  if (header.full) items.clear();
-  for (const row of rows) items.put(row);
-  if (!header.full && keepIds) {
-    const keep = new Set(keepIds);
-    const req = items.getAllKeys();
-    req.onsuccess = () => { for (const id of req.result) if (!keep.has(id)) items.delete(id); };
-  }
+  const tx = db.transaction(["meta", "blobs"], "readwrite");
+  const blobs = tx.objectStore("blobs");
+  blobs.put(rows, "rows");
+  blobs.put(vectors, "vectors");
+  blobs.put(scales, "scales");
+  blobs.put(fts, "fts");
   tx.objectStore("meta").put(header, "index");
   await done(tx);
 }

@@ -14,45 +14,68 @@ const FTS_SEARCH = "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0
 // Lists are stored as the server stores them (JSON with ASCII escapes), so they tokenise alike.
 const asJson = (list) => (list ? JSON.stringify(list).replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")).replace(/","/g, '", "') : null);
 
-function lexicalIndex(rows, sqlite3) {
+function lexicalIndex(rows, sqlite3, saved) {
   const db = new sqlite3.oo1.DB(":memory:");
-  db.exec("CREATE VIRTUAL TABLE items_fts USING fts5(" + FTS_COLUMNS.join(", ") + ", tokenize='porter unicode61 remove_diacritics 2')");
-  const insert = db.prepare("INSERT INTO items_fts(rowid, " + FTS_COLUMNS.join(", ") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  db.exec("BEGIN");
-  for (const r of rows) {
-    insert.bind([r.id, r.title, r.original_title || null, asJson(r.keywords), asJson(r.genres), r.tagline || null,
-      r.overview || null, r.companies && r.companies.length ? asJson(r.companies) : null, r.collection || null]).stepReset();
+  if (saved && saved.length) { // the table built on a previous load: no re-tokenising
+    const mem = sqlite3.wasm.allocFromTypedArray(saved);
+    const rc = sqlite3.capi.sqlite3_deserialize(db.pointer, "main", mem, saved.length, saved.length,
+      sqlite3.capi.SQLITE_DESERIALIZE_FREEONCLOSE | sqlite3.capi.SQLITE_DESERIALIZE_RESIZEABLE);
+    if (rc !== 0) throw new Error("stored full-text index unreadable: " + rc);
+  } else {
+    db.exec("CREATE VIRTUAL TABLE items_fts USING fts5(" + FTS_COLUMNS.join(", ") + ", tokenize='porter unicode61 remove_diacritics 2')");
+    const insert = db.prepare("INSERT INTO items_fts(rowid, " + FTS_COLUMNS.join(", ") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    db.exec("BEGIN");
+    for (const r of rows) {
+      insert.bind([r.id, r.title, r.original_title || null, asJson(r.keywords), asJson(r.genres), r.tagline || null,
+        r.overview || null, r.companies && r.companies.length ? asJson(r.companies) : null, r.collection || null]).stepReset();
+    }
+    db.exec("COMMIT");
+    insert.finalize();
   }
-  db.exec("COMMIT");
-  insert.finalize();
   return {
     search(terms, limit) {
       const match = terms.map((t) => '"' + t.replaceAll('"', '""') + '"').join(" OR ");
       return db.exec({ sql: FTS_SEARCH, bind: [match, limit], returnValue: "resultRows" }).map(([id, score]) => ({ id, score }));
     },
+    bytes: () => sqlite3.capi.sqlite3_js_db_export(db.pointer),
   };
 }
 
-export function buildIndex(header, rows, sqlite3) {
+// rows sorted by id; q: rows.length x header.dim int8 values, row after row; scales: one per row.
+// savedFts: the serialised full-text table of a previous load (built from the rows when absent).
+export function buildIndex(header, rows, q, scales, sqlite3, savedFts = null) {
   const n = rows.length, dim = header.dim;
-  rows.sort((a, b) => a.id - b.id);
-  const q = new Int8Array(n * dim);
-  const scales = new Float32Array(n);
   const textNorm = new Float32Array(n);
   const [t0, t1] = header.layout.text;
-  rows.forEach((row, i) => {
-    const v = new Int8Array(row.q);
-    q.set(v, i * dim);
-    scales[i] = row.scale;
+  for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let d = t0; d < t1; d++) s += v[d] * v[d];
-    textNorm[i] = Math.sqrt(s) * row.scale;
-  });
-  const lex = lexicalIndex(rows, sqlite3);
+    for (let d = t0, o = i * dim; d < t1; d++) s += q[o + d] * q[o + d];
+    textNorm[i] = Math.sqrt(s) * scales[i];
+  }
+  const lex = lexicalIndex(rows, sqlite3, savedFts);
   const position = new Map(rows.map((row, i) => [row.id, i]));
   return { header, n, dim, rows, q, scales, textNorm, lex, position };
 }
 
+// An export (full, or the rows written since) merged into the index the device holds.
+export function mergeIndex(held, body, vectors) {
+  const dim = body.dim;
+  const byId = new Map();
+  if (held && !body.full) {
+    held.rows.forEach((row, i) => byId.set(row.id, { row, q: held.q.subarray(i * dim, (i + 1) * dim), scale: held.scales[i] }));
+  }
+  body.items.forEach((row, i) => byId.set(row.id, { row, q: vectors.subarray(i * dim, (i + 1) * dim), scale: body.scales[i] }));
+  const ids = body.ids.filter((id) => byId.has(id)).sort((a, b) => a - b);
+  const q = new Int8Array(ids.length * dim);
+  const scales = new Float32Array(ids.length);
+  const rows = ids.map((id, i) => {
+    const e = byId.get(id);
+    q.set(e.q, i * dim);
+    scales[i] = e.scale;
+    return e.row;
+  });
+  return { rows, q, scales };
+}
 
 let index = null;
 

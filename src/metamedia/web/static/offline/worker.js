@@ -3,8 +3,8 @@
 // of rank.js. Until the model is ready the text feature is missing (lexical, genre, mood and meta
 // only) and results say so.
 import { makeParser } from "./parser.js";
-import { allItems, applyIndex, getMeta } from "./db.js";
-import { buildIndex, rankSearch } from "./rank.js";
+import { readIndex, writeIndex } from "./db.js";
+import { buildIndex, mergeIndex, rankSearch } from "./rank.js";
 import sqlite3InitModule from "/vendor/sqlite-wasm-3.41.2/sqlite3.mjs";
 
 export const LIBS = {
@@ -24,13 +24,12 @@ let sqliteReady = null;
 const sqlite = () => (sqliteReady ||= sqlite3InitModule({ print: () => {}, printErr: () => {} }));
 
 async function loadLocal() {
-  const header = await getMeta("index");
-  if (!header) return false;
   const t0 = performance.now();
-  const rows = await allItems();
+  const held = await readIndex();
+  if (!held) return false;
   const t1 = performance.now();
-  index = buildIndex(header, rows, await sqlite());
-  post("index", { state: "ready", items: index.n, generation: header.generation, ms: performance.now() - started,
+  index = buildIndex(held.header, held.rows, new Int8Array(held.vectors), held.scales, await sqlite(), held.fts);
+  post("index", { state: "ready", items: index.n, generation: held.header.generation, ms: performance.now() - started,
     read_ms: t1 - t0, build_ms: performance.now() - t1 });
   return true;
 }
@@ -43,21 +42,19 @@ function decode(b64) {
 }
 
 async function sync() {
-  const have = await getMeta("index");
+  const have = index ? index.header : null;
   const url = have ? `/catalog/index?since=${have.generation}&after=${have.watermark}` : "/catalog/index";
   const response = await fetch(url, { headers: key ? { Authorization: "Bearer " + key } : {}, cache: "no-store" });
   if (!response.ok) throw new Error("index " + response.status);
   const body = await response.json();
   if (body.unchanged) return false;
-  const vectors = decode(body.vectors);
-  const rows = body.items.map((item, i) => ({
-    ...item, q: vectors.slice(i * body.dim, (i + 1) * body.dim).buffer, scale: body.scales[i],
-  }));
+  const { rows, q, scales } = mergeIndex(index, body, decode(body.vectors));
   const { items: _i, vectors: _v, scales: _s, ids, ...header } = body;
   header.count = ids.length;
-  await applyIndex(header, rows, ids);
-  index = buildIndex(header, await allItems(), await sqlite());
-  post("index", { state: "ready", items: index.n, generation: header.generation, ms: performance.now() - started, synced: rows.length });
+  const next = buildIndex(header, rows, q, scales, await sqlite());
+  await writeIndex({ header, rows, vectors: q.buffer, scales, fts: next.lex.bytes() });
+  index = next;
+  post("index", { state: "ready", items: index.n, generation: header.generation, ms: performance.now() - started, synced: body.items.length });
   return true;
 }
 
