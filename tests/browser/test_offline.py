@@ -110,7 +110,12 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
             page.wait_for_selector("html[data-model='ready']")
             page.wait_for_selector("html[data-cached='yes']")
             page.get_by_role("status").filter(has_text="Ready offline").wait_for()
-            server_top = {q: ids_of(srv.get(f"/search?q={quote(q)}&k=24")["results"]) for q in QUERIES}
+            server_top, server_ms = {}, []
+            for q in QUERIES:  # the peer: the same queries over HTTP to the server, same machine, same run
+                t0 = time.perf_counter()
+                server_top[q] = ids_of(srv.get(f"/search?q={quote(q)}&k=24")["results"])
+                server_ms.append((time.perf_counter() - t0) * 1000)
+            timings["server_query_p50_ms"] = round(statistics.median(server_ms), 1)
             user = page.evaluate("() => localStorage.getItem('metamedia.user')")
 
             # 2. the same query understanding and the same vectors as the server
@@ -177,6 +182,10 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
                        for q in QUERIES}  # fmt: skip
             took = [local[q]["took_ms"] for q in QUERIES]
             timings["local_query_p50_ms"] = round(statistics.median(took), 1)
+            timings["local_vs_server_p50"] = round(
+                timings["local_query_p50_ms"] / timings["server_query_p50_ms"], 2
+            )
+            timings["load_average"] = round(os.getloadavg()[0], 1)
             for stage in ("embed", "scan", "lexical", "rank"):
                 timings[f"local_query_{stage}_p50_ms"] = round(
                     statistics.median(local[q]["stages_ms"][stage] for q in QUERIES), 1

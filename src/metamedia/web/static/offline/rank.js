@@ -93,14 +93,15 @@ function queryVector(textVec, genres, moods) {
   return unit(out);
 }
 
+const inRange = (v, lo, hi) => v !== null && v !== undefined && (lo === null || v >= lo) && (hi === null || v <= hi);
+
 function passes(row, eff, explicit, exclude) {
-  const range = (v, lo, hi) => v !== null && v !== undefined && (lo === null || v >= lo) && (hi === null || v <= hi);
-  if ((eff.year_min !== null || eff.year_max !== null) && !range(row.year, eff.year_min, eff.year_max)) return false;
-  if (eff.rating_min !== null && !(range(row.vote_average, eff.rating_min, null) && range(row.vote_count, index.header.ranking.min_votes_with_rating_filter, null))) return false;
-  if ((eff.runtime_min !== null || eff.runtime_max !== null) && !range(row.runtime, eff.runtime_min, eff.runtime_max)) return false;
+  if ((eff.year_min !== null || eff.year_max !== null) && !inRange(row.year, eff.year_min, eff.year_max)) return false;
+  if (eff.rating_min !== null && !(inRange(row.vote_average, eff.rating_min, null) && inRange(row.vote_count, index.header.ranking.min_votes_with_rating_filter, null))) return false;
+  if ((eff.runtime_min !== null || eff.runtime_max !== null) && !inRange(row.runtime, eff.runtime_min, eff.runtime_max)) return false;
   if (eff.media_type && row.media_type !== eff.media_type) return false;
   for (const g of explicit) if (!row.genres.includes(g)) return false;
-  if (exclude.some((g) => row.genres.includes(g))) return false;
+  for (const g of exclude) if (row.genres.includes(g)) return false;
   return true;
 }
 
