@@ -66,6 +66,8 @@ QUERIES = [
     "zombie apocalypse",
     "documentary",
 ]
+# Searches from a title ("like X", "X but darker"): ranked from X's own vector on both sides.
+LIKE_QUERIES = ["movies like the dark knight", "the matrix but darker", "films like toy story"]
 EMBED_TEXTS = ["funny space movies", "a heist goes wrong", "Toy Story", "dark 90s thrillers", "ünïcödé café"]
 
 
@@ -116,6 +118,8 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
                 server_top[q] = ids_of(srv.get(f"/search?q={quote(q)}&k=24")["results"])
                 server_ms.append((time.perf_counter() - t0) * 1000)
             timings["server_query_p50_ms"] = round(statistics.median(server_ms), 1)
+            for q in LIKE_QUERIES:
+                server_top[q] = ids_of(srv.get(f"/search?q={quote(q)}&k=24")["results"])
             user = page.evaluate("() => localStorage.getItem('metamedia.user')")
 
             # 2. the same query understanding and the same vectors as the server
@@ -176,8 +180,14 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
                   for (const q of qs) out[q] = await m.localSearch({ q, k: 24 });
                   return out;
                 }""",
-                QUERIES,
+                QUERIES + LIKE_QUERIES,
             )
+            like_recall = {
+                q: len(set(server_top[q]) & set(ids_of(local[q]["results"]))) / 10 for q in LIKE_QUERIES
+            }
+            assert all(local[q]["mode"] == "similar" for q in LIKE_QUERIES)
+            assert min(like_recall.values()) >= 0.9, like_recall
+            timings["like_recall_at_10"] = round(statistics.mean(like_recall.values()), 4)
             recalls = {q: len(set(server_top[q]) & set(ids_of(local[q]["results"]))) / max(1, len(server_top[q]))
                        for q in QUERIES}  # fmt: skip
             took = [local[q]["took_ms"] for q in QUERIES]

@@ -22,7 +22,13 @@ from ..embed.hybrid import GENRE_SLICE, META_SLICE, MOOD_SLICE, TEXT_SLICE
 from ..errors import InvalidQuery
 from ..vocab import GENRES, MOODS
 from .fusion import RANK_SCALE, TITLE_FIRST, WEIGHTS
-from .pipeline import LEXICAL_POOL, MIN_VOTES_WITH_RATING_FILTER
+from .pipeline import (
+    GENRE_BONUS,
+    LEXICAL_POOL,
+    LIKE_MOOD_BONUS,
+    MIN_VOTES_WITH_RATING_FILTER,
+    QUALITY_WEIGHT,
+)
 
 if TYPE_CHECKING:
     from ..embed.hybrid import HybridWeights
@@ -114,6 +120,7 @@ def export_index(
             "title_first": TITLE_FIRST,
             "lexical_pool": LEXICAL_POOL,
             "min_votes_with_rating_filter": MIN_VOTES_WITH_RATING_FILTER,
+            "like": {"genre_bonus": GENRE_BONUS, "mood_bonus": LIKE_MOOD_BONUS, "quality_weight": QUALITY_WEIGHT},
         },
         "genres": list(GENRES),
         "moods": list(MOODS),

@@ -79,7 +79,14 @@ export async function startOffline({ key, online }) {
   } catch (err) {
     console.warn("service worker not registered", err);
   }
-  const tables = await (await fetch("/static/offline/parser-tables.json")).json();
+  let tables;
+  try {
+    tables = await (await fetch("/static/offline/parser-tables.json")).json();
+  } catch (err) { // neither the server nor the cache has it: no local search in this session
+    status.index = "error";
+    changed();
+    return;
+  }
   worker = new Worker("/static/offline/worker.js", { type: "module" });
   worker.onmessage = (event) => {
     const msg = event.data;

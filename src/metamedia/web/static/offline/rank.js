@@ -139,6 +139,53 @@ function trendScore(row, halfLife, today) {
 
 const normTitle = (s) => s.toLowerCase().normalize("NFKD").replace(/[^\p{L}\p{N}]+/gu, " ").trim();
 
+// The item a phrase names: the exact normalised title (search/entities.normalise_title without the roman
+// numerals), ties to the most voted. The server's fuzzy matching is not ported.
+function resolveTitle(phrase) {
+  const want = normTitle(phrase.replaceAll("&", " and "));
+  let best = null;
+  for (let i = 0; i < index.n; i++) {
+    const row = index.rows[i];
+    if (normTitle(row.title.replaceAll("&", " and ")) !== want) continue;
+    if (best === null || (row.vote_count || 0) > (index.rows[best].vote_count || 0)) best = i;
+  }
+  return best;
+}
+
+function searchLike(source, parsed, eff, explicit, k, diversity, t0) {
+  const R = index.header.ranking, L = R.like;
+  const qv = vecOf(source);
+  const [a, b] = index.header.layout.text;
+  const wanted = parsed.genres.length ? parsed.genres : explicit;
+  const allowed = [];
+  const score = new Float64Array(index.n);
+  for (let i = 0; i < index.n; i++) {
+    if (i === source || !passes(index.rows[i], eff, explicit, parsed.exclude_genres)) continue;
+    allowed.push(i);
+    score[i] = dot(i, qv);
+  }
+  const size = Math.min(Math.max(k * R.search_oversample, 50), 2000);
+  const hits = allowed.sort((x, y) => score[y] - score[x]).slice(0, size);
+  for (const i of hits) {
+    const row = index.rows[i];
+    let s = score[i];
+    if (!row.overview) { let t = 0; for (let d = a; d < b; d++) t += index.q[i * index.dim + d] * qv[d]; s -= t * index.scales[i]; }
+    if (wanted.length) s += L.genre_bonus * wanted.filter((g) => row.genres.includes(g)).length / wanted.length;
+    const strengths = moodStrengths(i);
+    if (parsed.moods.length) s += L.mood_bonus * parsed.moods.reduce((acc, m) => acc + (strengths[m] || 0), 0) / parsed.moods.length;
+    const quality = row.vote_average && row.vote_count ? Math.max(-1, Math.min(1, (row.vote_average - 6.5) / 2)) * Math.min(1, row.vote_count / 500) : 0;
+    score[i] = s + L.quality_weight * quality;
+  }
+  const order = hits.sort((x, y) => score[y] - score[x]);
+  const chosen = mmr(order.slice(0, Math.max(k * 4, 40)), score, k, diversity ? R.diversity_lambda : 1);
+  const results = chosen.map((i) => {
+    const { q: _q, scale: _s, ...item } = index.rows[i];
+    return { ...item, score: score[i], reasons: [`similar to ${index.rows[source].title}`] };
+  });
+  return { query: parsed, results, took_ms: performance.now() - t0, local: true, mode: "similar",
+    similar_to_id: index.rows[source].id, reranked_by_profile: false, stages_ms: {} };
+}
+
 function vecOf(i) {
   const { q, dim, scales } = index, out = new Float32Array(dim);
   for (let d = 0; d < dim; d++) out[d] = q[i * dim + d] * scales[i];
@@ -181,6 +228,10 @@ export function rankSearch(idx, parse, embedText, { q, k = 24, genre = [], filte
   const eff = { year_min: pick("year_min"), year_max: pick("year_max"), rating_min: pick("rating_min"),
     runtime_min: pick("runtime_min"), runtime_max: pick("runtime_max"), media_type: filters.type || parsed.media_type };
   const R = index.header.ranking, W = R.fusion;
+  if (parsed.similar_to) { // "movies like X", "X but darker": from X's own vector when X is a title here
+    const source = resolveTitle(parsed.similar_to);
+    if (source !== null) return Promise.resolve(searchLike(source, parsed, eff, explicit, k, diversity, t0));
+  }
   const text = semanticText(parsed, explicit, parsed.raw || "");
   return embedText(text).then((textVec) => {
   index = idx;
