@@ -11,7 +11,8 @@ any other host (page, dedicated worker or service worker) is aborted and counted
 4. run the 20 queries on the device: recall@10 >= 0.9 against the server's answers;
 5. like three items offline (the outbox holds them); start the server again on the same port and
    data folder: the outbox drains, and the server holds exactly those three likes, once each, even
-   when the same outbox entries are sent again.
+   when the same outbox entries are sent again; an item edited on the server reaches the device's
+   index as a delta.
 
 The timings (warm shell, local lexical search ready, model ready, local query p50, bytes cached) are
 printed; with OFFLINE_BENCH=demo the journey runs on the whole demo catalog (13k titles) and writes
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
 import numpy as np
 import pytest
 
@@ -245,6 +247,23 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
                 page.wait_for_selector("html[data-outbox='0']")
                 stored = again.get(f"/users/{user}/interactions?limit=100")
                 profile = again.get(f"/users/{user}/profile")
+                # an edit on the server reaches the device as a delta (only the rows written since)
+                edited = server_top["heist movies"][5]
+                httpx.put(
+                    f"{again.url}/admin/items/{edited}",
+                    json={"title": "Zyzzyva Offline Edit", "overview": "A crew plans one last heist."},
+                    timeout=60,
+                ).raise_for_status()
+                assert page.evaluate("async () => (await import('/static/offline/offline.js')).syncIndex()")
+                found = page.evaluate(
+                    "async () => (await import('/static/offline/offline.js')).localSearch({ q: 'Zyzzyva', k: 5 })"
+                )
+                assert found["results"][0]["id"] == edited
+                assert found["results"][0]["title"] == "Zyzzyva Offline Edit"
+                assert (
+                    page.evaluate("async () => (await import('/static/offline/offline.js')).status.items")
+                    == timings["items"]
+                )
             context.close()
             browser.close()
     finally:

@@ -40,6 +40,8 @@ function call(type, data) {
 export const localSearch = (request) => call("search", { request });
 export const localParse = (queries, today) => call("parse", { queries, today });
 export const localEmbed = (texts) => call("embed", { texts });
+// Fetch what changed in the catalog since the index on the device (nothing when the generation is the same).
+export const syncIndex = () => call("sync", { key: sessionKey() });
 
 const MODEL_FILE = "/models/all-MiniLM-L6-v2/onnx/model.onnx";
 
@@ -114,6 +116,7 @@ export async function startOffline({ key, online }) {
   worker.postMessage({ type: "init", key: key(), tables, online });
   refreshOutbox();
   setInterval(() => { if (!status.online || status.outbox) probe(); }, 2000);
+  setInterval(() => { if (status.online) syncIndex().catch(() => undefined); }, 60000); // catalog edits reach the device
   window.addEventListener("online", probe);
 }
 

@@ -90,8 +90,7 @@ self.onmessage = async (event) => {
       await model;
     } else if (type === "sync") {
       key = event.data.key || key;
-      await sync();
-      post("reply", { id, ok: true });
+      post("reply", { id, ok: true, result: await sync() });
     } else if (type === "search") {
       if (!index) throw new Error("the catalog index is not on this device yet");
       post("reply", { id, ok: true, result: await rankSearch(index, parse, async (text) => (extractor && text ? embed(text) : null), event.data.request) });
