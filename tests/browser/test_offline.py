@@ -163,6 +163,18 @@ def test_offline_discovery_with_the_server_stopped(tmp_path: Path) -> None:
             from_sw = page.evaluate("() => performance.getEntriesByType('navigation')[0].workerStart > 0")
             assert from_sw, "the reloaded page did not come from the service worker"
             page.wait_for_selector("html[data-index='ready']")
+            # usable before the model is: keyword search on the device, saying so
+            early = page.evaluate(
+                """async () => {
+                  const m = await import('/static/offline/offline.js');
+                  const model = m.status.model;
+                  const r = await m.localSearch({ q: 'heist movies', k: 10 });
+                  return { model, mode: r.mode, n: r.results.length };
+                }"""
+            )
+            assert early["n"] == 10 and early["mode"] in ("lexical", "semantic"), early
+            if early["model"] != "ready" and early["mode"] == "lexical":
+                timings["searched_before_model_ready"] = True
             page.wait_for_selector("html[data-model='ready']")
             offline_timings = page.evaluate(
                 "async () => ({...(await import('/static/offline/offline.js')).status.timings})"
