@@ -52,15 +52,16 @@ def served_sections(serving: dict[str, Any]) -> list[str]:
         lines += [
             "## Cold items (full ranking among items nobody rated in training)",
             "",
-            "| seed | new items | users | content only NDCG@10 [95% CI] | content->CF map NDCG@10 [95% CI] | "
-            "ratio [95% CI] | map settings (validation) |",
-            "|---|---:|---:|---|---|---|---|",
+            "| seed | new items | users | content only NDCG@10 [95% CI] | served (content->CF map) NDCG@10 "
+            "[95% CI] | ratio [95% CI] | served map | validation would choose |",
+            "|---|---:|---:|---|---|---|---|---|",
         ]
         for r in serving["cold_items"]:
             ratio = f"{r['ratio']:.2f}x [{_ci(r['ratio_95ci'])}]" if r["ratio"] else "n/a"
             lines.append(
                 f"| {r['seed']} | {r['cold_items']} | {r['evaluated_users']} | {_mean(r['content_only_ndcg@10'])} | "
-                f"{_mean(r['content_map_ndcg@10'])} | {ratio} | `{r['params']}` |"
+                f"{_mean(r['content_map_ndcg@10'])} | {ratio} | `{r['params']}` | "
+                f"`{r.get('validation_choice', r['params'])}` |"
             )
         lines.append("")
     if serving.get("cold_users"):
