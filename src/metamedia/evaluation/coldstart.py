@@ -44,7 +44,7 @@ MAP_GRID: tuple[dict[str, Any], ...] = (
     *({"factors": f, "ridge": r} for f in (32, 64, 128) for r in (0.1, 1.0, 10.0)),
     *({"factors": f, "neighbours": n} for f in (64, 128) for n in (10, 50)),
 )
-BLEND_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+BLEND_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 BOOTSTRAP = 1000
 
 
