@@ -190,6 +190,8 @@ class Engine:
             return self.media_db.backup(dest)
 
     def close(self) -> None:
+        if self._bandit is not None:
+            self._bandit.close()  # writes its queued decisions
         self.vectors.close()
         if self.media_db is not self.vectors:
             self.media_db.close()

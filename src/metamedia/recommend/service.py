@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine as Database
 
@@ -49,7 +50,7 @@ from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
 from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
-from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, rerank
+from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, liked_columns, rerank
 from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
@@ -123,6 +124,7 @@ class RecommendService(ProfileMixin):
         self._pools: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
         self._pool_lock = threading.Lock()
         self._ranks: tuple[Any, Any, np.ndarray] | None = None
+        self._liked: tuple[Any, sp.csc_matrix] | None = None
 
     # ----- interactions ------------------------------------------------------------------------
     def record_interaction(
@@ -354,7 +356,7 @@ class RecommendService(ProfileMixin):
         co_liked = {}
         if effective in COLLABORATIVE and fitted is not None:
             co_liked = co_liked_reasons(
-                fitted.matrix, fitted.catalog.position, history, [c.item_id for c in candidates]
+                self._likes(fitted), fitted.catalog.position, history, [c.item_id for c in candidates]
             )
         explainer = Explainer(history, profile, co_liked=co_liked)
         constraints = Constraints(
@@ -427,6 +429,12 @@ class RecommendService(ProfileMixin):
             memo = self._ranks = (fitted, catalog, trending_rank(fitted, catalog))
         return memo[2]
 
+    def _likes(self, fitted: FittedModels) -> sp.csc_matrix:
+        memo = self._liked
+        if memo is None or memo[0] is not fitted:
+            memo = self._liked = (fitted, liked_columns(fitted.matrix))
+        return memo[1]
+
     def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
         active = self._bandit().active_arms()
         models = fitted.models if fitted else {}
@@ -462,6 +470,10 @@ class RecommendService(ProfileMixin):
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
         if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
+        if algorithm == "fused" and fitted.served_scores is not None:
+            ready = fitted.served_scores.get(user, events)  # their history is what the fit scored
+            if ready is not None:
+                return ready.copy()
         triples = [(i, s, t) for i, s, t, _ in events]
         history = strength_row(triples, catalog) if algorithm == "fused" else history_row(triples, catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)
