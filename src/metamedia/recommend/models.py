@@ -28,6 +28,7 @@ from .graph import GraphFilterRecommender
 from .itemknn import ItemKNNRecommender
 from .popularity import PopularityRecommender
 from .precompute import PrecomputedScores, precompute_scores
+from .rerank import liked_columns
 from .serving import SERVING, FusedRecommender
 from .storage import interactions
 
@@ -105,6 +106,7 @@ class FittedModels:
     seconds: float
     errors: dict[str, str] = field(default_factory=dict)
     served_scores: PrecomputedScores | None = None  # the fused model's rows of known users, as of the fit
+    likes: sp.csc_matrix = field(default_factory=lambda: sp.csc_matrix((0, 0)))  # rerank.liked_columns
 
 
 def confidence_rows(
@@ -207,6 +209,7 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
         seconds=round(time.perf_counter() - started, 3),
         errors=errors,
         served_scores=served,
+        likes=liked_columns(matrix),
     )
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine as Database
 
@@ -50,7 +49,7 @@ from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
 from .registry import ALGORITHM_NAMES, ARM_ALGORITHM
-from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, liked_columns, rerank
+from .rerank import Candidate, Constraints, Explainer, HistoryItem, co_liked_reasons, rerank
 from .serving import SERVING
 from .signals import RATING_SCALES, Signal, SignalKind, signal_strength
 from .storage import (
@@ -124,7 +123,6 @@ class RecommendService(ProfileMixin):
         self._pools: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
         self._pool_lock = threading.Lock()
         self._ranks: tuple[Any, Any, np.ndarray] | None = None
-        self._liked: tuple[Any, sp.csc_matrix] | None = None
 
     # ----- interactions ------------------------------------------------------------------------
     def record_interaction(
@@ -356,7 +354,7 @@ class RecommendService(ProfileMixin):
         co_liked = {}
         if effective in COLLABORATIVE and fitted is not None:
             co_liked = co_liked_reasons(
-                self._likes(fitted), fitted.catalog.position, history, [c.item_id for c in candidates]
+                fitted.likes, fitted.catalog.position, history, [c.item_id for c in candidates]
             )
         explainer = Explainer(history, profile, co_liked=co_liked)
         constraints = Constraints(
@@ -428,12 +426,6 @@ class RecommendService(ProfileMixin):
         if memo is None or memo[0] is not fitted or memo[1] is not catalog:
             memo = self._ranks = (fitted, catalog, trending_rank(fitted, catalog))
         return memo[2]
-
-    def _likes(self, fitted: FittedModels) -> sp.csc_matrix:
-        memo = self._liked
-        if memo is None or memo[0] is not fitted:
-            memo = self._liked = (fitted, liked_columns(fitted.matrix))
-        return memo[1]
 
     def _runnable_arms(self, fitted: FittedModels | None) -> list[str]:
         active = self._bandit().active_arms()
