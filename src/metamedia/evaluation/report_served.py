@@ -46,6 +46,15 @@ def served_sections(serving: dict[str, Any]) -> list[str]:
             f"{replay['offline_best_ndcg@10_same_users']:.4f} on the same users.",
             "",
         ]
+        if "ndcg@10_by_arm" in replay:
+            by_arm = ", ".join(
+                f"{arm} {v[0]:.4f} vs {v[1]:.4f}" for arm, v in replay["ndcg@10_by_arm"].items()
+            )
+            lines += [
+                f"By the arm that served the scored list (served vs offline best): {by_arm}. Share of served "
+                f"titles outside the ratings data (never a hit): {replay['served_outside_ratings_share']:.1%}.",
+                "",
+            ]
     else:
         lines += ["Served-path replay: not run (needs the catalog on an SQLite store).", ""]
     if serving.get("cold_items"):
