@@ -24,6 +24,12 @@ def goal_line(key: str, goal: dict[str, Any]) -> str:
         return f"- **{key}**: per seed {per_seed}; target {goal['target']:.2f}x on every seed: {verdict}."
     if goal.get("ratio") is None:
         return f"- **{key}**: {goal.get('note', 'undefined')}; target {goal['target']:.2f}x: {verdict}."
+    if "p_vs_uniform" in goal:
+        return (
+            f"- **{key}**: {goal['policy']} at **{goal['ratio']:.3f}x** the best fixed arm ({goal['best_fixed_arm']}), "
+            f"better than uniform with p = {goal['p_vs_uniform']:.2g} ({goal['steps']} steps x {goal['seeds']} "
+            f"seeds, {goal['source']}); target {goal['target']:.2f}x and p < {goal['p_target']}: {verdict}."
+        )
     ndcg = goal.get("ndcg@10", [0.0, 0.0])
     interval = f" (95% paired bootstrap {_ci(goal['ratio_95ci'])})" if goal.get("ratio_95ci") else ""
     return (
