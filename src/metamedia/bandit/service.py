@@ -61,7 +61,7 @@ class _Snapshot:
     active: list[str]
     table: Any  # PosteriorTable
     version: str
-    verdicts: dict[tuple[str, ...], Any]  # eligible arms -> GuardVerdict
+    verdicts: dict[tuple[str, ...], tuple[Any, dict[str, Any]]]  # eligible arms -> (GuardVerdict, its dict)
 
 
 @dataclass(frozen=True)
@@ -192,9 +192,9 @@ class BanditService:
         return f"thompson[{features}]/v{get_meta(conn, 'version', '1')}"
 
     def active_arms(self, conn: Connection | None = None) -> list[str]:
+        """The active arms (without ``conn``: from the snapshot a request samples from)."""
         if conn is None:
-            with self.engine.connect() as own:
-                return self.active_arms(own)
+            return list(self._state().active)
         rows = conn.execute(
             select(arms_table.c.name).where(arms_table.c.active.is_(True)).order_by(arms_table.c.name)
         )
@@ -264,15 +264,17 @@ class BanditService:
             arms = [a for a in dict.fromkeys(eligible_arms) if a in active]
         if not arms:
             raise InvalidInput("none of the eligible arms is active")
-        verdict = None
+        verdict, verdict_dict = None, {}
         if variant in self.variant_policies:
             probabilities = self.variant_policies[variant].probabilities(bucket, arms)
         else:
             with self._snapshot_lock:  # the policy samples from the snapshot's table
                 self.policy.table = snap.table
-                verdict = snap.verdicts.get(tuple(arms))
-                if verdict is None:
-                    verdict = snap.verdicts[tuple(arms)] = judge(snap.table, arms, self.guard)
+                judged = snap.verdicts.get(tuple(arms))
+                if judged is None:
+                    fresh = judge(snap.table, arms, self.guard)
+                    judged = snap.verdicts[tuple(arms)] = (fresh, fresh.to_dict())
+                verdict, verdict_dict = judged
                 probabilities = guarded_probabilities(self.policy, bucket, arms, verdict, self.guard, self.rng)
         index = int(self.rng.choice(len(arms), p=probabilities))
         decision = Decision(
@@ -283,7 +285,7 @@ class BanditService:
             policy_version=snap.version if variant not in self.variant_policies else variant,
             bucket=bucket,
             variant=variant,
-            guard=verdict.to_dict() if verdict else None,
+            guard=dict(verdict_dict) if verdict else None,
             exploring=verdict is not None and arms[index] != verdict.incumbent,
         )
         if decision.exploring:
