@@ -1,0 +1,193 @@
+"""`metamedia ingest --ray` on a real local multi-node Ray cluster (issue 21, done-when 6).
+
+A head node (no CPUs: it only runs the driver) and two worker nodes of one CPU each
+(`ray.cluster_utils.Cluster`), the real all-MiniLM-L6-v2 on every worker, a real PostgreSQL as the store
+of record, and a real slice of TMDB 5000 from tests/data. The reference is the local ingest of the same
+slice into SQLite + faiss. One worker node is killed while the Ray run is embedding: the run must finish
+on the surviving node (Ray restarts the lost actor and retries its batch), store every item once, and
+hold the same vectors as the local ingest. A run stopped partway resumes with only what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, text
+
+from metamedia.embed.hybrid import item_text, text_hash
+from metamedia.engine import Engine
+from metamedia.ingest.ray_ingest import RayIngestOptions
+from metamedia.settings import Settings
+from metamedia.store.schema import embedding_cache
+from tests.conftest import TMDB_5000, write_csv_slice
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ITEMS = 80
+BATCH = 8
+# Half a CPU per actor: both actors fit on one worker node, so the actor of a lost node restarts on the other.
+OPTIONS = RayIngestOptions(workers=2, cpus_per_worker=0.5, batch_size=BATCH)
+WAIT_S = 300.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[Any, list[Any]]]:
+    """Head (driver only) + 2 worker nodes of 1 CPU, as separate raylets on this machine."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+    from ray.cluster_utils import Cluster
+
+    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [head.add_node(num_cpus=1, resources={"embed_node": 1}) for _ in range(2)]
+    head.wait_for_nodes(timeout=WAIT_S)
+    ray.init(address=head.address, logging_level="WARNING", log_to_driver=False)
+    try:
+        yield head, workers
+    finally:
+        ray.shutdown()
+        head.shutdown()
+
+
+@pytest.fixture(scope="module")
+def catalog_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv_slice(TMDB_5000, tmp_path_factory.mktemp("ray_slice") / "tmdb.csv", ITEMS)
+
+
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory,
+    catalog_slice: Path,
+    one_thread_embedder: Any,
+) -> Iterator[Engine]:
+    """The reference: the same slice ingested locally into SQLite + faiss."""
+    eng = Engine(Settings(data_dir=tmp_path_factory.mktemp("local")), embedder=one_thread_embedder)
+    eng.ingest([catalog_slice])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def pg_engine(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: Any, one_thread_embedder: Any
+) -> Iterator[Engine]:
+    url = pg_server.create_database("mm_ray_ingest")
+    eng = Engine(
+        Settings(data_dir=tmp_path_factory.mktemp("ray"), database_url=url), embedder=one_thread_embedder
+    )
+    yield eng
+    eng.close()
+    pg_server.drop_database("mm_ray_ingest")
+
+
+def stored_vectors(eng: Engine) -> int:
+    with eng.db.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(embedding_cache)).scalar_one())
+
+
+def actor_nodes() -> set[str]:
+    """Node ids of the Ray Data map actors that are alive now (from the GCS actor table)."""
+    import ray
+
+    actors = ray._private.state.actors()  # the GCS table, no dashboard needed
+    return {
+        a["Address"]["NodeID"]
+        for a in actors.values()
+        if a["State"] == "ALIVE" and "MapWorker" in a["ActorClassName"]
+    }
+
+
+def by_tmdb(eng: Engine) -> dict[int, Any]:
+    return {it.tmdb_id: it for it in eng.store.iter_items()}
+
+
+def same_as_local(local: Engine, eng: Engine) -> None:
+    """Items, text vectors and media-index vectors equal to the local ingest's, each item once."""
+    want, got = by_tmdb(local), by_tmdb(eng)
+    assert eng.count() == local.count() == len(got) == ITEMS
+    assert sorted(got) == sorted(want)
+    skip = {"id", "created_at", "updated_at"}
+    for tmdb_id, item in want.items():
+        a = {k: v for k, v in item.to_dict().items() if k not in skip}
+        b = {k: v for k, v in got[tmdb_id].to_dict().items() if k not in skip}
+        assert a == b, tmdb_id
+    # the Ray run's vectors read straight from its store (text_vectors would embed what is missing)
+    name = local.embedder.name
+    hashes = [text_hash(name, item_text(got[t])) for t in want]
+    ray_cached = eng.store.get_embeddings(hashes)
+    assert len(ray_cached) == len(set(hashes))
+    ray_text = np.stack([ray_cached[h] for h in hashes])
+    local_text = local.text_vectors(list(want.values()))
+    assert float(np.sum(local_text * ray_text, axis=1).min()) >= 0.9999
+    local_index = local.media.get_vectors([it.id for it in want.values()])
+    ray_index = eng.media.get_vectors([got[t].id for t in want])
+    norms = np.linalg.norm(local_index, axis=1) * np.linalg.norm(ray_index, axis=1)
+    assert float((np.sum(local_index * ray_index, axis=1) / norms).min()) >= 0.9999
+    check = eng.check_index()
+    assert check["ok"] and check["indexed"] == ITEMS, check
+
+
+def test_ray_ingest_survives_a_worker_node_lost_mid_run(
+    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
+) -> None:
+    head, workers = cluster
+    removed: dict[str, Any] = {}
+
+    def kill_a_worker_node_once_batches_land() -> None:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            written = stored_vectors(pg_engine)
+            nodes = actor_nodes()
+            victim = next((w for w in workers if w.node_id in nodes), None)
+            if written >= BATCH and victim is not None and len(nodes) == 2:
+                removed["stored_before"] = written
+                removed["node"] = victim
+                head.remove_node(victim, allow_graceful=False)
+                return
+            time.sleep(0.2)  # polling the store while the run progresses, bounded by the deadline
+
+    killer = threading.Thread(target=kill_a_worker_node_once_batches_land, daemon=True)
+    killer.start()
+    report, ray_report = pg_engine.ingest_ray([catalog_slice], OPTIONS)
+    killer.join(timeout=WAIT_S)
+
+    assert "node" in removed, "no worker node was removed while the run was embedding"
+    assert removed["stored_before"] < ITEMS, "the node was removed only after every vector was written"
+    assert report.inserted == ITEMS
+    assert ray_report.pending == ITEMS
+    # every item came back once; a batch the lost actor had begun may have been written before it died
+    assert ray_report.embedded + ray_report.already_stored == ITEMS
+    assert stored_vectors(pg_engine) == ITEMS
+    same_as_local(local, pg_engine)
+    workers.remove(removed["node"])
+
+
+def test_a_stopped_run_resumes_with_only_what_is_missing(
+    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
+) -> None:
+    # A run that stopped partway: a third of the vectors never reached the store, nor the media index.
+    lost = [it for i, it in enumerate(pg_engine.store.iter_items()) if i % 3 == 0]
+    with pg_engine.db.begin() as conn:
+        conn.execute(
+            text("DELETE FROM embedding_cache WHERE content_hash = ANY(:h)"),
+            {"h": [text_hash(pg_engine.embedder.name, item_text(it)) for it in lost]},
+        )
+    pg_engine.media.delete([it.id for it in lost])
+    assert stored_vectors(pg_engine) == ITEMS - len(lost)
+
+    report, ray_report = pg_engine.ingest_ray([catalog_slice], OPTIONS)
+
+    assert report.inserted == report.updated == 0 and report.unchanged == ITEMS
+    assert ray_report.pending == ray_report.embedded == len(lost)
+    same_as_local(local, pg_engine)
+
+    # Nothing left to do: the next run sends nothing to Ray and changes nothing.
+    _report, again = pg_engine.ingest_ray([catalog_slice], OPTIONS)
+    assert again.pending == again.embedded == 0
+    assert stored_vectors(pg_engine) == ITEMS
