@@ -10,6 +10,7 @@ hold the same vectors as the local ingest. A run stopped partway resumes with on
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -191,3 +192,47 @@ def test_a_stopped_run_resumes_with_only_what_is_missing(
     _report, again = pg_engine.ingest_ray([catalog_slice], OPTIONS)
     assert again.pending == again.embedded == 0
     assert stored_vectors(pg_engine) == ITEMS
+
+
+def test_cli_ingest_ray_on_sqlite_and_bad_options(
+    cluster: tuple[Any, list[Any]], local: Engine, tmp_path: Path, catalog_slice: Path
+) -> None:
+    """`metamedia ingest --ray` joins the connected cluster; SQLite serves when every worker is on
+    this machine. Bad options exit with an error before the store is opened."""
+    from typer.testing import CliRunner
+
+    from metamedia.cli.main import app
+
+    runner = CliRunner()
+    bad_dir = tmp_path / "bad"
+    bad = runner.invoke(
+        app, ["--data-dir", str(bad_dir), "ingest", "--ray", "--ray-batch-size", "0", str(catalog_slice)]
+    )
+    assert bad.exit_code != 0 and "batch size" in bad.output
+    assert not bad_dir.exists()
+
+    small = write_csv_slice(TMDB_5000, tmp_path / "small.csv", 16)
+    data_dir = tmp_path / "lite"
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "ingest",
+        "--ray",
+        "--ray-workers",
+        "1",
+        "--ray-batch-size",
+        "8",
+        "--json",
+    ]
+    out = runner.invoke(app, [*args, str(small)])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["inserted"] == 16 and report["ray"]["embedded"] == report["ray"]["pending"] == 16
+    with Engine(Settings(data_dir=data_dir), embedder=local.embedder) as eng:
+        assert eng.check_index()["ok"] and eng.count() == 16
+        want = by_tmdb(local)
+        got = by_tmdb(eng)
+        a = local.media.get_vectors([want[t].id for t in got])
+        b = eng.media.get_vectors([it.id for it in got.values()])
+        cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert float(cos.min()) >= 0.9999

@@ -58,10 +58,12 @@ def ingest(
     ] = None,
     ray_workers: Annotated[int, typer.Option(help="Embedding actors on Ray (0 = one per CPU).")] = 0,
     ray_batch_size: Annotated[int, typer.Option(help="Items per Ray batch (one store write).")] = 64,
+    ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray embedding actor takes.")] = 1.0,
 ) -> None:
     """Ingest catalog files (format detected per file); re-ingesting the same files changes nothing."""
     ray_report = None
     with errors_to_exit():
+        options = _ray_options(ray_address, ray_workers, ray_batch_size, ray_cpus_per_worker) if ray else None
         eng = _engine()
         try:
             with Progress(
@@ -81,9 +83,7 @@ def ingest(
                     bar.update(tasks[stage], completed=done, total=total)
 
                 if ray:
-                    report, ray_report = eng.ingest_ray(
-                        paths, _ray_options(ray_address, ray_workers, ray_batch_size), progress=progress
-                    )
+                    report, ray_report = eng.ingest_ray(paths, options, progress=progress)
                 else:
                     report = eng.ingest(paths, progress=progress)
         finally:
@@ -111,11 +111,12 @@ def ingest(
         )
 
 
-def _ray_options(address: str | None, workers: int, batch_size: int) -> RayIngestOptions:
+def _ray_options(address: str | None, workers: int, batch_size: int, cpus: float) -> RayIngestOptions:
+    """Checked before the store is opened: bad options change nothing."""
     # deferred: the Ray ingest options load only with `ingest --ray`
     from ..ingest.ray_ingest import RayIngestOptions
 
-    options = RayIngestOptions(address=address, workers=workers, batch_size=batch_size)
+    options = RayIngestOptions(address=address, workers=workers, batch_size=batch_size, cpus_per_worker=cpus)
     options.validate()
     return options
 
