@@ -134,39 +134,94 @@ def same_as_local(local: Engine, eng: Engine) -> None:
     assert check["ok"] and check["indexed"] == ITEMS, check
 
 
+def forget_vectors(eng: Engine, items: list[Any]) -> None:
+    """The state a stopped run leaves: these items have no vector in the store nor in the media index."""
+    with eng.db.begin() as conn:
+        conn.execute(
+            text("DELETE FROM embedding_cache WHERE content_hash = ANY(:h)"),
+            {"h": [text_hash(eng.embedder.name, item_text(it)) for it in items]},
+        )
+    eng.media.delete([it.id for it in items])
+
+
+def ingest_in_thread(eng: Engine, catalog: Path) -> tuple[threading.Thread, dict[str, Any]]:
+    """`ingest_ray` on a thread (the test thread kills and adds nodes: Ray starts nodes from the main thread)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["reports"] = eng.ingest_ray([catalog], OPTIONS)
+        except BaseException as exc:  # handed to the test thread, which fails with it
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def kill_node_mid_run(
+    head: Any, workers: list[Any], eng: Engine, run: threading.Thread, *, after: int
+) -> int:
+    """Once `after` vectors are stored and every actor is up, kill (no graceful exit) a worker node that
+    holds an actor. Returns how many vectors were stored at that moment."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and run.is_alive():
+        written = stored_vectors(eng)
+        nodes = actor_nodes()
+        victim = next((w for w in workers if w.node_id in nodes), None)
+        if written >= after and victim is not None and len(nodes) == len(workers):
+            head.remove_node(victim, allow_graceful=False)
+            workers.remove(victim)
+            return written
+        time.sleep(0.2)  # polling the store while the run progresses, bounded by the deadline
+    raise AssertionError("no worker node was removed while the run was embedding")
+
+
+def finished(run: threading.Thread, out: dict[str, Any]) -> tuple[Any, Any]:
+    run.join(timeout=WAIT_S)
+    assert not run.is_alive(), "the Ray ingest did not finish"
+    if "error" in out:
+        raise out["error"]
+    reports: tuple[Any, Any] = out["reports"]
+    return reports
+
+
 def test_ray_ingest_survives_a_worker_node_lost_mid_run(
     cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
 ) -> None:
     head, workers = cluster
-    removed: dict[str, Any] = {}
+    run, out = ingest_in_thread(pg_engine, catalog_slice)
+    stored_before = kill_node_mid_run(head, workers, pg_engine, run, after=BATCH)
+    report, ray_report = finished(run, out)
 
-    def kill_a_worker_node_once_batches_land() -> None:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            written = stored_vectors(pg_engine)
-            nodes = actor_nodes()
-            victim = next((w for w in workers if w.node_id in nodes), None)
-            if written >= BATCH and victim is not None and len(nodes) == 2:
-                removed["stored_before"] = written
-                removed["node"] = victim
-                head.remove_node(victim, allow_graceful=False)
-                return
-            time.sleep(0.2)  # polling the store while the run progresses, bounded by the deadline
-
-    killer = threading.Thread(target=kill_a_worker_node_once_batches_land, daemon=True)
-    killer.start()
-    report, ray_report = pg_engine.ingest_ray([catalog_slice], OPTIONS)
-    killer.join(timeout=WAIT_S)
-
-    assert "node" in removed, "no worker node was removed while the run was embedding"
-    assert removed["stored_before"] < ITEMS, "the node was removed only after every vector was written"
+    assert stored_before < ITEMS, "the node was removed only after every vector was written"
+    assert len(workers) == 1  # the run finished on the surviving node
     assert report.inserted == ITEMS
     assert ray_report.pending == ITEMS
     # every item came back once; a batch the lost actor had begun may have been written before it died
     assert ray_report.embedded + ray_report.already_stored == ITEMS
     assert stored_vectors(pg_engine) == ITEMS
     same_as_local(local, pg_engine)
-    workers.remove(removed["node"])
+
+
+def test_the_last_worker_node_lost_the_run_finishes_when_a_new_node_joins(
+    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
+) -> None:
+    head, workers = cluster
+    redo = [it for i, it in enumerate(pg_engine.store.iter_items()) if i % 2 == 0]
+    forget_vectors(pg_engine, redo)
+    kept = ITEMS - len(redo)
+    run, out = ingest_in_thread(pg_engine, catalog_slice)
+    stored_before = kill_node_mid_run(head, workers, pg_engine, run, after=kept + BATCH)
+    assert not workers  # no node can run the actors now
+    workers.append(head.add_node(num_cpus=1, resources={"embed_node": 1}))
+    _report, ray_report = finished(run, out)
+
+    assert stored_before < ITEMS
+    assert ray_report.pending == len(redo)
+    assert ray_report.embedded + ray_report.already_stored == len(redo)
+    assert stored_vectors(pg_engine) == ITEMS
+    same_as_local(local, pg_engine)
 
 
 def test_a_stopped_run_resumes_with_only_what_is_missing(
@@ -174,12 +229,7 @@ def test_a_stopped_run_resumes_with_only_what_is_missing(
 ) -> None:
     # A run that stopped partway: a third of the vectors never reached the store, nor the media index.
     lost = [it for i, it in enumerate(pg_engine.store.iter_items()) if i % 3 == 0]
-    with pg_engine.db.begin() as conn:
-        conn.execute(
-            text("DELETE FROM embedding_cache WHERE content_hash = ANY(:h)"),
-            {"h": [text_hash(pg_engine.embedder.name, item_text(it)) for it in lost]},
-        )
-    pg_engine.media.delete([it.id for it in lost])
+    forget_vectors(pg_engine, lost)
     assert stored_vectors(pg_engine) == ITEMS - len(lost)
 
     report, ray_report = pg_engine.ingest_ray([catalog_slice], OPTIONS)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -104,7 +105,7 @@ class EmbedWorker:
             raise BackendUnavailable(
                 f"worker model {self.embedder.name!r} is not the driver's {model_name!r}"
             )
-        self.embedder._load()  # load before the first batch, so a batch's time is embedding only
+        self.embedder.warm_up()  # load before the first batch (torch here), so a batch is embedding only
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ids = [int(i) for i in batch["id"]]
@@ -147,7 +148,14 @@ def embed_on_ray(
     import ray.data
 
     if not ray.is_initialized():
-        ray.init(address=opts.address, logging_level=logging.WARNING, log_to_driver=False)
+        try:
+            ray.init(address=opts.address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BackendUnavailable(
+                f"cannot join the Ray cluster at {opts.address or 'RAY_ADDRESS'}: {exc}"
+            ) from exc
+    if progress:  # the caller shows progress; Ray Data's own progress lines would interleave with it
+        ray.data.DataContext.get_current().enable_progress_bars = False
     cpus = float(ray.cluster_resources().get("CPU", 0))
     report.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     workers = opts.workers or max(1, int(cpus // opts.cpus_per_worker))
@@ -171,14 +179,27 @@ def embed_on_ray(
             **remote_args,
         )
     done = 0
-    for out in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        embedded = int(np.count_nonzero(out["embedded"]))
-        report.embedded += embedded
-        report.already_stored += len(out["id"]) - embedded
-        report.blocks += 1
-        done += len(out["id"])
-        if progress:
-            progress("embed (ray)", done, len(pending))
+    try:
+        for out in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            embedded = int(np.count_nonzero(out["embedded"]))
+            report.embedded += embedded
+            report.already_stored += len(out["id"]) - embedded
+            report.blocks += 1
+            done += len(out["id"])
+            if progress:
+                progress("embed (ray)", done, len(pending))
+    except ray.exceptions.RayError as exc:
+        # Every batch written before the failure is kept: running the ingest again resumes from there.
+        raise BackendUnavailable(
+            f"the Ray embedding stopped after {done} of {len(pending)} items ({report.embedded} vectors "
+            f"written); run the ingest again to resume. Cause: {_last_line(exc)}"
+        ) from exc
     report.seconds = round(time.perf_counter() - started, 3)
     log.info("ray embedding: %s", report.to_dict())
     return report
+
+
+def _last_line(exc: BaseException) -> str:
+    """The innermost cause Ray prints last (e.g. the worker's database error), without colour codes."""
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
