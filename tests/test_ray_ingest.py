@@ -3,15 +3,18 @@
 A head node (no CPUs: it only runs the driver) and two worker nodes of one CPU each
 (`ray.cluster_utils.Cluster`), the real all-MiniLM-L6-v2 on every worker, a real PostgreSQL as the store
 of record, and a real slice of TMDB 5000 from tests/data. The reference is the local ingest of the same
-slice into SQLite + faiss. One worker node is killed while the Ray run is embedding: the run must finish
-on the surviving node (Ray restarts the lost actor and retries its batch), store every item once, and
-hold the same vectors as the local ingest. A run stopped partway resumes with only what is missing.
+slice into SQLite + faiss. Worker nodes are killed while the Ray run is embedding (one of two, then the
+last one, then a new node joins): the run must finish (Ray restarts the lost actors and retries their
+batches), store every item once and hold the same vectors as the local ingest. A `metamedia ingest --ray`
+process killed partway resumes, in the next run, with only what is missing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +34,7 @@ from tests.conftest import TMDB_5000, write_csv_slice
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ITEMS = 80
+ITEMS = 60
 BATCH = 8
 # Half a CPU per actor: both actors fit on one worker node, so the actor of a lost node restarts on the other.
 OPTIONS = RayIngestOptions(workers=2, cpus_per_worker=0.5, batch_size=BATCH)
@@ -186,56 +189,61 @@ def finished(run: threading.Thread, out: dict[str, Any]) -> tuple[Any, Any]:
     return reports
 
 
-def test_ray_ingest_survives_a_worker_node_lost_mid_run(
+def test_ray_ingest_survives_worker_nodes_lost_mid_run(
     cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
 ) -> None:
+    """One of two worker nodes dies: its actor restarts on the other and its batch is retried. Then the
+    last worker node dies: the run waits until a new node joins, and finishes there."""
     head, workers = cluster
     run, out = ingest_in_thread(pg_engine, catalog_slice)
-    stored_before = kill_node_mid_run(head, workers, pg_engine, run, after=BATCH)
+    first = kill_node_mid_run(head, workers, pg_engine, run, after=BATCH)
+    assert len(workers) == 1
+    second = kill_node_mid_run(head, workers, pg_engine, run, after=first + BATCH)
+    assert not workers and run.is_alive()  # no node can run the actors now
+    workers.append(head.add_node(num_cpus=1, resources={"embed_node": 1}))
     report, ray_report = finished(run, out)
 
-    assert stored_before < ITEMS, "the node was removed only after every vector was written"
-    assert len(workers) == 1  # the run finished on the surviving node
+    assert first < second < ITEMS, "the nodes were removed only after every vector was written"
     assert report.inserted == ITEMS
     assert ray_report.pending == ITEMS
-    # every item came back once; a batch the lost actor had begun may have been written before it died
+    # every item came back once; a batch a lost actor had begun may have been written before it died
     assert ray_report.embedded + ray_report.already_stored == ITEMS
     assert stored_vectors(pg_engine) == ITEMS
     same_as_local(local, pg_engine)
 
 
-def test_the_last_worker_node_lost_the_run_finishes_when_a_new_node_joins(
-    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
+def test_a_run_whose_driver_is_killed_resumes_with_only_what_is_missing(
+    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path, tmp_path: Path
 ) -> None:
-    head, workers = cluster
-    redo = [it for i, it in enumerate(pg_engine.store.iter_items()) if i % 2 == 0]
+    """`metamedia ingest --ray` in its own process, killed (SIGKILL) once a batch is stored; the next run
+    sends only the items still without a vector and ends equal to the local ingest."""
+    head, _workers = cluster
+    redo = list(pg_engine.store.iter_items())  # every vector to make again
     forget_vectors(pg_engine, redo)
-    kept = ITEMS - len(redo)
-    run, out = ingest_in_thread(pg_engine, catalog_slice)
-    stored_before = kill_node_mid_run(head, workers, pg_engine, run, after=kept + BATCH)
-    assert not workers  # no node can run the actors now
-    workers.append(head.add_node(num_cpus=1, resources={"embed_node": 1}))
-    _report, ray_report = finished(run, out)
-
-    assert stored_before < ITEMS
-    assert ray_report.pending == len(redo)
-    assert ray_report.embedded + ray_report.already_stored == len(redo)
-    assert stored_vectors(pg_engine) == ITEMS
-    same_as_local(local, pg_engine)
-
-
-def test_a_stopped_run_resumes_with_only_what_is_missing(
-    cluster: tuple[Any, list[Any]], local: Engine, pg_engine: Engine, catalog_slice: Path
-) -> None:
-    # A run that stopped partway: a third of the vectors never reached the store, nor the media index.
-    lost = [it for i, it in enumerate(pg_engine.store.iter_items()) if i % 3 == 0]
-    forget_vectors(pg_engine, lost)
-    assert stored_vectors(pg_engine) == ITEMS - len(lost)
+    kept = 0
+    cmd = [sys.executable, "-m", "metamedia.cli", "--data-dir", str(tmp_path), "--database-url",
+           pg_engine.settings.database_url, "ingest", "--ray", "--ray-address", head.address,
+           "--ray-workers", "2", "--ray-cpus-per-worker", "0.5", "--ray-batch-size", str(BATCH),
+           "--json", str(catalog_slice)]  # fmt: skip
+    driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while (
+            stored_vectors(pg_engine) < kept + BATCH and driver.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)  # polling the store while the run progresses, bounded by the deadline
+        assert driver.poll() is None, "the run ended before it could be killed"
+    finally:
+        driver.kill()
+        driver.wait(timeout=60)
+    assert ITEMS - stored_vectors(pg_engine) > 0  # killed partway
 
     report, ray_report = pg_engine.ingest_ray([catalog_slice], OPTIONS)
 
     assert report.inserted == report.updated == 0 and report.unchanged == ITEMS
-    assert ray_report.pending == ray_report.embedded == len(lost)
+    # only what the killed run had not stored is sent (its last batch may still have landed after the kill)
+    assert 0 < ray_report.pending <= len(redo) - BATCH
+    assert ray_report.embedded + ray_report.already_stored == ray_report.pending
     same_as_local(local, pg_engine)
 
     # Nothing left to do: the next run sends nothing to Ray and changes nothing.
