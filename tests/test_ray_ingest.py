@@ -27,8 +27,11 @@ from sqlalchemy import func, select, text
 
 from metamedia.embed.hybrid import item_text, text_hash
 from metamedia.engine import Engine
-from metamedia.ingest.ray_ingest import RayIngestOptions
+from metamedia.errors import BackendUnavailable
+from metamedia.ingest.ray_ingest import RayIngestOptions, embed_on_ray
+from metamedia.ingest.run import ingest_files
 from metamedia.settings import Settings
+from metamedia.store.factory import open_store
 from metamedia.store.schema import embedding_cache
 from tests.conftest import TMDB_5000, write_csv_slice
 
@@ -207,7 +210,7 @@ def test_ray_ingest_survives_worker_nodes_lost_mid_run(
     assert report.inserted == ITEMS
     assert ray_report.pending == ITEMS
     # every item came back once; a batch a lost actor had begun may have been written before it died
-    assert ray_report.embedded + ray_report.already_stored == ITEMS
+    assert ray_report.embedded + ray_report.already_stored == ITEMS and ray_report.not_found == 0
     assert stored_vectors(pg_engine) == ITEMS
     same_as_local(local, pg_engine)
 
@@ -294,3 +297,23 @@ def test_cli_ingest_ray_on_sqlite_and_bad_options(
         b = eng.media.get_vectors([it.id for it in got.values()])
         cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         assert float(cos.min()) >= 0.9999
+
+
+def test_workers_that_cannot_see_a_sqlite_store_fail_the_run_clearly(
+    cluster: tuple[Any, list[Any]], tmp_path: Path
+) -> None:
+    """A SQLite file the workers cannot open (another machine's disk) stops the run with the reason,
+    instead of each worker creating an empty store of its own and embedding nothing."""
+    store = open_store(f"sqlite:///{tmp_path / 'driver.db'}")
+    try:
+        ingest_files(
+            store, [write_csv_slice(TMDB_5000, tmp_path / "few.csv", 8)], model_name="all-MiniLM-L6-v2"
+        )
+        elsewhere = tmp_path / "elsewhere.db"
+        with pytest.raises(BackendUnavailable, match="not on this Ray node") as caught:
+            embed_on_ray(store, f"sqlite:///{elsewhere}", model_name="all-MiniLM-L6-v2", options=OPTIONS)
+        assert "run the ingest again to resume" in str(caught.value)
+        assert not elsewhere.exists()
+        assert len(store.ids_without_embedding()) == 8
+    finally:
+        store.close()

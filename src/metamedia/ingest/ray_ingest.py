@@ -75,6 +75,7 @@ class RayEmbedReport:
     pending: int = 0  # items without a vector for this model when the run started
     embedded: int = 0  # vectors this run wrote
     already_stored: int = 0  # sent, but their vector was there when the batch ran (retried batch, twin text)
+    not_found: int = 0  # sent, but deleted from the store before their batch ran
     blocks: int = 0  # result blocks the driver received
     workers: int = 0
     nodes: int = 0
@@ -99,6 +100,12 @@ class EmbedWorker:
 
     def __init__(self, database_url: str, model_path: str, threads: int, model_name: str) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        sqlite_file = database_url.removeprefix("sqlite:///")
+        if database_url.startswith("sqlite:///") and not Path(sqlite_file).is_file():
+            # opening it would create an empty store on this node and embed nothing
+            raise BackendUnavailable(
+                f"the SQLite store {sqlite_file} is not on this Ray node: use PostgreSQL for a multi-machine cluster"
+            )
         self.store = open_store(database_url)
         self.embedder = TextEmbedder(model_path or None, threads=threads, backend="torch")
         if self.embedder.name != model_name:
@@ -194,6 +201,7 @@ def embed_on_ray(
             f"the Ray embedding stopped after {done} of {len(pending)} items ({report.embedded} vectors "
             f"written); run the ingest again to resume. Cause: {_last_line(exc)}"
         ) from exc
+    report.not_found = len(pending) - done
     report.seconds = round(time.perf_counter() - started, 3)
     log.info("ray embedding: %s", report.to_dict())
     return report
