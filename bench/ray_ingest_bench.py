@@ -2,7 +2,8 @@
 
 One process runs everything in order: the local ingest (SQLite + faiss, torch on every core), then a
 local Ray cluster (`ray.cluster_utils.Cluster`: a head with no CPUs for the driver, worker nodes of
-one CPU each) with one and then two worker nodes, each run into a fresh SQLite store. Every run ingests
+one CPU each) with one and then two worker nodes, each run into a fresh SQLite store, and two worker
+nodes into a fresh PostgreSQL (pgserver) database, the store of record of a multi-machine deployment. Every run ingests
 the same real slice of TMDB 5000 (full texts). Ray runs include starting their embedding actors
 (model load) — the fixed cost a run pays once, measured separately as "actor start".
 
@@ -72,15 +73,19 @@ def local_run(slice_path: Path, work: Path) -> dict[str, Any]:
         started = time.perf_counter()
         report = eng.ingest([slice_path])
         seconds = time.perf_counter() - started
-    return {"items": report.inserted, "seconds": round(seconds, 2), "items_per_s": round(report.inserted / seconds, 1)}
+    return {
+        "items": report.inserted,
+        "seconds": round(seconds, 2),
+        "items_per_s": round(report.inserted / seconds, 1),
+    }
 
 
-def ray_run(slice_path: Path, work: Path, name: str, workers: int) -> dict[str, Any]:
+def ray_run(slice_path: Path, work: Path, name: str, workers: int, database_url: str = "") -> dict[str, Any]:
     from metamedia.engine import Engine
     from metamedia.ingest.ray_ingest import RayIngestOptions
     from metamedia.settings import Settings
 
-    with Engine(Settings(data_dir=work / name)) as eng:
+    with Engine(Settings(data_dir=work / name, database_url=database_url)) as eng:
         started = time.perf_counter()
         report, ray_report = eng.ingest_ray([slice_path], RayIngestOptions(workers=workers, batch_size=32))
         seconds = time.perf_counter() - started
@@ -88,6 +93,7 @@ def ray_run(slice_path: Path, work: Path, name: str, workers: int) -> dict[str, 
         "items": report.inserted,
         "workers": ray_report.workers,
         "embedded": ray_report.embedded,
+        "ray_embed_seconds": ray_report.seconds,  # from listing the pending items to the last result
         "seconds": round(seconds, 2),
         "items_per_s": round(report.inserted / seconds, 1),
     }
@@ -162,6 +168,15 @@ def main() -> int:
             cluster.wait_for_nodes(timeout=300)
             out["ray_2_nodes"] = ray_run(slice_path, work, "ray2", workers=2)
             print("ray 2 nodes", out["ray_2_nodes"], flush=True)
+            from metamedia.store.pgserver_dev import start_pg_server, stop_pg_server
+
+            pg = start_pg_server()  # the store of record of a multi-machine deployment
+            try:
+                url = pg.create_database("ray_bench")
+                out["ray_2_nodes_postgres"] = ray_run(slice_path, work, "ray2pg", workers=2, database_url=url)
+                print("ray 2 nodes, PostgreSQL", out["ray_2_nodes_postgres"], flush=True)
+            finally:
+                stop_pg_server(pg)
         finally:
             ray.shutdown()
             cluster.shutdown()
@@ -169,6 +184,7 @@ def main() -> int:
     out["ratios_vs_local"] = {
         "ray_1_node": round(out["ray_1_node"]["items_per_s"] / local_rate, 2),
         "ray_2_nodes": round(out["ray_2_nodes"]["items_per_s"] / local_rate, 2),
+        "ray_2_nodes_postgres": round(out["ray_2_nodes_postgres"]["items_per_s"] / local_rate, 2),
     }
     out["note"] = (
         "all nodes share one 2-core machine with other work: Ray rates include actor start and show "

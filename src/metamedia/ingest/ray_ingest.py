@@ -125,7 +125,10 @@ class EmbedWorker:
         if todo:
             vectors = self.embedder.encode(list(todo.values()))
             self.store.put_embeddings(self.embedder.name, dict(zip(todo, vectors, strict=True)))
-        written = [h in todo for h in hashes]
+        written, seen = [], set()
+        for h in hashes:  # two items with one text: one vector written, the second finds it
+            written.append(h in todo and h not in seen)
+            seen.add(h)
         return {
             "id": np.array([it.id for it in present], dtype=np.int64),
             "embedded": np.array(written, dtype=bool),
@@ -153,6 +156,7 @@ def embed_on_ray(
     # deferred: ray takes seconds to import and is needed only for `ingest --ray`
     import ray
     import ray.data
+    from ray.data.exceptions import ExecutionTimeoutError, SystemException, UserCodeException
 
     if not ray.is_initialized():
         try:
@@ -195,7 +199,7 @@ def embed_on_ray(
             done += len(out["id"])
             if progress:
                 progress("embed (ray)", done, len(pending))
-    except ray.exceptions.RayError as exc:
+    except (ray.exceptions.RayError, UserCodeException, SystemException, ExecutionTimeoutError) as exc:
         # Every batch written before the failure is kept: running the ingest again resumes from there.
         raise BackendUnavailable(
             f"the Ray embedding stopped after {done} of {len(pending)} items ({report.embedded} vectors "
