@@ -62,6 +62,12 @@ BENCHES: list[tuple[str, list[str]]] = [
         ],
     ),
 ]
+BENCHES.append(
+    (
+        "catalog embedding: local vs ingest --ray on 1 and 2 local Ray nodes, per-node cost",
+        ["bench/ray_ingest_bench.py", "--items", "60" if QUICK else "120"],
+    )
+)
 # Starts its own PostgreSQL (pgserver) unless METAMEDIA_BENCH_PG_URL is set; BENCH_SKIP_PG=1 skips it.
 if (ROOT / "bench" / "pg_bench.py").exists() and os.environ.get("BENCH_SKIP_PG") != "1":
     BENCHES.append(

@@ -33,6 +33,7 @@ from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
 from .errors import BackendUnavailable, Conflict
 from .indexing import MediaIndexer, item_payload, vector_hash
+from .ingest.ray_ingest import RayEmbedReport, RayIngestOptions, embed_on_ray
 from .ingest.run import IngestReport, Progress, ingest_files
 from .memory.service import AgentMemory
 from .models import MediaItem
@@ -215,6 +216,27 @@ class Engine:
                 self.index_items(report.changed_ids, progress=progress)
                 self.media.snapshot()
             return report
+
+    def ingest_ray(
+        self, paths: Sequence[Path | str], options: RayIngestOptions | None = None,
+        *, progress: Progress | None = None,
+    ) -> tuple[IngestReport, RayEmbedReport]:  # fmt: skip
+        """Ingest catalog files with the text embedding on a Ray cluster (docs/scale-out.md), then
+        index every item the media index lacks or holds stale. Resumes a stopped run."""
+        with self.write_lock:
+            report = ingest_files(
+                self.store, [Path(p) for p in paths], model_name=self.embedder.name, progress=progress
+            )
+            embedded = embed_on_ray(
+                self.store, self.settings.resolved_database_url, model_name=self.embedder.name,
+                model_path=self.settings.model_path, options=options, progress=progress,
+            )  # fmt: skip
+            check = self.indexer.check_index()
+            todo = sorted(set(report.changed_ids) | set(check["missing"]) | set(check["stale"]))
+            if todo:
+                self.index_items(todo, progress=progress)
+                self.media.snapshot()
+            return report, embedded
 
     def put_item(self, fields: dict[str, Any], item_id: int | None = None) -> MediaItem:
         """Create (no id) or update one item from JSON fields (docs/catalog-jsonl.md); API-written

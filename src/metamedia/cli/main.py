@@ -14,6 +14,7 @@ from .common import console, emit_json, errors_to_exit, settings, state
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..ingest.ray_ingest import RayIngestOptions
 
 app = typer.Typer(
     help="metamedia: semantic search and recommendations over a movie/TV catalog.", no_args_is_help=True
@@ -49,9 +50,20 @@ def ingest(
         typer.Argument(help="Catalog files: TMDB 5000, The Movies Dataset, MovieLens, JSON Lines."),
     ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Embed on a Ray cluster (docs/scale-out.md); resumes a stopped run.")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="Embedding actors on Ray (0 = one per CPU).")] = 0,
+    ray_batch_size: Annotated[int, typer.Option(help="Items per Ray batch (one store write).")] = 64,
+    ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray embedding actor takes.")] = 1.0,
 ) -> None:
     """Ingest catalog files (format detected per file); re-ingesting the same files changes nothing."""
+    ray_report = None
     with errors_to_exit():
+        options = _ray_options(ray_address, ray_workers, ray_batch_size, ray_cpus_per_worker) if ray else None
         eng = _engine()
         try:
             with Progress(
@@ -70,11 +82,14 @@ def ingest(
                         tasks[stage] = bar.add_task(stage, total=total)
                     bar.update(tasks[stage], completed=done, total=total)
 
-                report = eng.ingest(paths, progress=progress)
+                if ray:
+                    report, ray_report = eng.ingest_ray(paths, options, progress=progress)
+                else:
+                    report = eng.ingest(paths, progress=progress)
         finally:
             eng.close()
     if json_out:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), **({"ray": ray_report.to_dict()} if ray_report else {})})
         return
     table = Table(title="ingest")
     for col in ("file", "format", "rows", "parsed", "rejected"):
@@ -88,6 +103,22 @@ def ingest(
     )
     for reason, n in sorted(report.reject_reasons.items(), key=lambda kv: -kv[1])[:15]:
         console.print(f"  rejected {n:>6} × {reason}")
+    if ray_report:
+        r = ray_report
+        console.print(
+            f"ray: {r.embedded} embedded, {r.already_stored} already stored, of {r.pending} without a "
+            f"vector; {r.workers} workers on {r.nodes} nodes, {r.seconds} s"
+        )
+
+
+def _ray_options(address: str | None, workers: int, batch_size: int, cpus: float) -> RayIngestOptions:
+    """Checked before the store is opened: bad options change nothing."""
+    # deferred: the Ray ingest options load only with `ingest --ray`
+    from ..ingest.ray_ingest import RayIngestOptions
+
+    options = RayIngestOptions(address=address, workers=workers, batch_size=batch_size, cpus_per_worker=cpus)
+    options.validate()
+    return options
 
 
 @app.command()
