@@ -172,7 +172,8 @@ class RayServing:
         if status is None:
             return False
         if status.status == "DEPLOY_FAILED":
-            raise BackendUnavailable(f"Serve application {app} failed to deploy: {status.message}")
+            reasons = "; ".join(f"{name}: {d.message}" for name, d in status.deployments.items() if d.message)
+            raise BackendUnavailable(f"Serve application {app} failed to deploy: {status.message} {reasons}")
         if status.status != "RUNNING":
             return False
         for deployment in status.deployments.values():

@@ -37,12 +37,20 @@ SHARD_DEPLOYMENT = "shard"
 class RemoteEmbedder:
     """The engine's `Embedder` port answered by the QueryEmbedder deployment."""
 
-    def __init__(self, handle: DeploymentHandle, name: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 60.0) -> None:
         self.handle = handle
-        self.name = name
         self.dim = 384
         self.timeout_s = timeout_s
         self.query_backend = "ray"
+        self._name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name (keys the embedding cache); asked on first use, from a worker thread:
+        a replica's constructor runs on its event loop, where a blocking call is refused."""
+        if self._name is None:
+            self._name = str(self.handle.model_name.remote().result(timeout_s=self.timeout_s))
+        return self._name
 
     def encode_query(self, text: str) -> np.ndarray:
         return cast(np.ndarray, self.handle.encode_query.remote(text).result(timeout_s=self.timeout_s))
@@ -76,21 +84,22 @@ def open_sharded_engine(settings: Settings, embedder: DeploymentHandle, *, shard
     """An engine over PostgreSQL whose media searches go to the current layout's shard replicas."""
     if settings.resolved_vector_backend != "pgvector":
         raise InvalidInput("serving on Ray needs a PostgreSQL database_url (the shared store of record)")
-    name = str(embedder.model_name.remote().result(timeout_s=300))
-    remote = RemoteEmbedder(embedder, name)
+    remote = RemoteEmbedder(embedder)
+    stores: list[Any] = []  # the engine's store, once the engine exists
+
+    def read_layout() -> Layout | None:
+        raw = stores[0].get_meta(LAYOUT_KEY)
+        return Layout.from_json(raw) if raw else None
+
+    router = ShardRouter(read_layout, _shard_handle, wait_s=shard_wait_s)
 
     def wrap(source: VectorCollection) -> VectorCollection:
-        router = ShardRouter(read_layout, _shard_handle, wait_s=shard_wait_s)
         return ShardedMedia(cast(PgCollection, source), router)
 
     # The engine takes any Embedder; its attribute is typed as the local model it builds by default.
     engine = Engine(settings, embedder=cast(TextEmbedder, remote), wrap_media=wrap)
+    stores.append(engine.store)
     engine.result_cache = NoResultCache()
-
-    def read_layout() -> Layout | None:
-        raw = engine.store.get_meta(LAYOUT_KEY)
-        return Layout.from_json(raw) if raw else None
-
     return engine
 
 
