@@ -20,11 +20,13 @@ import pytest
 
 from metamedia.embed.hybrid import combine, genre_block, meta_block, mood_block
 from metamedia.settings import Settings
+from tests import rayfixtures
 from tests.conftest import DEMO_CATALOG, TMDB_5000_FILMS, demo_catalog_slice
 from tests.pgfixtures import PgServer
-from tests.rayfixtures import HEAD_RESOURCE, SHARD_RESOURCE, RayTestCluster, ray_cluster  # noqa: F401
+from tests.rayfixtures import HEAD_RESOURCE, SHARD_RESOURCE, RayTestCluster
 
 pytestmark = pytest.mark.slow
+ray_cluster = rayfixtures.ray_cluster  # the module-scoped cluster fixture
 
 QUERIES = [
     "space adventure with aliens", "romantic comedy in new york", "gritty crime drama",
@@ -60,7 +62,9 @@ def catalog_db(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) ->
 
     url = pg_server.create_database("mm_ray_serving")
     films = demo_catalog_slice(tmp_path_factory.mktemp("ray_src") / "films.jsonl", TMDB_5000_FILMS)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("ray_load"), database_url=url, vector_backend="pgvector")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("ray_load"), database_url=url, vector_backend="pgvector"
+    )
     with Engine(settings) as engine:
         prime_shipped_embeddings(engine, bundle_path_for(DEMO_CATALOG))
         engine.ingest([films])
@@ -102,7 +106,244 @@ def http(ray_cluster: RayTestCluster, serving: Any) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_smoke_search(http: httpx.Client) -> None:
-    r = http.get("/search", params={"q": "space adventure with aliens", "k": 10})
+@pytest.fixture(scope="module")
+def media(serving: Any, catalog_db: str) -> Iterator[Any]:
+    """The sharded media collection as the ingress builds it (router over the Serve handles), the
+    pgvector source, all points (ids, unit vectors, payloads) and the query vectors."""
+    from metamedia.distributed.ingress import _shard_handle
+    from metamedia.distributed.media import ShardedMedia, ShardRouter
+    from metamedia.store.postgres import make_pg_engine
+    from metamedia.vectors_pg import PgVectorDB
+
+    db = PgVectorDB(make_pg_engine(catalog_db))
+    source = db.get_collection("media")
+    sharded = ShardedMedia(source, ShardRouter(serving.current_layout, _shard_handle))
+    yield sharded
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def query_vectors(serving: Any) -> np.ndarray:
+    """The 50 queries as the search pipeline builds them: the model's text vector (from the
+    QueryEmbedder deployment) in the hybrid layout with empty genre and mood blocks."""
+    from ray import serve
+
+    from metamedia.embed.hybrid import HybridWeights
+
+    handle = serve.get_deployment_handle("QueryEmbedder", app_name="metamedia")
+    weights = HybridWeights()
+    meta = meta_block(
+        year=None, runtime=None, rating=None, votes=None, popularity=None, media_type=None, has_overview=True
+    )
+    out = []
+    for text in QUERIES:
+        vec = handle.encode_query.remote(text).result(timeout_s=120)
+        out.append(combine(vec, genre_block([]), mood_block([]), meta, weights))
+    return np.stack(out).astype(np.float32)
+
+
+def passes(payload: dict[str, Any], flt: dict[str, Any]) -> bool:
+    """The four test filters, evaluated in plain Python on a point's payload."""
+    for cond in flt.get("must", []):
+        value = payload.get(cond["field"])
+        if "range" in cond:
+            rng = cond["range"]
+            if value is None or value < rng.get("gte", value) or value > rng.get("lte", value):
+                return False
+        elif not set(cond["in"]) & set(value or []):
+            return False
+    return all(not set(c["in"]) & set(payload.get(c["field"]) or []) for c in flt.get("must_not", []))
+
+
+def test_sharded_top10_matches_exact_search_and_filters_as_single_process(
+    media: Any, query_vectors: np.ndarray, tmp_path: Path
+) -> None:
+    from metamedia.store.sql import make_engine
+    from metamedia.vectors import VectorDB
+
+    source = media.source
+    ids = source.ids()
+    vectors = source.get_vectors(ids)
+    payloads = source.payload_field("genres")
+    years = source.payload_field("year")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = query_vectors / np.linalg.norm(query_vectors, axis=1, keepdims=True)
+
+    # 1. recall@10 of the merged shard answers against exact search on the same vectors
+    found = 0
+    for q in query_vectors:
+        exact = set(ids[np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10]].tolist())
+        got = [h.id for h in media.search(q, 10)]
+        assert len(got) == 10 and len(set(got)) == 10
+        found += len(exact & set(got))
+    recall = found / (10 * len(query_vectors))
+    assert recall >= 0.99, recall
+
+    # 2. filters: the same answers as the single-process embedded collection over the same points
+    local_db = VectorDB(make_engine(f"sqlite:///{tmp_path / 'single.db'}"), tmp_path)
+    single = local_db.create_collection(source.config)
+    full = {int(i): source.get(int(i))[1] for i in ids}
+    single.upsert(ids, vectors, [full[int(i)] for i in ids])
+    agree = total = 0
+    for flt in FILTERS:
+        for q in queries[:10]:
+            want = [h.id for h in single.search(q, 10, filter=flt)]
+            got = [h.id for h in media.search(q, 10, filter=flt)]
+            assert got, flt
+            assert all(passes({"genres": payloads[i], "year": years[i]}, flt) for i in got), flt
+            assert len(got) == len(want)
+            agree += len(set(got) & set(want))
+            total += len(want)
+    local_db.close(snapshot=False)
+    assert agree / total >= 0.99, agree / total
+    del unit, queries
+
+
+def test_http_search_through_the_ingress_applies_filters(http: httpx.Client) -> None:
+    r = http.get("/search", params={"q": "haunted house", "k": 10, "genre": "Horror", "year_min": 1990})
     assert r.status_code == 200, r.text
-    assert len(r.json()["results"]) == 10
+    results = r.json()["results"]
+    assert len(results) == 10
+    assert all("Horror" in row["genres"] and row["year"] >= 1990 for row in results)
+    bad = http.get("/search", params={"q": "x", "k": 0})
+    assert bad.status_code == 422 and "error" in bad.json()
+
+
+def shard_replica_nodes() -> dict[str, list[str]]:
+    """Serve application of each live shard replica -> the node ids its replicas run on (from the
+    GCS actor table: the state API needs the dashboard, which the test cluster does not run)."""
+    from ray._private import state
+
+    out: dict[str, list[str]] = {}
+    for info in state.actors(actor_state_name="ALIVE").values():
+        name = str(info.get("ActorClassName") or "")
+        if name.startswith("ServeReplica:metamedia-shard-"):
+            out.setdefault(name.split(":")[1], []).append(str(info["Address"]["NodeID"]))
+    return out
+
+
+def search_many(http: httpx.Client, n: int, headers: dict[str, str] | None = None) -> list[str]:
+    """n searches through the ingress; the list of what went wrong (empty = all answered fully)."""
+    problems = []
+    for i in range(n):
+        r = http.get("/search", params={"q": QUERIES[i % len(QUERIES)], "k": 10}, headers=headers)
+        if r.status_code != 200:
+            problems.append(f"{r.status_code}: {r.text[:200]}")
+        elif len(r.json()["results"]) != 10:
+            problems.append(f"{len(r.json()['results'])} results for {QUERIES[i % len(QUERIES)]!r}")
+    return problems
+
+
+def test_losing_the_node_with_one_replica_of_each_shard_loses_no_query(
+    ray_cluster: RayTestCluster, serving: Any, http: httpx.Client, media: Any, query_vectors: np.ndarray
+) -> None:
+    layout = serving.current_layout()
+    placed = shard_replica_nodes()
+    node_a = ray_cluster.node_id("a")
+    assert all(node_a in placed[app] for app in layout.app_names), placed  # one replica of each shard
+    ray_cluster.remove("a")
+    assert search_many(http, 40) == []
+    assert all(len(media.search(q, 10)) == 10 for q in query_vectors[:10])
+
+
+def test_writes_while_a_node_is_down_reach_its_replacement_replicas(
+    ray_cluster: RayTestCluster, serving: Any, http: httpx.Client, media: Any
+) -> None:
+    created = []
+    for n in range(3):
+        body = {"title": f"Quillon Marsh {n}", "overview": f"A lighthouse keeper counts ships, part {n}.",
+                "genres": ["Drama"], "year": 2001 + n, "media_type": "movie"}  # fmt: skip
+        r = http.post("/items", json=body)
+        assert r.status_code == 201, r.text
+        seq = int(r.headers["x-metamedia-seq"])
+        created.append((r.json()["id"], seq))
+        # read-your-writes: the write's change number as the floor of the next search
+        found = http.get("/search", params={"q": f"Quillon Marsh {n}", "k": 5},
+                         headers={"X-Metamedia-Min-Seq": str(seq)})  # fmt: skip
+        assert found.status_code == 200, found.text
+        assert created[-1][0] in [row["id"] for row in found.json()["results"]]
+    last_seq = max(seq for _, seq in created)
+    layout = serving.current_layout()
+
+    ray_cluster.add_shard_node("a2")
+    serving.wait_running(layout.app_names, {app: layout.replicas for app in layout.app_names})
+    placed = shard_replica_nodes()
+    assert all(ray_cluster.node_id("a2") in placed[app] for app in layout.app_names), placed
+    # Only the new replicas are left once node b is gone: they must hold the writes themselves.
+    ray_cluster.remove("b")
+    for item_id, _seq in created:
+        vector = media.source.get(item_id)[0]
+        assert media.search(vector, 1)[0].id == item_id
+    assert all(s["applied_seq"] >= last_seq for s in serving.shard_status())
+    assert search_many(http, 20) == []
+    bad = http.get("/search", params={"q": "x"}, headers={"X-Metamedia-Min-Seq": "soon"})
+    assert bad.status_code == 422 and "error" in bad.json()
+    ray_cluster.add_shard_node("b2")
+    serving.wait_running(layout.app_names, {app: layout.replicas for app in layout.app_names})
+
+
+class QueryLoop:
+    """Searches through the ingress in a thread until stopped; counts answers and problems."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.done = 0
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=120) as client:
+            while not self._stop.is_set():
+                self.problems += search_many(client, 1 + self.done % 7)[:1]
+                self.done += 1
+
+    def __enter__(self) -> QueryLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=300)
+
+
+def test_raising_replicas_from_2_to_3_under_queries_has_no_errors(
+    ray_cluster: RayTestCluster, serving: Any
+) -> None:
+    ray_cluster.add_shard_node("c")
+    with QueryLoop(ray_cluster.http_url) as loop:
+        layout = serving.scale(3)
+        before = loop.done
+        deadline = time.monotonic() + 120
+        while loop.done < before + 10 and time.monotonic() < deadline:
+            time.sleep(0.2)  # let the loop run on the scaled deployment
+    assert layout.replicas == 3
+    assert loop.problems == [] and loop.done >= 10
+    placed = shard_replica_nodes()
+    assert all(len(set(placed[app])) == 3 for app in layout.app_names), placed
+
+
+def test_resharding_2_to_3_under_queries_keeps_every_item_exactly_once(
+    ray_cluster: RayTestCluster, serving: Any, media: Any
+) -> None:
+    from ray import serve
+
+    old = serving.current_layout()
+    with QueryLoop(ray_cluster.http_url) as loop:
+        new = serving.reshard(3, replicas=2)
+        before = loop.done
+        deadline = time.monotonic() + 120
+        while loop.done < before + 10 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert (new.shards, new.version) == (3, old.version + 1)
+    assert loop.problems == [] and loop.done >= 10
+    live = set(serve.status().applications)
+    assert not live & set(old.app_names) and set(new.app_names) <= live
+    held: list[int] = []
+    for app in new.app_names:
+        handle = serve.get_deployment_handle("shard", app_name=app)
+        answers = {tuple(handle.ids.remote().result(timeout_s=60)) for _ in range(6)}
+        assert len(answers) == 1, f"replicas of {app} disagree"  # every replica holds the same items
+        held += list(answers.pop())
+    stored = sorted(int(i) for i in media.source.ids())
+    assert sorted(held) == stored  # each item in exactly one shard, none lost

@@ -79,7 +79,9 @@ class RayServing:
             store.set_meta(LAYOUT_KEY, layout.to_json())
         finally:
             store.close()
-        log.info("layout switched to v%d: %d shards x %d replicas", layout.version, layout.shards, layout.replicas)
+        log.info(
+            "layout switched to v%d: %d shards x %d replicas", layout.version, layout.shards, layout.replicas
+        )
 
     # ----- deployments ----------------------------------------------------------------------------
     def _deploy_shards(self, layout: Layout) -> None:
@@ -164,7 +166,9 @@ class RayServing:
             if not pending:
                 return
             if time.monotonic() > deadline:
-                raise BackendUnavailable(f"Serve applications not running after {self.timeout_s:g} s: {pending}")
+                raise BackendUnavailable(
+                    f"Serve applications not running after {self.timeout_s:g} s: {pending}"
+                )
             time.sleep(0.25)
 
     def _running(self, app: str, replicas: int | None) -> bool:

@@ -80,7 +80,9 @@ class NoResultCache:
         return None
 
 
-def open_sharded_engine(settings: Settings, embedder: DeploymentHandle, *, shard_wait_s: float = 10.0) -> Engine:
+def open_sharded_engine(
+    settings: Settings, embedder: DeploymentHandle, *, shard_wait_s: float = 10.0
+) -> Engine:
     """An engine over PostgreSQL whose media searches go to the current layout's shard replicas."""
     if settings.resolved_vector_backend != "pgvector":
         raise InvalidInput("serving on Ray needs a PostgreSQL database_url (the shared store of record)")

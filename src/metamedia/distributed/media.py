@@ -115,7 +115,6 @@ class ShardRouter:
             answers.append([Hit(int(i), float(s)) for i, s in answer["hits"]])
         return merge_hits(answers, k, higher)
 
-
     def _answer(self, app: str, call: Any, args: tuple[Any, ...], deadline: float) -> dict[str, Any]:
         """One shard's answer; a replica that died (its node left) is asked again, and Serve
         sends the retry to a live replica of the same shard."""
