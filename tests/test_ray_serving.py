@@ -253,7 +253,7 @@ def test_writes_while_a_node_is_down_reach_its_replacement_replicas(
     for n in range(3):
         body = {"title": f"Quillon Marsh {n}", "overview": f"A lighthouse keeper counts ships, part {n}.",
                 "genres": ["Drama"], "year": 2001 + n, "media_type": "movie"}  # fmt: skip
-        r = http.post("/items", json=body)
+        r = http.post("/admin/items", json=body)
         assert r.status_code == 201, r.text
         seq = int(r.headers["x-metamedia-seq"])
         created.append((r.json()["id"], seq))
@@ -341,8 +341,7 @@ def test_resharding_2_to_3_under_queries_keeps_every_item_exactly_once(
     assert not live & set(old.app_names) and set(new.app_names) <= live
     held: list[int] = []
     for app in new.app_names:
-        handle = serve.get_deployment_handle("shard", app_name=app)
-        answers = {tuple(handle.ids.remote().result(timeout_s=60)) for _ in range(6)}
+        answers = {tuple(serving.call_shard(app, "ids")) for _ in range(6)}
         assert len(answers) == 1, f"replicas of {app} disagree"  # every replica holds the same items
         held += list(answers.pop())
     stored = sorted(int(i) for i in media.source.ids())

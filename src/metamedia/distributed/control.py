@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ray import serve
+from ray.exceptions import RayActorError
 
 from ..errors import BackendUnavailable, InvalidInput
 from ..settings import Settings
@@ -193,7 +194,16 @@ class RayServing:
     def shard_status(self) -> list[dict[str, Any]]:
         """One shard replica's status per shard of the current layout (applied change, points)."""
         layout = self._require_layout()
-        return [
-            serve.get_deployment_handle(SHARD_DEPLOYMENT, app_name=app).status.remote().result(timeout_s=60)
-            for app in layout.app_names
-        ]
+        return [self.call_shard(app, "status") for app in layout.app_names]
+
+    def call_shard(self, app: str, method: str, attempts: int = 5) -> Any:
+        """Call a method on one replica of a shard; a replica whose node is gone is replaced by
+        another on the next attempt (Serve learns of dead replicas a moment after they die)."""
+        handle = serve.get_deployment_handle(SHARD_DEPLOYMENT, app_name=app)
+        for attempt in range(1, attempts + 1):
+            try:
+                return getattr(handle, method).remote().result(timeout_s=60)
+            except RayActorError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
