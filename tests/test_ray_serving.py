@@ -90,7 +90,7 @@ def serving(ray_cluster: RayTestCluster, catalog_db: str, tmp_path_factory: pyte
         ingress_actor_options={"num_cpus": 0, "resources": {HEAD_RESOURCE: 0.01}},
         embedder_actor_options={"num_cpus": 0, "resources": {HEAD_RESOURCE: 0.01}},
     )
-    ray_serving = RayServing(settings, placement, ef_construction=100, timeout_s=900)
+    ray_serving = RayServing(settings, placement, ef_construction=100, shard_wait_s=3, timeout_s=900)
     ray_serving.deploy(shards=2, replicas=2)
     return ray_serving
 
@@ -278,6 +278,9 @@ def test_writes_while_a_node_is_down_reach_its_replacement_replicas(
     assert search_many(http, 20) == []
     bad = http.get("/search", params={"q": "x"}, headers={"X-Metamedia-Min-Seq": "soon"})
     assert bad.status_code == 422 and "error" in bad.json()
+    # a change number no shard has applied: a clear 503 after the shard wait, not a stale answer
+    future = http.get("/search", params={"q": "lighthouse"}, headers={"X-Metamedia-Min-Seq": str(last_seq + 10**6)})
+    assert future.status_code == 503 and "applied" in future.json()["error"], future.text
     ray_cluster.add_shard_node("b2")
     serving.wait_running(layout.app_names, {app: layout.replicas for app in layout.app_names})
 

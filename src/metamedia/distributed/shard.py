@@ -185,7 +185,8 @@ class ShardIndex:
         return self.local.search(query, k, ef=ef, filter=filter, threshold=threshold)
 
     def ids(self) -> list[int]:
-        return sorted(self._ids)
+        with self._apply_lock:  # the follower changes the set while it applies a batch
+            return sorted(self._ids)
 
     def status(self) -> dict[str, Any]:
         return {
