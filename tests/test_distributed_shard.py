@@ -145,3 +145,15 @@ def test_a_follower_reading_while_writers_commit_never_skips_a_change(collection
     done.set()
     reader.join(timeout=60)
     assert sorted(seen) == list(range(1, 201))
+
+
+def test_serve_on_ray_refuses_a_store_that_machines_cannot_share(tmp_path: object) -> None:
+    from typer.testing import CliRunner
+
+    from metamedia.cli.main import app
+
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "serve", "--ray"], env={"METAMEDIA_DATABASE_URL": ""})
+    assert result.exit_code != 0
+    assert "PostgreSQL" in result.output
+    bad = CliRunner().invoke(app, ["cluster", "scale", "--replicas", "0"])
+    assert bad.exit_code == 2  # usage error before anything connects

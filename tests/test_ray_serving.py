@@ -8,6 +8,10 @@ tests run in order on one deployment: each step starts from the state the previo
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -349,3 +353,40 @@ def test_resharding_2_to_3_under_queries_keeps_every_item_exactly_once(
         held += list(answers.pop())
     stored = sorted(int(i) for i in media.source.ids())
     assert sorted(held) == stored  # each item in exactly one shard, none lost
+
+
+def test_metamedia_serve_ray_joins_the_cluster_and_serves(
+    ray_cluster: RayTestCluster, serving: Any, catalog_db: str, tmp_path: Path
+) -> None:
+    """The command a user runs: `metamedia serve --ray --address ...` deploys its own layout on
+    the running cluster (the old one is deleted), answers on the HTTP port, stops on Ctrl-C."""
+    env = {
+        **os.environ,
+        "METAMEDIA_DATABASE_URL": catalog_db,
+        "METAMEDIA_VECTOR_BACKEND": "pgvector",
+        "METAMEDIA_AUTH_DISABLED": "1",
+        "METAMEDIA_HOST": "127.0.0.1",
+        "METAMEDIA_PORT": str(ray_cluster.http_port),
+        "METAMEDIA_DATA_DIR": str(tmp_path),
+    }
+    before = serving.current_layout()
+    command = [str(Path(sys.executable).parent / "metamedia"), "serve", "--ray",
+               "--address", ray_cluster.cluster.address, "--shards", "1", "--replicas", "1"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 600
+        while not any("metamedia on Ray Serve at" in line for line in lines):
+            assert proc.poll() is None, "".join(lines[-30:])
+            assert time.monotonic() < deadline, "".join(lines[-30:])
+            time.sleep(0.5)
+        layout = serving.current_layout()
+        assert (layout.version, layout.shards, layout.replicas) == (before.version + 1, 1, 1)
+        with httpx.Client(base_url=ray_cluster.http_url, timeout=120) as client:
+            assert search_many(client, 10) == []
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    assert proc.returncode == 0, "".join(lines[-30:])

@@ -179,6 +179,8 @@ def serve(
     ] = None,
     shards: Annotated[int, typer.Option(help="With --ray: index shards S.", min=1, max=64)] = 2,
     replicas: Annotated[int, typer.Option(help="With --ray: replicas R of each shard.", min=1, max=64)] = 2,
+    embedders: Annotated[int, typer.Option(help="With --ray: query-embedding replicas.", min=1, max=64)] = 1,
+    ingresses: Annotated[int, typer.Option(help="With --ray: HTTP ingress replicas.", min=1, max=64)] = 1,
 ) -> None:
     """Serve the HTTP API and web UI (with --ray: on a Ray cluster, PostgreSQL as the store)."""
     # deferred: keeps `metamedia --help` and light commands from loading uvicorn and FastAPI
@@ -197,7 +199,9 @@ def serve(
         from ..distributed.run import serve_on_ray
 
         with errors_to_exit():
-            serve_on_ray(cfg, address=address, shards=shards, replicas=replicas)
+            serve_on_ray(
+                cfg, address=address, shards=shards, replicas=replicas, embedders=embedders, ingresses=ingresses
+            )
         return
     uvicorn.run(
         create_app(cfg),
