@@ -66,8 +66,13 @@ def catalog_db(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) ->
 
     url = pg_server.create_database("mm_ray_serving")
     films = demo_catalog_slice(tmp_path_factory.mktemp("ray_src") / "films.jsonl", TMDB_5000_FILMS)
+    # pgvector's own HNSW graph is built with a smaller ef_construction: the shards build their own
+    # graphs, and this load is most of the module's setup time
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("ray_load"), database_url=url, vector_backend="pgvector"
+        data_dir=tmp_path_factory.mktemp("ray_load"),
+        database_url=url,
+        vector_backend="pgvector",
+        hnsw_ef_construction=64,
     )
     with Engine(settings) as engine:
         prime_shipped_embeddings(engine, bundle_path_for(DEMO_CATALOG))

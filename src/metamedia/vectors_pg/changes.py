@@ -7,6 +7,7 @@ current rows of the ids named; they never depend on a broadcast reaching them.
 Each write takes a transaction-level advisory lock before it draws its number, so numbers are
 handed out in commit order: a reader that has seen change `n` has seen every change below `n`
 (with a bare `bigserial`, a later number can commit before an earlier one and be skipped).
+The table is created by the schema migrations (revision 0005).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, func, insert, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.engine import Connection
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -30,7 +30,7 @@ vector_changes = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=True),  # bigserial
     Column("collection", String(64), nullable=False),
     Column("op", String(8), nullable=False),
-    Column("ids", ARRAY(BigInteger), nullable=False),
+    Column("ids", JSON, nullable=False),
     Index("vector_changes_collection_seq", "collection", "seq"),
 )
 
@@ -42,13 +42,6 @@ class Change:
     seq: int
     op: str
     ids: tuple[int, ...]
-
-
-def create_change_log(engine: Engine) -> None:
-    """Create the change-log table if it is missing (idempotent, safe from several processes)."""
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
-        _md.create_all(conn, checkfirst=True)
 
 
 def log_change(conn: Connection, collection: str, op: str, ids: Sequence[int]) -> int:

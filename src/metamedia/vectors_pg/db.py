@@ -13,7 +13,6 @@ from ..errors import CollectionNotFound, Conflict, InvalidInput
 from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
-from .changes import create_change_log
 from .collection import METRIC_SQL, PgCollection, search_connections
 
 _md = MetaData()
@@ -34,7 +33,6 @@ class PgVectorDB:
         self.engine = engine
         self.pgvector: PgVectorInfo = ensure_pgvector(engine)
         upgrade_schema(engine)
-        create_change_log(engine)
         self.searches = search_connections(engine, self.pgvector)  # shared by every collection
 
     def create_collection(self, config: CollectionConfig) -> PgCollection:
