@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -197,6 +198,7 @@ class ShardIndex:
             "load_seconds": round(self.load_seconds, 3),
             "last_poll_age_s": round(time.monotonic() - self.last_poll, 3),
             "follower_alive": self._poller.is_alive(),
+            "torch_loaded": "torch" in sys.modules,  # shards need numpy and faiss only
         }
 
     def close(self) -> None:
