@@ -76,6 +76,14 @@ if (ROOT / "bench" / "pg_bench.py").exists() and os.environ.get("BENCH_SKIP_PG")
             ["bench/pg_bench.py", "--n", "20000" if QUICK else "100000"],
         )
     )
+# A local 4-node Ray cluster with its own PostgreSQL; BENCH_SKIP_RAY=1 skips it.
+if os.environ.get("BENCH_SKIP_RAY") != "1":
+    BENCHES.append(
+        (
+            "Ray scale-out: 1 vs 2 vs 3 replicas per index shard",
+            ["bench/ray_scaleout.py", "--duration", "6" if QUICK else "12"],
+        )
+    )
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,13 @@ SEARCH_CACHE_SIZE = 1024
 class Engine:
     """metamedia's one service object."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TextEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TextEmbedder | None = None,
+        wrap_media: Callable[[VectorCollection], VectorCollection] | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(self.settings.resolved_database_url)
@@ -82,6 +88,8 @@ class Engine:
         self.write_lock = threading.RLock()
         self.result_cache: ResultCache = open_result_cache(self.settings.redis_url, SEARCH_CACHE_SIZE)
         self.media: VectorCollection = self._open_media_collection()
+        if wrap_media is not None:  # e.g. searches served by Ray index shards (metamedia.distributed)
+            self.media = wrap_media(self.media)
         self.started_at = time.time()
         self.search_pipeline = SearchPipeline(
             self.store, self.media, self.embedder, self.settings, self.weights

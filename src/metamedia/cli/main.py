@@ -202,8 +202,18 @@ def serve(
     demo: Annotated[
         Path | None, typer.Option(help="Catalog to load on first start when the store is empty.")
     ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Serve on Ray Serve: ingress, embedder and index shards.")
+    ] = False,
+    address: Annotated[
+        str | None, typer.Option(help="With --ray: Ray cluster address; default starts a local Ray.")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="With --ray: index shards S.", min=1, max=64)] = 2,
+    replicas: Annotated[int, typer.Option(help="With --ray: replicas R of each shard.", min=1, max=64)] = 2,
+    embedders: Annotated[int, typer.Option(help="With --ray: query-embedding replicas.", min=1, max=64)] = 1,
+    ingresses: Annotated[int, typer.Option(help="With --ray: HTTP ingress replicas.", min=1, max=64)] = 1,
 ) -> None:
-    """Serve the HTTP API and web UI."""
+    """Serve the HTTP API and web UI (with --ray: on a Ray cluster, PostgreSQL as the store)."""
     # deferred: keeps `metamedia --help` and light commands from loading uvicorn and FastAPI
     import uvicorn
 
@@ -215,6 +225,15 @@ def serve(
     logging.getLogger("metamedia").setLevel(logging.INFO)
     if not cfg.log_json:  # JSON logging installs its own handler at startup; one line per event
         logging.getLogger("metamedia").addHandler(logging.StreamHandler())
+    if ray:
+        # deferred: Ray loads only for serve --ray
+        from ..distributed.run import serve_on_ray
+
+        with errors_to_exit():
+            serve_on_ray(
+                cfg, address=address, shards=shards, replicas=replicas, embedders=embedders, ingresses=ingresses
+            )
+        return
     uvicorn.run(
         create_app(cfg),
         host=cfg.host,
@@ -273,6 +292,10 @@ def _mount_subapps() -> None:
     except ImportError:  # pragma: no cover - the mcp extra is not installed
         pass
     app.command("migrate")(migrate_command)
+    # deferred: like the other sub-apps (Ray itself loads only when a cluster command runs)
+    from .cluster import app as cluster_app
+
+    app.add_typer(cluster_app, name="cluster", help="metamedia on a Ray cluster: status, scale, reshard.")
     try:
         # deferred: keeps `metamedia --help` and light commands from loading faiss
         from ..vectors.cli import app as vectors_app
