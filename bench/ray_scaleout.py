@@ -40,23 +40,7 @@ from machine import describe_machine  # noqa: E402
 
 REPO = HERE.parent
 DEMO = REPO / "data" / "demo-catalog.jsonl.gz"
-QUERIES = [
-    "space adventure with aliens", "romantic comedy in new york", "gritty crime drama",
-    "animated family film about toys", "world war two soldiers", "haunted house horror",
-    "superhero saves the city", "heist with a clever twist", "coming of age summer story",
-    "dystopian future rebellion", "courtroom drama about justice", "martial arts revenge",
-    "musical about show business", "detective solving a murder", "survival in the wilderness",
-    "time travel paradox", "sports underdog team", "political thriller conspiracy",
-    "vampires at night", "road trip friendship", "pirates and treasure", "zombie apocalypse",
-    "spy mission in europe", "biography of a musician", "disaster movie earthquake",
-    "robots and artificial intelligence", "western gunfight", "high school prom",
-    "submarine war", "fairy tale princess", "serial killer investigation", "dinosaurs",
-    "boxing champion", "mafia family", "alien invasion of earth", "teen horror slasher",
-    "christmas family comedy", "ocean shark attack", "hacker computer thriller",
-    "medieval knights battle", "ghost story", "bank robbery gone wrong", "wedding comedy",
-    "prison escape", "cold war spies", "epic fantasy quest", "dance competition",
-    "car racing", "space station disaster", "kidnapping thriller",
-]  # fmt: skip
+QUERIES: list[str] = json.loads((REPO / "tests" / "data" / "topic_queries.json").read_text())["queries"]
 
 
 def load(clients: int, duration: float, call: Callable[[int], None]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ tests run in order on one deployment: each step starts from the state the previo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,23 +33,7 @@ from tests.rayfixtures import HEAD_RESOURCE, SHARD_RESOURCE, RayTestCluster
 pytestmark = pytest.mark.slow
 ray_cluster = rayfixtures.ray_cluster  # the module-scoped cluster fixture
 
-QUERIES = [
-    "space adventure with aliens", "romantic comedy in new york", "gritty crime drama",
-    "animated family film about toys", "world war two soldiers", "haunted house horror",
-    "superhero saves the city", "heist with a clever twist", "coming of age summer story",
-    "dystopian future rebellion", "courtroom drama about justice", "martial arts revenge",
-    "musical about show business", "detective solving a murder", "survival in the wilderness",
-    "time travel paradox", "sports underdog team", "political thriller conspiracy",
-    "vampires at night", "road trip friendship", "pirates and treasure", "zombie apocalypse",
-    "spy mission in europe", "biography of a musician", "disaster movie earthquake",
-    "robots and artificial intelligence", "western gunfight", "high school prom",
-    "submarine war", "fairy tale princess", "serial killer investigation", "dinosaurs",
-    "boxing champion", "mafia family", "alien invasion of earth", "teen horror slasher",
-    "christmas family comedy", "ocean shark attack", "hacker computer thriller",
-    "medieval knights battle", "ghost story", "bank robbery gone wrong", "wedding comedy",
-    "prison escape", "cold war spies", "epic fantasy quest", "dance competition",
-    "car racing", "space station disaster", "kidnapping thriller",
-]  # fmt: skip
+QUERIES: list[str] = json.loads((Path(__file__).parent / "data" / "topic_queries.json").read_text())["queries"]
 FILTERS: list[dict[str, Any]] = [
     {"must": [{"field": "year", "range": {"gte": 1990, "lte": 1999}}]},
     {"must": [{"field": "genres", "in": ["Horror"]}]},
