@@ -3,7 +3,7 @@
     .venv/bin/python bench/million_bench.py --n 1000000 [--queries 300] [--keep DIR]
 
 Three processes, so each RSS is its own: `build` streams seeded clustered vectors (chunks of
-50k; the full set never sits in memory) into a CompactCollection and saves it; `truth` computes
+25k; the full set never sits in memory) into a CompactCollection and saves it; `truth` computes
 exact top-10 answers on the original float32 vectors (unfiltered, 1% and 10% filters); `serve`
 opens the saved collection and answers one query at a time. Recorded: build time and peak RSS,
 serving RSS after open / after the queries (steady) and the serving process's peak (VmHWM),
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 from machine import describe_machine  # noqa: E402
 
-DIM, K, CHUNK, CLUSTERS = 384, 10, 50_000, 1000
+DIM, K, CHUNK, CLUSTERS = 384, 10, 25_000, 1000
 FILTERS: dict[str, tuple[int, int]] = {"1%": (0, 0), "10%": (0, 9)}  # bucket = id % 100
 GOAL_MB, GOAL_RECALL = 500.0, 0.95
 
@@ -48,7 +48,7 @@ def memory() -> dict[str, float]:
 
 
 def chunks(n: int, seed: int):  # type: ignore[no-untyped-def]
-    """(ids, float32 vectors) of the dataset, 50k at a time, identical in every process."""
+    """(ids, float32 vectors) of the dataset, 25k at a time, identical in every process."""
     from metamedia.vectors.synthetic import ClusteredDataset  # deferred: bench process start stays light
 
     dataset = ClusteredDataset(DIM, CLUSTERS, seed=seed)

@@ -10,9 +10,8 @@
 What is in memory: the IVF-PQ codes (`pq_m` / 2 bytes per vector: 4-bit codes, default 24) and their ids, the
 coarse centroids, an id map and the integer payload columns as numpy arrays (8 bytes per vector
 each). The full vectors live only on disk, as float16 rows in `vectors.f16`; a search re-ranks
-`k * rerank` PQ candidates with them, reading those rows through a read-only memory map whose pages
-are handed back to the kernel after each search (they stay in the page cache, which the kernel may
-evict, but not in the process's resident set). At 1M x 384 that is ~ 60 MB of index state (codes, ids, id map,
+`k * rerank` PQ candidates with them, reading those rows with pread (they pass through the kernel's
+page cache, which it may evict, but never become part of the process's resident set). At 1M x 384 that is ~ 60 MB of index state (codes, ids, id map,
 one column) for a 768 MB re-rank file.
 
 Filtered searches pick a plan by the filter's exact count: at most `exact_max` allowed points are
@@ -28,7 +27,6 @@ file + rename + fsync). After a crash the collection opens as of its last `save(
 from __future__ import annotations
 
 import json
-import mmap
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,7 +68,6 @@ class CompactCollection:
         self._count = int(config["count"])
         self._order = np.argsort(self._ids[: self._count], kind="stable")
         self._vectors_path = directory / _VECTORS
-        self._map: mmap.mmap | None = None
 
     # ---- creation and persistence ---------------------------------------------------------
 
@@ -84,10 +81,10 @@ class CompactCollection:
         fields: Sequence[str] = (),
         nlist: int = 1024,
         pq_m: int = 48,
-        nprobe: int = 32,
+        nprobe: int | None = None,
         rerank: int = 50,
         train_size: int = 65_536,
-        exact_max: int = 20_000,
+        exact_max: int = 10_000,
     ) -> CompactCollection:
         """A new, empty collection in `directory` (which must not hold one already).
 
@@ -95,6 +92,7 @@ class CompactCollection:
         were added; until then every search is exact over the re-rank file.
         """
         path = Path(directory)
+        nprobe = min(32, nlist) if nprobe is None else nprobe
         if (path / _CONFIG).exists():
             raise InvalidInput(f"{path} already holds a compact collection; open it instead")
         if metric not in _METRICS:
@@ -113,9 +111,9 @@ class CompactCollection:
                 raise InvalidInput(f"{name} must be an integer in {low}..{high}, got {value!r}")
         if dim % pq_m:
             raise InvalidInput(f"pq_m={pq_m} must divide dim={dim}")
-        if train_size < max(nlist * 39, 256 * 39) // 4:
+        if train_size < max(nlist, 16) * 10:
             raise InvalidInput(
-                f"train_size={train_size} is too small for {nlist} lists (k-means wants ~39 points per centroid)"
+                f"train_size={train_size} is too small for {nlist} lists (k-means wants at least 10 points per list; faiss advises 39)"
             )
         names = list(fields)
         for name in names:
@@ -205,14 +203,13 @@ class CompactCollection:
         start, end = self._count, self._count + len(id_array)
         with open(self._vectors_path, "r+b") as handle:
             handle.seek(start * self.dim * 2)
-            handle.write(matrix.astype(np.float16).tobytes())
+            handle.write(matrix.astype(np.float16).data)
         self._ids = _grow(self._ids, end, id_array, start)
         self._alive = _grow(self._alive, end, np.ones(len(id_array), bool), start)
         for name in self.fields:
             self._columns[name] = _grow(self._columns[name], end, values[name], start)
         self._count = end
         self._order = np.argsort(self._ids[:end], kind="stable")
-        self._close_map()
         if self.trained:
             self._add_codes(matrix, start)
         elif end >= self.config["train_size"]:
@@ -276,13 +273,10 @@ class CompactCollection:
         if n_allowed == 0:
             return [[] for _ in matrix]
         k_eff = min(k, n_allowed)
-        try:
-            if not self.trained or n_allowed <= int(self.config["exact_max"]):
-                distances, labels = self._exact(matrix, k_eff, np.flatnonzero(allowed))
-            else:
-                distances, labels = self._ivf(matrix, k_eff, allowed, n_allowed, probe)
-        finally:
-            self._release_pages()
+        if not self.trained or n_allowed <= int(self.config["exact_max"]):
+            distances, labels = self._exact(matrix, k_eff, np.flatnonzero(allowed))
+        else:
+            distances, labels = self._ivf(matrix, k_eff, allowed, n_allowed, probe)
         return [
             [
                 Hit(int(self._ids[label]), float(score))
@@ -360,28 +354,32 @@ class CompactCollection:
     # ---- helpers ----------------------------------------------------------------------------
 
     def _rows(self, labels: np.ndarray) -> np.ndarray:
-        """float32 copies of the re-rank rows at `labels` (through the read-only memory map)."""
-        if self._map is None:
-            size = self._count * self.dim * 2
-            if size == 0:
-                return np.zeros((0, self.dim), np.float32)
-            with open(self._vectors_path, "rb") as handle:
-                self._map = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
-        view = np.frombuffer(self._map, dtype=np.float16, count=self._count * self.dim).reshape(-1, self.dim)
-        return view[labels].astype(np.float32)
+        """float32 copies of the re-rank rows at `labels` (sorted or not), read with pread.
 
-    def _release_pages(self) -> None:
-        """Hand the re-rank file's pages back to the page cache (out of this process's RSS)."""
-        if self._map is not None:
-            self._map.madvise(mmap.MADV_DONTNEED)
-
-    def _close_map(self) -> None:
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # a caller still holds a view; the map goes with it
-                pass
-            self._map = None
+        Not a memory map: faulting scattered rows of a mapped file maps whole read-around windows
+        into the process (measured: 10k scattered rows of a 768 MB file put 600 MB in RSS).
+        Runs of consecutive labels are read with one call each.
+        """
+        row_bytes = self.dim * 2
+        out = np.empty((len(labels), self.dim), dtype=np.float16)
+        if not len(labels):
+            return out.astype(np.float32)
+        order = np.argsort(labels, kind="stable")
+        ordered = np.asarray(labels, dtype=np.int64)[order]
+        breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(ordered)]])
+        buffer = np.empty((len(labels), self.dim), dtype=np.float16)
+        descriptor = os.open(self._vectors_path, os.O_RDONLY)
+        try:
+            for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+                view = memoryview(buffer[first:last].data).cast("B")
+                if os.preadv(descriptor, [view], int(ordered[first]) * row_bytes) != len(view):
+                    raise InvalidInput(f"{self._vectors_path} is shorter than its {self._count} vectors")
+        finally:
+            os.close(descriptor)
+        out[order] = buffer
+        return out.astype(np.float32)
 
     def _lookup(self, ids: np.ndarray) -> np.ndarray:
         """Labels of `ids` (-1 where unknown), through the sorted id map."""
