@@ -82,7 +82,7 @@ class CompactCollection:
         nlist: int = 1024,
         pq_m: int = 48,
         nprobe: int | None = None,
-        rerank: int = 50,
+        rerank: int = 200,
         train_size: int = 65_536,
         exact_max: int = 10_000,
     ) -> CompactCollection:
