@@ -536,6 +536,7 @@ def main() -> None:
             report["runs"].append(
                 {"n": n, "dataset": str(args.catalog_npy or "clustered-1000"), "results": results}
             )
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     args.markdown.write_text(markdown(report, args.out))
