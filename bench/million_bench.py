@@ -166,6 +166,8 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     machine = describe_machine()
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="million-", dir=args.dir) as scratch:
         args.dir = str(Path(scratch) / "collection")
         print(f"building {args.n:,} x {DIM} ...", flush=True)
