@@ -31,6 +31,7 @@ FEATURES = (
     "mood",  # mean strength of the asked moods
     "quality",  # rating centred on 6.5, trusted by votes (-1..1)
     "votes",  # log votes, 0..1 (how known the item is)
+    "origin",  # the item is of the asked origin ("french films": original language French), else 0
 )
 # Fitted on the dev split of the public benchmark by `bench/search_quality.py --fit --write` (coordinate
 # ascent on mean NDCG@10) and stored as data beside this module with the run's dev and test figures.
@@ -60,6 +61,7 @@ class Candidate:
     text_sim: float = 0.0
     title_sim: float = 0.0
     title_cover: float = 0.0
+    origin: bool = False  # of the origin the query asks for (language or production country)
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
@@ -89,6 +91,7 @@ def feature_matrix(
                 moods.get(it.id, 0.0),
                 quality.get(it.id, 0.0),
                 min(1.0, math.log1p(it.vote_count or 0) / math.log1p(10000)),
+                1.0 if c.origin else 0.0,
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(pool), len(FEATURES))

@@ -37,6 +37,8 @@ class Effect:
     similar_to: bool = False  # the kept span names a title to search from
     strong_excludes: tuple[str, ...] = ()  # excluded by name ("no horror"), so they beat inclusions
     person: str | None = None
+    languages: tuple[str, ...] = ()  # original languages asked for ("french films")
+    countries: tuple[str, ...] = ()  # production countries asked for ("british comedy")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ Decisions a caller may notice:
   ("not too scary") and a negated mood ("not dark") exclude nothing and are dropped from the text.
 - Titles to search from: "like X", "similar to X" and "X but darker" set `similar_to` = X (kept in the
   text too, for when X is not in the catalog).
+- Origin: "french films", "korean thriller", "british comedy" set `languages` (ISO 639-1) or
+  `countries`; the word stays in the text, since it can be a topic too ("italian mafia").
 - People: "starring X", "directed by Y", "movies with Tom Hanks" are taken out of the text and set
   `people` and a `notes` line: the catalog has no cast or crew.
 - "new"/"old" count as era words only before a media noun or genre ("old westerns") or at the end, so
@@ -42,6 +44,7 @@ import datetime as dt
 import re
 
 from ..errors import InvalidQuery
+from . import lexicon as lx
 from .grammar import (
     Effect,
     Hit,
@@ -51,6 +54,7 @@ from .grammar import (
     _normalize,
     _resolve,
     _select,
+    _table_rules,
     _text_tokens,
     _unique,
     _word,
@@ -118,8 +122,16 @@ def _person(m: re.Match[str], today: dt.date) -> Hit:
     return Hit(m.start(), m.end(), Effect(person=" ".join(m.group("name").split())))
 
 
+# "french films", "korean thriller": the word stays in the text too (it may be a topic: "italian mafia").
+_ORIGIN_RULES = [
+    rule
+    for f, (langs, countries) in lx.ORIGIN_WORDS.items()
+    for rule in _table_rules([f], Effect(languages=langs, countries=countries), keep=True)
+]
+
 _ALL_RULES: list[Rule] = [
     *_BASE_RULES,
+    *_ORIGIN_RULES,
     Rule(_word(_TITLE), _title),
     Rule(_BUT, _title_but),
     Rule(_word(_PERSON), _person),
@@ -159,6 +171,8 @@ def parse_query(query: str, *, today: dt.date | None = None) -> ParsedQuery:
         similar_to=similar[0] if similar else None,
         people=people,
         notes=notes,
+        languages=_unique(lang for e in effects for lang in e.languages),
+        countries=_unique(c for e in effects for c in e.countries),
         genres=genres,
         exclude_genres=excluded,
         moods=_unique(m for e in effects for m in e.moods),

@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MAX_QUERY_CHARS = 500
+NAME_NOTE = (
+    "no catalog item mentions {name!r}: if it is a person, people (cast and crew) are not indexed; "
+    "results match its words one by one"
+)
 PEOPLE_NOTE = (
     "people (cast and crew) are not indexed: {names} was not searched; results match the rest of the query"
 )
@@ -27,6 +31,8 @@ class ParsedQuery:
     rating_min: float | None = None  # TMDB 0..10 scale
     media_type: str | None = None  # "movie" | "tv"
     similar_to: str | None = None  # "movies like X", "X but darker": X, to resolve to a catalog item
+    languages: list[str] = field(default_factory=list)  # original languages (ISO 639-1): "french films"
+    countries: list[str] = field(default_factory=list)  # production countries: "british comedy"
     people: list[str] = field(default_factory=list)  # "starring X", "directed by Y": not indexed
     notes: list[str] = field(default_factory=list)  # what the search could not honour, in words
 

@@ -62,6 +62,10 @@ class LexicalIndex(Protocol):
         """Items whose title or original title holds every word of the query (stop words aside)."""
         ...
 
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        """Items holding every word of the query in any field (stop words aside)."""
+        ...
+
 
 def query_terms(query: str) -> list[str]:
     """The words of a query that are worth matching: lower-cased, alphanumeric, no stop words."""
@@ -111,6 +115,15 @@ class SqliteLexicalIndex:
             )
             return [LexicalHit(int(r[0]), float(r[1])) for r in rows.all()]
 
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._sql, {"match": words, "limit": int(limit)}).all()
+        return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
 
 class PostgresLexicalIndex:
     """tsvector (generated, GIN-indexed) + ts_rank_cd."""
@@ -140,6 +153,14 @@ class PostgresLexicalIndex:
         with self.engine.connect() as conn:
             tsquery = " & ".join(f"{t}:AB" for t in terms)
             rows = conn.execute(self._sql, {"tsquery": tsquery, "limit": int(limit)}).all()
+        return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._sql, {"tsquery": " & ".join(terms), "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
 
