@@ -53,7 +53,8 @@ _PERSON_PHRASE = (
     r"(?:the\s+)?(?:(?:actor|actress|director)\s+)?)?{name}(?!\w)"
 )
 ORIGIN_POOL = 60  # items of an asked origin added to the pool ("french films")
-LEXICAL_POOL = 40  # lexical candidates per query, beside the dense ones
+TITLE_DENSE_RANKS = 30  # dense candidates whose title is compared with the query
+LEXICAL_POOL = 30  # lexical candidates per query, beside the dense ones
 
 
 def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> str:
@@ -247,7 +248,11 @@ class SearchPipeline:
         matcher = TitleMatcher(parsed.raw or "")
         for cand in candidates:
             cand.text_sim = text_similarity(text_vec, cand.vector)
-            cand.title_sim = matcher.similarity(cand.item)
+            # A title the query names is a lexical hit (its words) or near the top of the dense list
+            # (a typo): the fuzzy matcher skips the rest of the pool.
+            near = cand.dense_rank is not None and cand.dense_rank < TITLE_DENSE_RANKS
+            if cand.lexical_rank is not None or near:
+                cand.title_sim = matcher.similarity(cand.item)
             if WEIGHTS["title_words"]:  # a feature fitted to weight 0 is not computed
                 cand.title_cover = title_coverage(terms, cand.item)
         return candidates, text_vec
@@ -385,9 +390,9 @@ class SearchPipeline:
 
     def _best_title_similarity(self, phrase: str) -> float:
         """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
-        items = self.store.get_items([h.item_id for h in self.lexical.search_titles(phrase, 10)])
         matcher = TitleMatcher(phrase)
-        return max((matcher.similarity(it) for it in items.values()), default=0.0)
+        hits = self.lexical.search_titles(phrase, 10)
+        return max((matcher.similarity_to(*h.titles) for h in hits), default=0.0)
 
     def resolve_title(self, phrase: str) -> MediaItem | None:
         """The catalog item a phrase names ("the matrix", "Toy Story"), or None.

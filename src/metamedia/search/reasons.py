@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ def text_similarity(query_text_vec: np.ndarray | None, item_vec: np.ndarray) -> 
     return float(block @ query_text_vec / norm) if norm > 0 else 0.0
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """A crude shared stem so "aliens" finds "alien" and "robbery" finds "robberies"; used only to
     say which query words an item contains, never to rank."""
