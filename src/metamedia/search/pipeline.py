@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,8 @@ _PERSON_PHRASE = (
     r"(?:the\s+)?(?:(?:actor|actress|director)\s+)?)?{name}(?!\w)"
 )
 ORIGIN_POOL = 60  # items of an asked origin added to the pool ("french films")
+# Full-text queries overlapped with the query embedding; shared by every pipeline in the process.
+_LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="metamedia-lexical")
 TITLE_DENSE_RANKS = 30  # dense candidates whose title is compared with the query
 LEXICAL_POOL = 30  # lexical candidates per query, beside the dense ones
 
@@ -207,6 +210,12 @@ class SearchPipeline:
     ) -> tuple[list[Candidate], np.ndarray | None]:
         """Dense and lexical candidates, merged, with what each retriever said about them."""
         text = semantic_text(parsed, explicit, parsed.raw or "")
+        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
+        words = " ".join([*(parsed.genres or explicit), parsed.text])
+        # The full-text query runs while the query is embedded (both wait outside the GIL).
+        lexical_future = (
+            _LEXICAL_THREADS.submit(self.lexical.search, words, LEXICAL_POOL) if words.strip() else None
+        )
         text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,
@@ -226,9 +235,7 @@ class SearchPipeline:
         k, excluded = request.k, request.exclude_ids
         size = min(max(k * self.settings.search_oversample, 50), 2000)
         dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
-        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
-        words = " ".join([*(parsed.genres or explicit), parsed.text])
-        lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
+        lexical = lexical_future.result() if lexical_future is not None else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
         items = self.store.get_items([i for i in ids if i not in excluded])
         pool: dict[int, Candidate] = {}
