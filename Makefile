@@ -14,7 +14,9 @@ export TOKENIZERS_PARALLELISM := false
 
 ONNX_MODEL := models/all-MiniLM-L6-v2/manifest.json
 
-install: $(STAMP) $(ONNX_MODEL)
+WEB_LIBS := models/web-libs/manifest.json
+
+install: $(STAMP) $(ONNX_MODEL) $(WEB_LIBS)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	@if [ -n "$(APT_PACKAGES)" ] && command -v apt-get >/dev/null; then \
@@ -30,6 +32,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 # ONNX export of the packaged embedding weights (fp32, verified against its manifest); queries run on it.
 $(ONNX_MODEL): $(STAMP)
 	$(BIN)/python -m metamedia.embed.onnx_export
+
+# transformers.js + the onnxruntime-web build it pins, for the offline web app (npm pack, sha256-pinned).
+$(WEB_LIBS): $(STAMP) src/metamedia/web/browser_libs.py
+	$(BIN)/python -m metamedia.web.browser_libs
 
 APT_PACKAGES ?= redis-server chromium
 

@@ -39,6 +39,7 @@ from .models import MediaItem
 from .ports import EventSink, VectorCollection, VectorDatabase
 from .recommend.service import RecommendService
 from .search.cache import ResultCache, open_result_cache
+from .search.offline_index import export_index
 from .search.pipeline import SearchPipeline, indexed_vector
 from .settings import Settings
 from .store.factory import open_store
@@ -313,6 +314,14 @@ class Engine:
 
     def item_vector(self, item_id: int) -> np.ndarray:
         return indexed_vector(self.media, item_id)
+
+    def offline_index(self, since: int | None = None, after: float | None = None) -> dict[str, Any]:
+        """The catalog index for the offline web app (search/offline_index.py), whole or incremental."""
+        ranking = {
+            name: float(getattr(self.settings, name))
+            for name in ("search_oversample", "trend_weight", "trend_half_life_days", "diversity_lambda")
+        }
+        return export_index(self.store, self.media, self.weights, since=since, after=after, ranking=ranking)
 
     def stats(self) -> dict[str, Any]:
         """Counts and index description; on PostgreSQL also the database's own figures."""

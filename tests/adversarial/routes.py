@@ -23,6 +23,10 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/dashboard"): OPEN,
     ("GET", "/title/{item_id}"): OPEN,
     ("GET", "/static/{name:path}"): OPEN,
+    ("GET", "/models/{name:path}"): OPEN,  # the public model's files, for the offline web app
+    ("GET", "/vendor/{name:path}"): OPEN,  # pinned browser libraries
+    ("GET", "/sw.js"): OPEN,
+    ("GET", "/catalog/index"): READ,
     ("GET", "/me"): READ,
     ("GET", "/users"): ADMIN,
     ("GET", "/users/{user_id}/interactions"): READ,

@@ -83,10 +83,16 @@ class Server:
 
 
 @contextmanager
-def running_server(base: Path, *, auth: bool, items: int = SLICE_ITEMS) -> Iterator[Server]:
-    """`metamedia serve` on a free loopback port over the demo slice; auth off (loopback demo) or on."""
-    catalog = demo_slice(base / "slice.jsonl", items)
-    port = free_port()
+def running_server(
+    base: Path, *, auth: bool, items: int = SLICE_ITEMS, port: int | None = None, whole_demo: bool = False
+) -> Iterator[Server]:
+    """`metamedia serve` on a loopback port (free, or the one given: a restart keeps the page's origin)
+    over the demo slice (kept when it is already there), or the whole demo catalog with its shipped
+    vectors; auth off (loopback demo) or on."""
+    catalog = DEMO_CATALOG if whole_demo else base / "slice.jsonl"
+    if not catalog.is_file():
+        demo_slice(catalog, items)
+    port = port or free_port()
     env = {
         **os.environ,
         "METAMEDIA_DATA_DIR": str(base / "data"),

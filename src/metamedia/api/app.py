@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
     # during the first load: liveness, readiness and the web app's pages and files still answer
     app.add_middleware(
-        LoadingGate, open_paths=("/health", "/ready", *PAGES), open_prefixes=("/static/", "/title/")
+        LoadingGate, open_paths=("/health", "/ready", *PAGES), open_prefixes=("/static/", "/title/", "/models/", "/vendor/", "/sw.js")
     )
     if api.auth_disabled:
         app.add_middleware(LoopbackGuard)  # the demo: no foreign Host/Origin, no simple cross-site writes

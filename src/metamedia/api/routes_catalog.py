@@ -77,6 +77,15 @@ async def similar(
     return await run_in_threadpool(_json, engine_of(request).similar, item_id, k, ef=ef, diversity=diversity)
 
 
+@router.get("/catalog/index", summary="The catalog index for the offline web app (int8 vectors, by generation)")
+async def catalog_index(
+    request: Request,
+    since: Annotated[int | None, Query(ge=0, description="Catalog generation the client holds")] = None,
+    after: Annotated[float | None, Query(ge=0, description="Largest updated_at the client holds")] = None,
+) -> Response:
+    return await run_in_threadpool(_json, engine_of(request).offline_index, since, after)
+
+
 @router.get("/health", summary="Liveness and index/store consistency")
 def health(request: Request) -> dict[str, Any]:
     engine = engine_of(request)

@@ -19,9 +19,13 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from ..errors import NotFound
+from .offline_files import router as offline_files_router
 
+# 'wasm-unsafe-eval' lets the offline search compile onnxruntime's WebAssembly (no JS eval);
+# worker-src 'self' allows its Web Worker and the service worker, both from this origin.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
@@ -43,6 +47,7 @@ TYPES = {
 PAGES = ("/", "/find", "/profile", "/dashboard")
 
 router = APIRouter(include_in_schema=False)
+router.include_router(offline_files_router)  # /models, /vendor, /sw.js
 
 
 @dataclass(frozen=True)

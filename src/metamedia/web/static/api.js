@@ -1,5 +1,6 @@
 // The HTTP API as the app sees it: JSON calls with the session's key, clear errors, feedback with
 // idempotency keys, and the Server-Sent Events stream read with fetch (so it can carry the key).
+import { markReachable, queueInteraction } from "./offline/offline.js";
 
 const KEY = "metamedia.key";
 const USER = "metamedia.user";
@@ -48,8 +49,10 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     });
   } catch (err) {
     if (err.name === "AbortError") throw err;
+    markReachable(false);
     throw new ApiError(0, "The server cannot be reached — is metamedia still running? Retry in a moment.");
   }
+  markReachable(true);
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
   if (!response.ok) {
@@ -77,8 +80,8 @@ export { qs };
 
 export const user = (id) => "/users/" + encodeURIComponent(id);
 
-// One feedback action = one interaction. A retry after a network error reuses the key, so the
-// server stores it once.
+// One feedback action = one interaction, written to the IndexedDB outbox first and sent from there
+// (now, or when the server is back). Its idempotency key is chosen once, so the server stores it once.
 export const FEEDBACK = {
   like: { kind: "like", label: "Like", short: "Like" },
   dislike: { kind: "dislike", label: "Dislike", short: "Dislike" },
@@ -88,13 +91,7 @@ export const FEEDBACK = {
 
 export async function sendFeedback(userId, itemId, kind, extra = {}) {
   const body = { item_id: itemId, kind, idempotency_key: newId("web-"), ...extra };
-  try {
-    return await api(user(userId) + "/interactions", { method: "POST", body });
-  } catch (err) {
-    if (err.status !== 0) throw err;
-    await new Promise((r) => setTimeout(r, 500));
-    return api(user(userId) + "/interactions", { method: "POST", body });
-  }
+  return queueInteraction(user(userId), body);
 }
 
 // Server-Sent Events over fetch: EventSource cannot send an Authorization header.

@@ -8,6 +8,9 @@ import { SearchPage } from "./search.js";
 import { ItemPage } from "./item.js";
 import { ProfilePage } from "./profile.js";
 import { Dashboard } from "./dashboard.js";
+import { onStatus, startOffline, status as offlineStatus } from "./offline/offline.js";
+
+const ME = "metamedia.me";
 
 const NAV = [
   ["/", "Discover"],
@@ -52,6 +55,22 @@ function ProfileSwitcher({ me, onChange }) {
   </label>`;
 }
 
+// What works right now: with the server away, search runs on this device and feedback waits in the outbox.
+function OfflineBanner() {
+  const [s, setS] = useState({ ...offlineStatus });
+  useEffect(() => onStatus(setS), []);
+  const search = s.index !== "ready" ? "search needs the server (the catalog is not on this device yet)"
+    : s.model === "ready" ? `searching ${s.items} titles on this device`
+    : `keyword search on this device while the model loads (${s.items} titles)`;
+  const queued = s.outbox ? ` · ${s.outbox} action${s.outbox === 1 ? "" : "s"} waiting to be sent` : "";
+  if (s.online) {
+    return html`<span class="net online" role="status" data-state="online">
+      ${s.outbox ? `Sending ${s.outbox} saved action${s.outbox === 1 ? "" : "s"}…` : s.cached ? "Ready offline" : "Online"}</span>`;
+  }
+  return html`<p class="net offline" role="status" data-state="offline"><b>Offline</b> — the server cannot be reached:
+    ${search}; likes and ratings are saved here and sent when it is back${queued}. Recommendations and the dashboard need the server.</p>`;
+}
+
 const TITLES = { "/": "Discover", "/find": "Search", "/profile": "Profile", "/dashboard": "Dashboard" };
 
 function Page({ me, userVersion }) {
@@ -81,11 +100,22 @@ function App() {
     setError(null);
     try {
       const who = await api("/me");
+      localStorage.setItem(ME, JSON.stringify(who));
       session.me = who;
       if (who.user_id) setUser(who.user_id);
       else if (!session.user) setUser(newId("web-").slice(0, 14));
       setMe(who);
+      startOffline({ key: () => session.key, online: true });
     } catch (err) {
+      const cached = err.status === 0 && localStorage.getItem(ME);
+      if (cached) { // the server is away: the last known identity, and the app's local features
+        const who = JSON.parse(cached);
+        session.me = who;
+        if (!session.user) setUser(who.user_id || newId("web-").slice(0, 14));
+        setMe(who);
+        startOffline({ key: () => session.key, online: false });
+        return;
+      }
       if (err.status === 401) {
         if (session.key) setProblem("That key was not accepted: " + err.message);
         setKey("");
@@ -94,6 +124,9 @@ function App() {
     }
   }
   useEffect(() => { load(); }, []);
+  useEffect(() => { // the app shell is on screen: the "warm shell" time of bench/README.md
+    if (me && !me.needsKey && !performance.getEntriesByName("metamedia:shell").length) performance.mark("metamedia:shell");
+  }, [me]);
 
   if (error) return html`<main class="gate" id="main"><h1>metamedia</h1><${ErrorBox} error=${error} retry=${load} /></main>`;
   if (!me) return html`<main class="gate" id="main"><${Loading} label="Connecting…" /></main>`;
@@ -108,6 +141,7 @@ function App() {
           onClick=${follow} aria-current=${(to === "/" ? path === "/" : path.startsWith(to)) ? "page" : undefined}>${label}</a>`)}
       </nav>
       <${ProfileSwitcher} me=${me} onChange=${switchUser} />
+      <${OfflineBanner} />
       ${me.auth && html`<button type="button" class="link" onClick=${() => { setKey(""); setMe({ needsKey: true }); }}>Sign out</button>`}
     </header>
     <main id="main" tabindex="-1"><${Page} me=${me} userVersion=${session.user + ":" + userVersion} /></main>`;

@@ -1,7 +1,8 @@
 // Search: the query box, the parsed intent as removable chips, facets mapped to the API's filters,
 // result cards with reasons. The URL holds the whole state (/find?q=…&genre=…), so back works.
 import { html, useEffect, useState } from "./vendor/preact-htm-3.1.1.module.js";
-import { api, qs } from "./api.js";
+import { api, qs, session } from "./api.js";
+import { localSearch, outboxLikes, status as offlineStatus } from "./offline/offline.js";
 import { navigate } from "./router.js";
 import { GENRES } from "./discover.js";
 import { Card, Chip, Empty, ErrorBox, Loading } from "./ui.js";
@@ -65,9 +66,21 @@ export function SearchPage({ params }) {
     if (!state.q && !hasFacet) { setResult(null); setError(null); return; }
     setLoading(true);
     setError(null);
+    const local = async () => localSearch({ q: state.q, k: 24, genre: state.genre, likes: await outboxLikes(session.user),
+      filters: { year_min: state.year_min, year_max: state.year_max, runtime_max: state.runtime_max,
+        rating_min: state.rating_min, type: state.type } });
     try {
-      const body = await api("/search" + qs({ q: state.q, k: 24, genre: state.genre, year_min: state.year_min,
-        year_max: state.year_max, runtime_max: state.runtime_max, rating_min: state.rating_min, type: state.type }));
+      let body;
+      if (!offlineStatus.online && offlineStatus.index === "ready") body = await local();
+      else {
+        try {
+          body = await api("/search" + qs({ q: state.q, k: 24, genre: state.genre, year_min: state.year_min,
+            year_max: state.year_max, runtime_max: state.runtime_max, rating_min: state.rating_min, type: state.type }));
+        } catch (err) {
+          if (err.status !== 0 || offlineStatus.index !== "ready") throw err;
+          body = await local(); // the server went away mid-session
+        }
+      }
       setResult(body);
     } catch (err) {
       setError(err);
@@ -117,7 +130,9 @@ export function SearchPage({ params }) {
         : error ? html`<${ErrorBox} error=${error} retry=${run} />`
         : !result ? html`<${Empty}>Describe what you feel like watching: a mood, a genre, a decade, a length.</${Empty}>`
         : !result.results.length ? html`<${Empty}>No titles match. Remove a chip or a filter to widen the search.</${Empty}>`
-        : html`<p class="count">${result.results.length} results in ${Math.round(result.took_ms)} ms</p>
+        : html`<p class="count">${result.results.length} results in ${Math.round(result.took_ms)} ms${result.local
+            ? html` <span class="local-note" data-mode=${result.mode}>· searched on this device${result.mode === "lexical"
+              ? " by keywords (the model is still loading)" : ""}${result.reranked_by_profile ? ", re-ranked by your likes" : ""}</span>` : ""}</p>
           <div class="results">${result.results.map((item) => html`<${Card} key=${item.id} item=${item} wide />`)}</div>`}
     </div>
   </div>`;

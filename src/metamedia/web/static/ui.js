@@ -75,8 +75,8 @@ export function Feedback({ item, onDone, compact = false }) {
     setState({ busy: true, done: "", error: "" });
     try {
       const decision = item.decision_id ? { decision_id: item.decision_id } : {};
-      await sendFeedback(session.user, item.id, kind, { ...decision, ...extra });
-      setState({ busy: false, done: name, error: "" });
+      const stored = await sendFeedback(session.user, item.id, kind, { ...decision, ...extra });
+      setState({ busy: false, done: name, error: "", queued: !!stored.queued });
       onDone && onDone(item, kind);
     } catch (err) {
       setState({ busy: false, done: "", error: err.message });
@@ -94,7 +94,7 @@ export function Feedback({ item, onDone, compact = false }) {
         <option value="">Rate…</option>
         ${[5, 4, 3, 2, 1].map((n) => html`<option value=${n}>${"★".repeat(n)} ${n}</option>`)}
       </select></label>
-    ${state.done && html`<span class="fb-status" role="status">Saved</span>`}
+    ${state.done && html`<span class="fb-status" role="status">${state.queued ? "Saved on this device, sent when the server is back" : "Saved"}</span>`}
     ${state.error && html`<span class="fb-status error" role="alert">${state.error}</span>`}
   </div>`;
 }
