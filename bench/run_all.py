@@ -62,12 +62,26 @@ BENCHES: list[tuple[str, list[str]]] = [
         ],
     ),
 ]
+BENCHES.append(
+    (
+        "catalog embedding: local vs ingest --ray on 1 and 2 local Ray nodes, per-node cost",
+        ["bench/ray_ingest_bench.py", "--items", "60" if QUICK else "120"],
+    )
+)
 # Starts its own PostgreSQL (pgserver) unless METAMEDIA_BENCH_PG_URL is set; BENCH_SKIP_PG=1 skips it.
 if (ROOT / "bench" / "pg_bench.py").exists() and os.environ.get("BENCH_SKIP_PG") != "1":
     BENCHES.append(
         (
             "metamedia on PostgreSQL vs raw pgvector vs embedded",
             ["bench/pg_bench.py", "--n", "20000" if QUICK else "100000"],
+        )
+    )
+# A local 4-node Ray cluster with its own PostgreSQL; BENCH_SKIP_RAY=1 skips it.
+if os.environ.get("BENCH_SKIP_RAY") != "1":
+    BENCHES.append(
+        (
+            "Ray scale-out: 1 vs 2 vs 3 replicas per index shard",
+            ["bench/ray_scaleout.py", "--duration", "6" if QUICK else "12"],
         )
     )
 

@@ -258,3 +258,21 @@ def test_the_served_configuration_and_cold_start_are_reported_with_goals(
         and "## Cold users" in markdown
         and "cold_user_5_vs_popularity" in markdown
     )
+
+
+def test_the_bandit_replay_goal_needs_its_ratio_and_its_win_over_uniform() -> None:
+    from metamedia.evaluation.report_served import goal_line
+    from metamedia.evaluation.served_goals import bandit_replay_goal
+
+    def report(ratio: float, p_value: float) -> dict[str, Any]:
+        return {
+            "goals": {"served_policy": "thompson-guarded", "served_ratio_to_best_fixed": ratio, "best_fixed_arm": "ease"},
+            "served_vs_uniform": {"paired_t_over_users": {"p_value": p_value}}, "steps": 10, "seeds": 2,
+        }  # fmt: skip
+
+    assert bandit_replay_goal(report(0.97, 0.01), "r.json")["met"]
+    assert not bandit_replay_goal(report(0.90, 0.01), "r.json")["met"]
+    assert not bandit_replay_goal(report(0.97, 0.20), "r.json")["met"]
+    missing = bandit_replay_goal(None, "r.json")
+    assert not missing["met"] and "metamedia eval bandit" in goal_line("bandit", missing)
+    assert "0.970x" in goal_line("bandit", bandit_replay_goal(report(0.97, 0.01), "r.json"))

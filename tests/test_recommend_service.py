@@ -179,6 +179,12 @@ def test_new_items_get_content_based_exposure(engine: Engine, imported: dict[str
     history = sp.csr_matrix(([1.0], ([0], [position])), shape=(1, len(fitted.catalog)), dtype=np.float32)
     scores = fused.score(np.zeros(1, np.int64), history=history)[0]
     assert fused.content_map is not None and np.isfinite(scores[column])
+    # Through the served path: someone who liked its closest titles is offered it on day one.
+    closest = [int(fitted.catalog.item_ids[j]) for j in np.argsort(-(vectors @ vectors[column]))[1:9]]
+    for item in closest:
+        engine.recs.record_interaction("fan-of-its-kind", item, "like")
+    served = [row["id"] for row in engine.recs.recommend("fan-of-its-kind", 50, algorithm="fused")["results"]]
+    assert unrated in served[:30]  # a fifth of this 150-title catalog, with no signal of its own yet
 
 
 def test_preference_vector_moves_toward_likes_and_away_from_dislikes(
@@ -332,3 +338,23 @@ def test_a_short_pool_is_topped_up_below_what_the_algorithm_ranks() -> None:
     assert out[0] == scores[0] and out[3] == scores[3]
     no_profile = top_up(np.full(3, inf, np.float32), np.ones(3, bool), None, np.array([1.0, 3.0, 2.0]))
     assert [int(c) for c in np.argsort(-no_profile)] == [1, 2, 0]
+
+
+def test_scores_precomputed_at_fit_time_equal_live_scoring_until_the_user_writes(
+    engine: Engine, raters: list[str]
+) -> None:
+    from metamedia.recommend.models import strength_row
+
+    engine.recs.refresh()
+    fitted = engine.recs.models.fitted()
+    user = raters[0]
+    events = engine.recs._events(user)
+    ready = fitted.served_scores.get(user, events) if fitted.served_scores else None
+    assert ready is not None
+    history = strength_row([(i, s, t) for i, s, t, _ in events], fitted.catalog)
+    live = fitted.models["fused"].score(np.zeros(1, np.int64), history)[0]
+    finite = np.isfinite(live)
+    assert np.array_equal(finite, np.isfinite(ready)) and np.allclose(ready[finite], live[finite], atol=1e-4)
+    unseen = next(int(i) for i in fitted.catalog.item_ids if int(i) not in consumed(engine, user))
+    engine.recs.record_interaction(user, unseen, "like")
+    assert fitted.served_scores.get(user, engine.recs._events(user)) is None  # scored live from now on

@@ -43,7 +43,7 @@ from metamedia.vectors.schema import collections, points
 from metamedia.vectors.store import PointStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-NOT_COPIED = {"pgvector_collections", "metamedia_migration_progress"}  # see store/migrate.py
+NOT_COPIED = {"pgvector_collections", "metamedia_migration_progress", "vector_changes"}  # see store/migrate.py
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,16 @@ of the real data: same items, same merges, same errors, same export byte for byt
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from metamedia.errors import InvalidInput, ItemNotFound
@@ -22,7 +25,7 @@ from metamedia.store.base import ItemWrite, SourceRow
 from metamedia.store.lexical import is_lexical_object
 from metamedia.store.migrations import VERSION_TABLE, current_revision, head_revision, upgrade_schema
 from metamedia.store.postgres import open_pg_store
-from metamedia.store.schema import metadata
+from metamedia.store.schema import embedding_cache, metadata
 from metamedia.store.sql import SqlCatalogStore
 from tests.conftest import DATA, MOVIELENS, write_csv_slice
 
@@ -175,6 +178,33 @@ def test_embeddings_round_trip_exactly_and_are_not_overwritten(store: SqlCatalog
     got = store.get_embeddings(["h0", "h3", "missing"])
     assert got.keys() == {"h0", "h3"}
     assert np.array_equal(got["h0"], vectors["h0"]) and np.array_equal(got["h3"], vectors["h3"])
+
+
+def test_items_without_embedding_and_writers_racing_on_one_vector(store: SqlCatalogStore) -> None:
+    """What `ingest --ray` resumes from, and its idempotent batch write: several workers (or a retried
+    batch) writing the same new vectors at once all succeed and leave one row per hash."""
+    store.write_items([_write(t, content_hash=h) for t, h in (("One", "ha"), ("Two", "hb"), ("Three", "ha"))])
+    one, two, three = store.item_ids()
+    assert store.ids_without_embedding() == [one, two, three]
+    rng = np.random.default_rng(3)
+    store.put_embeddings(MODEL, {"ha": rng.standard_normal(384).astype(np.float32)})
+    assert store.ids_without_embedding() == [two]  # two items share the stored text hash
+
+    fresh = {h: rng.standard_normal(384).astype(np.float32) for h in ("hb", "hc", "hd")}
+    barrier = threading.Barrier(6)
+
+    def write() -> None:
+        barrier.wait(timeout=60)
+        store.put_embeddings(MODEL, fresh)
+
+    with ThreadPoolExecutor(6) as pool:
+        for future in [pool.submit(write) for _ in range(6)]:
+            future.result(timeout=120)  # re-raises a writer's error (a duplicate key before the fix)
+    assert store.ids_without_embedding() == []
+    got = store.get_embeddings(["ha", *fresh])
+    assert len(got) == 4 and all(np.array_equal(got[h], v) for h, v in fresh.items())
+    with store.db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(embedding_cache)).scalar_one() == 4
 
 
 def test_meta_values_overwrite(store: SqlCatalogStore) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
 from .errors import BackendUnavailable, Conflict
 from .indexing import MediaIndexer, item_payload, vector_hash
+from .ingest.ray_ingest import RayEmbedReport, RayIngestOptions, embed_on_ray
 from .ingest.run import IngestReport, Progress, ingest_files
 from .memory.service import AgentMemory
 from .models import MediaItem
@@ -58,7 +59,13 @@ SEARCH_CACHE_SIZE = 1024
 class Engine:
     """metamedia's one service object."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: TextEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: TextEmbedder | None = None,
+        wrap_media: Callable[[VectorCollection], VectorCollection] | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(self.settings.resolved_database_url)
@@ -81,6 +88,8 @@ class Engine:
         self.write_lock = threading.RLock()
         self.result_cache: ResultCache = open_result_cache(self.settings.redis_url, SEARCH_CACHE_SIZE)
         self.media: VectorCollection = self._open_media_collection()
+        if wrap_media is not None:  # e.g. searches served by Ray index shards (metamedia.distributed)
+            self.media = wrap_media(self.media)
         self.started_at = time.time()
         self.search_pipeline = SearchPipeline(
             self.store, self.media, self.embedder, self.settings, self.weights
@@ -191,6 +200,8 @@ class Engine:
             return self.media_db.backup(dest)
 
     def close(self) -> None:
+        if self._bandit is not None:
+            self._bandit.close()  # writes its queued decisions
         self.vectors.close()
         if self.media_db is not self.vectors:
             self.media_db.close()
@@ -213,6 +224,27 @@ class Engine:
                 self.index_items(report.changed_ids, progress=progress)
                 self.media.snapshot()
             return report
+
+    def ingest_ray(
+        self, paths: Sequence[Path | str], options: RayIngestOptions | None = None,
+        *, progress: Progress | None = None,
+    ) -> tuple[IngestReport, RayEmbedReport]:  # fmt: skip
+        """Ingest catalog files with the text embedding on a Ray cluster (docs/scale-out.md), then
+        index every item the media index lacks or holds stale. Resumes a stopped run."""
+        with self.write_lock:
+            report = ingest_files(
+                self.store, [Path(p) for p in paths], model_name=self.embedder.name, progress=progress
+            )
+            embedded = embed_on_ray(
+                self.store, self.settings.resolved_database_url, model_name=self.embedder.name,
+                model_path=self.settings.model_path, options=options, progress=progress,
+            )  # fmt: skip
+            check = self.indexer.check_index()
+            todo = sorted(set(report.changed_ids) | set(check["missing"]) | set(check["stale"]))
+            if todo:
+                self.index_items(todo, progress=progress)
+                self.media.snapshot()
+            return report, embedded
 
     def put_item(self, fields: dict[str, Any], item_id: int | None = None) -> MediaItem:
         """Create (no id) or update one item from JSON fields (docs/catalog-jsonl.md); API-written

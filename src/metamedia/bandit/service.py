@@ -1,13 +1,17 @@
 """BanditService: picks the recommendation algorithm per request, logs it, joins late rewards.
 
-All state lives in the store of record: every call reads the posterior counts it needs and
-writes its changes in one transaction, so a restarted service (or a second process on the
-same database) continues exactly where the last one stopped.
+All state lives in the store of record, so a restarted service (or a second process on the
+same database) continues where the last one stopped. A request reads the arms and posterior
+counts from a snapshot at most ``refresh_seconds`` old (this process's own writes renew it at
+once; Thompson sampling on a second-old posterior is the usual batched update), and its decision
+row is queued for the DecisionWriter, which writes the queue in one transaction every 50 ms and
+before anything reads the log (rewards, stats, evaluation) or the service closes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,12 +42,26 @@ from .ope import LoggedDecision, off_policy_report
 from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPolicy, warm_start_prior
 from .reward import Outcome, RewardWeights, composite_reward
 from .split import TrafficSplit, compare_variants
+from .writer import DecisionWriter
 
 log = logging.getLogger("metamedia.bandit")
 
 DEFAULT_ARMS = BANDIT_ARMS
 CONTROL = "control"
 EXPLORATION_WINDOW = 5000  # recent decisions the reported exploration share is measured over
+REFRESH_SECONDS = 1.0  # how old the posterior snapshot a request samples from may be
+
+
+@dataclass
+class _Snapshot:
+    """Arms, posterior counts and policy version as read at ``read_at`` (monotonic seconds)."""
+
+    read_at: float
+    known: set[str]
+    active: list[str]
+    table: Any  # PosteriorTable
+    version: str
+    verdicts: dict[tuple[str, ...], tuple[Any, dict[str, Any]]]  # eligible arms -> (GuardVerdict, its dict)
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,13 @@ class BanditService:
         split: TrafficSplit | None = None,
         variant_policies: Mapping[str, CandidatePolicy] | None = None,
         guard: GuardSettings | None = None,
+        refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self.engine = engine
+        self.refresh_seconds = refresh_seconds
+        self.writer = DecisionWriter(engine)
+        self._snapshot: _Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
         self.bucketer = bucketer or ContextBucketer()
         self.weights = weights or RewardWeights()
         self.policy = ThompsonPolicy(
@@ -114,9 +137,39 @@ class BanditService:
         """Delete every logged decision, outcome and per-context statistic (the arms stay).
 
         Used by the served-path replay on its scratch copy of a store, never on a live one."""
+        self.flush()
         with self.engine.begin() as conn:
             for table in (outcomes_table, decisions_table, stats_table):
                 conn.execute(table.delete())
+        self._snapshot = None
+
+    def flush(self) -> None:
+        """Write the queued decisions now (readers of the log call this first)."""
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Write the queued decisions and stop the writer thread."""
+        self.writer.close()
+
+    def _state(self) -> _Snapshot:
+        """The arms and posteriors snapshot, re-read when older than ``refresh_seconds``."""
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.read_at < self.refresh_seconds:
+            return snap
+        with self._snapshot_lock:
+            snap = self._snapshot
+            if snap is None or time.monotonic() - snap.read_at >= self.refresh_seconds:
+                with self.engine.connect() as conn:
+                    snap = _Snapshot(
+                        read_at=time.monotonic(),
+                        known={r.name for r in conn.execute(select(arms_table.c.name))},
+                        active=self.active_arms(conn),
+                        table=load_posteriors(conn),
+                        version=self._policy_version(conn),
+                        verdicts={},
+                    )
+                self._snapshot = snap
+            return snap
 
     # -- arms ---------------------------------------------------------------------------
 
@@ -139,9 +192,9 @@ class BanditService:
         return f"thompson[{features}]/v{get_meta(conn, 'version', '1')}"
 
     def active_arms(self, conn: Connection | None = None) -> list[str]:
+        """The active arms (without ``conn``: from the snapshot a request samples from)."""
         if conn is None:
-            with self.engine.connect() as own:
-                return self.active_arms(own)
+            return list(self._state().active)
         rows = conn.execute(
             select(arms_table.c.name).where(arms_table.c.active.is_(True)).order_by(arms_table.c.name)
         )
@@ -163,6 +216,7 @@ class BanditService:
                 prior = warm_start_prior(table, self.active_arms(conn)) if warm_start else (1.0, 1.0)
                 self._insert_arm(conn, name, prior)
             self._bump_version(conn)
+            self._snapshot = None
             return {"arm": name, "policy_version": self._policy_version(conn)}
 
     def remove_arm(self, name: str) -> dict[str, Any]:
@@ -175,6 +229,7 @@ class BanditService:
                 raise Conflict("cannot remove the last active arm")
             conn.execute(arms_table.update().where(arms_table.c.name == name).values(active=False))
             self._bump_version(conn)
+            self._snapshot = None
             return {"arm": name, "policy_version": self._policy_version(conn)}
 
     # -- decisions and rewards ----------------------------------------------------------
@@ -198,67 +253,70 @@ class BanditService:
         ctx = context if isinstance(context, BanditContext) else BanditContext.from_mapping(context)
         bucket = self.bucketer.bucket(ctx)
         variant = self.variant(user_id)
-        with self.engine.begin() as conn:
-            active = self.active_arms(conn)
-            if eligible_arms is None:
-                arms = active
-            else:
-                known = {r.name for r in conn.execute(select(arms_table.c.name))}
-                unknown = [a for a in eligible_arms if a not in known]
-                if unknown:
-                    raise InvalidInput(f"unknown arm(s): {', '.join(unknown)}")
-                arms = [a for a in dict.fromkeys(eligible_arms) if a in active]
-            if not arms:
-                raise InvalidInput("none of the eligible arms is active")
-            verdict = None
-            if variant in self.variant_policies:
-                probabilities = self.variant_policies[variant].probabilities(bucket, arms)
-            else:
-                self.policy.table = load_posteriors(conn)
-                verdict = judge(self.policy.table, arms, self.guard)
-                probabilities = guarded_probabilities(
-                    self.policy, bucket, arms, verdict, self.guard, self.rng
-                )
-            index = int(self.rng.choice(len(arms), p=probabilities))
-            decision = Decision(
-                id=uuid.uuid4().hex,
-                arm=arms[index],
-                propensity=float(probabilities[index]),
-                probabilities={a: float(p) for a, p in zip(arms, probabilities, strict=True)},
-                policy_version=self._policy_version(conn)
-                if variant not in self.variant_policies
-                else variant,
-                bucket=bucket,
-                variant=variant,
-                guard=verdict.to_dict() if verdict else None,
-                exploring=verdict is not None and arms[index] != verdict.incumbent,
-            )
-            if decision.exploring:
-                log.info(
-                    "bandit explores %s (p=%.4f; incumbent %s, safe %s, guarded %s)", decision.arm,
-                    decision.propensity, verdict.incumbent if verdict else "", list(verdict.safe if verdict else ()),
-                    list(verdict.guarded if verdict else ()),
-                )  # fmt: skip
-            conn.execute(
-                decisions_table.insert().values(
-                    id=decision.id,
-                    created_at=time.time(),
-                    user_id=str(user_id),
-                    variant=variant,
-                    policy_version=decision.policy_version,
-                    context=ctx.to_dict(),
-                    bucket=bucket,
-                    eligible_arms=arms,
-                    probabilities=decision.probabilities,
-                    arm=decision.arm,
-                    propensity=decision.propensity,
-                    served_items=[int(i) for i in served_items or ()],
-                )
-            )
+        snap = self._state()
+        active = snap.active
+        if eligible_arms is None:
+            arms = active
+        else:
+            unknown = [a for a in eligible_arms if a not in snap.known]
+            if unknown:
+                raise InvalidInput(f"unknown arm(s): {', '.join(unknown)}")
+            arms = [a for a in dict.fromkeys(eligible_arms) if a in active]
+        if not arms:
+            raise InvalidInput("none of the eligible arms is active")
+        verdict, verdict_dict = None, {}
+        if variant in self.variant_policies:
+            probabilities = self.variant_policies[variant].probabilities(bucket, arms)
+        else:
+            with self._snapshot_lock:  # the policy samples from the snapshot's table
+                self.policy.table = snap.table
+                judged = snap.verdicts.get(tuple(arms))
+                if judged is None:
+                    fresh = judge(snap.table, arms, self.guard)
+                    judged = snap.verdicts[tuple(arms)] = (fresh, fresh.to_dict())
+                verdict, verdict_dict = judged
+                probabilities = guarded_probabilities(self.policy, bucket, arms, verdict, self.guard, self.rng)
+        index = int(self.rng.choice(len(arms), p=probabilities))
+        decision = Decision(
+            id=uuid.uuid4().hex,
+            arm=arms[index],
+            propensity=float(probabilities[index]),
+            probabilities={a: float(p) for a, p in zip(arms, probabilities, strict=True)},
+            policy_version=snap.version if variant not in self.variant_policies else variant,
+            bucket=bucket,
+            variant=variant,
+            guard=dict(verdict_dict) if verdict else None,
+            exploring=verdict is not None and arms[index] != verdict.incumbent,
+        )
+        if decision.exploring:
+            log.info(
+                "bandit explores %s (p=%.4f; incumbent %s, safe %s, guarded %s)", decision.arm,
+                decision.propensity, verdict.incumbent if verdict else "", list(verdict.safe if verdict else ()),
+                list(verdict.guarded if verdict else ()),
+            )  # fmt: skip
+        self.writer.add(
+            {
+                "id": decision.id,
+                "created_at": time.time(),
+                "user_id": str(user_id),
+                "variant": variant,
+                "policy_version": decision.policy_version,
+                "context": ctx.to_dict(),
+                "bucket": bucket,
+                "eligible_arms": arms,
+                "probabilities": decision.probabilities,
+                "arm": decision.arm,
+                "propensity": decision.propensity,
+                "served_items": [int(i) for i in served_items or ()],
+                "reward": None,
+                "rewarded_at": None,
+            }
+        )
         return decision
 
     def logged_decision(self, decision_id: str) -> ServedDecision:
         """The logged decision `decision_id` (NotFound when there is none)."""
+        self.flush()
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(decisions_table).where(decisions_table.c.id == str(decision_id))
@@ -270,6 +328,8 @@ class BanditService:
 
     def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None:
         """Record the items the chosen arm served (known only after it ran)."""
+        if self.writer.amend_items(decision_id, served_items):
+            return  # still queued: written with its items
         with self.engine.begin() as conn:
             done = conn.execute(
                 decisions_table.update()
@@ -287,6 +347,7 @@ class BanditService:
         """
         outcomes = [e if isinstance(e, Outcome) else Outcome.from_mapping(e) for e in events]
         now = time.time()
+        self.flush()
         with self.engine.begin() as conn:
             row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
             if row is None:
@@ -304,6 +365,7 @@ class BanditService:
             )
             reward = composite_reward((Outcome(k, v) for k, v in joined), self.weights)
             self._apply_reward(conn, row, reward, now)
+        self._snapshot = None
         return reward
 
     def _apply_reward(self, conn: Connection, row: Any, reward: float, now: float) -> None:
@@ -323,6 +385,7 @@ class BanditService:
     def expire_pending(self, older_than_seconds: float) -> int:
         """Give reward 0 to decisions older than this that never received an event; returns how many."""
         cutoff = time.time() - older_than_seconds
+        self.flush()
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(decisions_table).where(
@@ -331,12 +394,14 @@ class BanditService:
             ).all()
             for row in rows:
                 self._apply_reward(conn, row, 0.0, time.time())
+        self._snapshot = None
         return len(rows)
 
     # -- reporting ----------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """Arms with posterior means, selection shares and pulls, and the policy version."""
+        self.flush()
         with self.engine.connect() as conn:
             table = load_posteriors(conn)
             counts = selection_counts(conn)
@@ -379,6 +444,7 @@ class BanditService:
     def logged_decisions(
         self, *, policy_version: str | None = None, limit: int | None = None
     ) -> list[LoggedDecision]:
+        self.flush()
         with self.engine.connect() as conn:
             rows = rewarded_decisions(conn, policy_version=policy_version, limit=limit)
         return [
@@ -420,6 +486,7 @@ class BanditService:
 
     def ab_report(self, control: str = CONTROL) -> dict[str, Any]:
         """Rewards per traffic-split variant compared with the control (Welch t-test)."""
+        self.flush()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(decisions_table.c.variant, decisions_table.c.reward).where(

@@ -14,6 +14,7 @@ from .common import console, emit_json, errors_to_exit, settings, state
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..ingest.ray_ingest import RayIngestOptions
 
 app = typer.Typer(
     help="metamedia: semantic search and recommendations over a movie/TV catalog.", no_args_is_help=True
@@ -49,9 +50,20 @@ def ingest(
         typer.Argument(help="Catalog files: TMDB 5000, The Movies Dataset, MovieLens, JSON Lines."),
     ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Embed on a Ray cluster (docs/scale-out.md); resumes a stopped run.")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="Embedding actors on Ray (0 = one per CPU).")] = 0,
+    ray_batch_size: Annotated[int, typer.Option(help="Items per Ray batch (one store write).")] = 64,
+    ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray embedding actor takes.")] = 1.0,
 ) -> None:
     """Ingest catalog files (format detected per file); re-ingesting the same files changes nothing."""
+    ray_report = None
     with errors_to_exit():
+        options = _ray_options(ray_address, ray_workers, ray_batch_size, ray_cpus_per_worker) if ray else None
         eng = _engine()
         try:
             with Progress(
@@ -70,11 +82,14 @@ def ingest(
                         tasks[stage] = bar.add_task(stage, total=total)
                     bar.update(tasks[stage], completed=done, total=total)
 
-                report = eng.ingest(paths, progress=progress)
+                if ray:
+                    report, ray_report = eng.ingest_ray(paths, options, progress=progress)
+                else:
+                    report = eng.ingest(paths, progress=progress)
         finally:
             eng.close()
     if json_out:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), **({"ray": ray_report.to_dict()} if ray_report else {})})
         return
     table = Table(title="ingest")
     for col in ("file", "format", "rows", "parsed", "rejected"):
@@ -88,6 +103,22 @@ def ingest(
     )
     for reason, n in sorted(report.reject_reasons.items(), key=lambda kv: -kv[1])[:15]:
         console.print(f"  rejected {n:>6} × {reason}")
+    if ray_report:
+        r = ray_report
+        console.print(
+            f"ray: {r.embedded} embedded, {r.already_stored} already stored, of {r.pending} without a "
+            f"vector; {r.workers} workers on {r.nodes} nodes, {r.seconds} s"
+        )
+
+
+def _ray_options(address: str | None, workers: int, batch_size: int, cpus: float) -> RayIngestOptions:
+    """Checked before the store is opened: bad options change nothing."""
+    # deferred: the Ray ingest options load only with `ingest --ray`
+    from ..ingest.ray_ingest import RayIngestOptions
+
+    options = RayIngestOptions(address=address, workers=workers, batch_size=batch_size, cpus_per_worker=cpus)
+    options.validate()
+    return options
 
 
 @app.command()
@@ -171,8 +202,18 @@ def serve(
     demo: Annotated[
         Path | None, typer.Option(help="Catalog to load on first start when the store is empty.")
     ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Serve on Ray Serve: ingress, embedder and index shards.")
+    ] = False,
+    address: Annotated[
+        str | None, typer.Option(help="With --ray: Ray cluster address; default starts a local Ray.")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="With --ray: index shards S.", min=1, max=64)] = 2,
+    replicas: Annotated[int, typer.Option(help="With --ray: replicas R of each shard.", min=1, max=64)] = 2,
+    embedders: Annotated[int, typer.Option(help="With --ray: query-embedding replicas.", min=1, max=64)] = 1,
+    ingresses: Annotated[int, typer.Option(help="With --ray: HTTP ingress replicas.", min=1, max=64)] = 1,
 ) -> None:
-    """Serve the HTTP API and web UI."""
+    """Serve the HTTP API and web UI (with --ray: on a Ray cluster, PostgreSQL as the store)."""
     # deferred: keeps `metamedia --help` and light commands from loading uvicorn and FastAPI
     import uvicorn
 
@@ -184,6 +225,15 @@ def serve(
     logging.getLogger("metamedia").setLevel(logging.INFO)
     if not cfg.log_json:  # JSON logging installs its own handler at startup; one line per event
         logging.getLogger("metamedia").addHandler(logging.StreamHandler())
+    if ray:
+        # deferred: Ray loads only for serve --ray
+        from ..distributed.run import serve_on_ray
+
+        with errors_to_exit():
+            serve_on_ray(
+                cfg, address=address, shards=shards, replicas=replicas, embedders=embedders, ingresses=ingresses
+            )
+        return
     uvicorn.run(
         create_app(cfg),
         host=cfg.host,
@@ -242,6 +292,10 @@ def _mount_subapps() -> None:
     except ImportError:  # pragma: no cover - the mcp extra is not installed
         pass
     app.command("migrate")(migrate_command)
+    # deferred: like the other sub-apps (Ray itself loads only when a cluster command runs)
+    from .cluster import app as cluster_app
+
+    app.add_typer(cluster_app, name="cluster", help="metamedia on a Ray cluster: status, scale, reshard.")
     try:
         # deferred: keeps `metamedia --help` and light commands from loading faiss
         from ..vectors.cli import app as vectors_app

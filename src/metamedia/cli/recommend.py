@@ -6,6 +6,7 @@ Mounted by ``register(app, eval_app)`` from cli/main.py.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -132,9 +133,21 @@ def catalog_content(engine: Engine, links_csv: Path) -> tuple[dict[int, np.ndarr
     return {movie_of[i]: vectors[p] for p, i in enumerate(ids)}, genres
 
 
+BANDIT_REPORT = Path("bench/results/bandit-replay/report.json")  # where `metamedia eval bandit` writes
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    """A JSON report if the file is there and readable (else None: the goal says it was not found)."""
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
 def run_eval(
     ratings: Path, links: Path, out: Path, seed: int, quick: bool, catalog_vectors: bool,
-    replay_users: int = 60, cold_seeds: tuple[int, ...] = (0, 1),
+    replay_users: int = 60, cold_seeds: tuple[int, ...] = (0, 1), bandit_report: Path = BANDIT_REPORT,
 ) -> dict[str, Any]:  # fmt: skip
     # deferred: keeps `metamedia --help` and light commands from loading the recommenders and scipy
     from ..evaluation.algorithms import default_algorithms
@@ -142,6 +155,7 @@ def run_eval(
     from ..scratch import scratch_engine
 
     vectors = genres = None
+    bandit = (_read_report(bandit_report), str(bandit_report))
     if catalog_vectors:
         eng = _engine()
         try:
@@ -154,13 +168,13 @@ def run_eval(
     if not (catalog_vectors and replay_users > 0 and not settings().database_url):
         return run_evaluation(
             ratings, links, item_vectors=vectors, item_genres=genres, seed=seed, out_dir=out,
-            algorithms=default_algorithms(quick=quick), cold_seeds=cold_seeds,
+            algorithms=default_algorithms(quick=quick), cold_seeds=cold_seeds, bandit_report=bandit,
         )  # fmt: skip
     with scratch_engine(settings()) as scratch:
         return run_evaluation(
             ratings, links, item_vectors=vectors, item_genres=genres, seed=seed, out_dir=out,
             algorithms=default_algorithms(quick=quick), replay_engine=scratch, replay_users=replay_users,
-            cold_seeds=cold_seeds,
+            cold_seeds=cold_seeds, bandit_report=bandit,
         )  # fmt: skip
 
 

@@ -21,7 +21,14 @@ from .metrics import paired_bootstrap_ratio
 from .protocol import POSITIVE_RATING, RECALL_CUTOFF, Phase, RankingResult, build_phase, evaluate_scores
 from .report import write_report
 from .served import SAMPLE_USERS, served_replay
-from .served_goals import SERVED, cold_start_sections, served_goals, served_row, serving_params
+from .served_goals import (
+    SERVED,
+    bandit_replay_goal,
+    cold_start_sections,
+    served_goals,
+    served_row,
+    serving_params,
+)
 from .split import temporal_split
 from .tuning import fuse, tune_fusion
 
@@ -46,6 +53,7 @@ def run_evaluation(
     replay_engine: Any = None,
     replay_users: int = SAMPLE_USERS,
     cold_seeds: Sequence[int] = (0, 1),
+    bandit_report: tuple[dict[str, Any] | None, str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every algorithm on MovieLens-format ratings; write JSON, markdown and PNGs to out_dir.
 
@@ -55,6 +63,8 @@ def run_evaluation(
     ``algorithms`` defaults to ``default_algorithms()``. ``replay_engine`` (a scratch engine over
     the catalog, see evaluation.served) enables the served-path replay of ``replay_users`` test
     users; the cold-item and cold-user splits run once per seed in ``cold_seeds`` (none: skipped).
+    ``bandit_report`` (the bandit replay's report.json, or None, and where it was looked for) adds
+    its goal.
     Returns the report dict.
     """
     started = time.perf_counter()
@@ -151,6 +161,7 @@ def run_evaluation(
         "goals": {
             **_goals(rows, per_user, seed),
             **served_goals(best, served_result, replay, cold or {"cold_items": [], "cold_users": []}),
+            **({"bandit_replay_vs_best_fixed": bandit_replay_goal(*bandit_report)} if bandit_report else {}),
         },
         "notes": _notes(rows, phases["test"], fallback=vector_info["content_vectors"].startswith("fallback")),
         "seed": seed,

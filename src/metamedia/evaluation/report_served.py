@@ -24,6 +24,12 @@ def goal_line(key: str, goal: dict[str, Any]) -> str:
         return f"- **{key}**: per seed {per_seed}; target {goal['target']:.2f}x on every seed: {verdict}."
     if goal.get("ratio") is None:
         return f"- **{key}**: {goal.get('note', 'undefined')}; target {goal['target']:.2f}x: {verdict}."
+    if "p_vs_uniform" in goal:
+        return (
+            f"- **{key}**: {goal['policy']} at **{goal['ratio']:.3f}x** the best fixed arm ({goal['best_fixed_arm']}), "
+            f"better than uniform with p = {goal['p_vs_uniform']:.2g} ({goal['steps']} steps x {goal['seeds']} "
+            f"seeds, {goal['source']}); target {goal['target']:.2f}x and p < {goal['p_target']}: {verdict}."
+        )
     ndcg = goal.get("ndcg@10", [0.0, 0.0])
     interval = f" (95% paired bootstrap {_ci(goal['ratio_95ci'])})" if goal.get("ratio_95ci") else ""
     return (
@@ -46,21 +52,31 @@ def served_sections(serving: dict[str, Any]) -> list[str]:
             f"{replay['offline_best_ndcg@10_same_users']:.4f} on the same users.",
             "",
         ]
+        if "ndcg@10_by_arm" in replay:
+            by_arm = ", ".join(
+                f"{arm} {v[0]:.4f} vs {v[1]:.4f}" for arm, v in replay["ndcg@10_by_arm"].items()
+            )
+            lines += [
+                f"By the arm that served the scored list (served vs offline best): {by_arm}. Share of served "
+                f"titles outside the ratings data (never a hit): {replay['served_outside_ratings_share']:.1%}.",
+                "",
+            ]
     else:
         lines += ["Served-path replay: not run (needs the catalog on an SQLite store).", ""]
     if serving.get("cold_items"):
         lines += [
             "## Cold items (full ranking among items nobody rated in training)",
             "",
-            "| seed | new items | users | content only NDCG@10 [95% CI] | content->CF map NDCG@10 [95% CI] | "
-            "ratio [95% CI] | map settings (validation) |",
-            "|---|---:|---:|---|---|---|---|",
+            "| seed | new items | users | content only NDCG@10 [95% CI] | served (content->CF map) NDCG@10 "
+            "[95% CI] | ratio [95% CI] | served map | validation would choose |",
+            "|---|---:|---:|---|---|---|---|---|",
         ]
         for r in serving["cold_items"]:
             ratio = f"{r['ratio']:.2f}x [{_ci(r['ratio_95ci'])}]" if r["ratio"] else "n/a"
             lines.append(
                 f"| {r['seed']} | {r['cold_items']} | {r['evaluated_users']} | {_mean(r['content_only_ndcg@10'])} | "
-                f"{_mean(r['content_map_ndcg@10'])} | {ratio} | `{r['params']}` |"
+                f"{_mean(r['content_map_ndcg@10'])} | {ratio} | `{r['params']}` | "
+                f"`{r.get('validation_choice', r['params'])}` |"
             )
         lines.append("")
     if serving.get("cold_users"):

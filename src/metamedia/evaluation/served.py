@@ -92,13 +92,15 @@ def served_replay(
     recs.refresh(wait=True)
     served_ndcg = np.zeros(len(sampled))
     arms: dict[str, int] = {}
+    arm_of: list[str] = []
+    unrated_served = 0  # catalog titles outside the ratings data: never a hit, whatever their merit
     relevant = phase.relevant[chosen]
     for position, user in enumerate(sampled.tolist()):
         result = recs.recommend(f"{PREFIX}{int(log.user_ids[user])}", CUTOFF)
-        arms[str(result["arm"] or result["algorithm"])] = (
-            arms.get(str(result["arm"] or result["algorithm"]), 0) + 1
-        )
+        arm_of.append(str(result["arm"] or result["algorithm"]))
+        arms[arm_of[-1]] = arms.get(arm_of[-1], 0) + 1
         served = [index_of_item.get(int(row["id"]), -1) for row in result["results"]]
+        unrated_served += sum(i < 0 for i in served)
         wanted = set(relevant[position].indices.tolist())
         hits = np.array([[i in wanted for i in served] + [False] * (CUTOFF - len(served))], dtype=bool)
         served_ndcg[position] = ndcg_at_k(hits, np.array([len(wanted)]), CUTOFF)[0]
@@ -115,6 +117,11 @@ def served_replay(
         "ratio": ratio,
         "ratio_95ci": list(paired_bootstrap_ratio(served_ndcg, offline, seed=seed)) if ratio else None,
         "served_arms": arms,
+        "ndcg@10_by_arm": {
+            arm: [float(served_ndcg[np.array(arm_of) == arm].mean()), float(offline[np.array(arm_of) == arm].mean())]
+            for arm in arms
+        },
+        "served_outside_ratings_share": unrated_served / max(1, CUTOFF * len(sampled)),
         "catalog_items_linked": int((item_of_index >= 0).sum()),
         "request_ms_p50": round(float(np.percentile(ms, 50)), 2),
         "request_ms_p99": round(float(np.percentile(ms, 99)), 2),

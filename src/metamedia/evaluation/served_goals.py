@@ -17,6 +17,8 @@ SERVED = "metamedia-served"
 TARGET_SERVED = 0.95
 TARGET_COLD_ITEM = 2.0
 TARGET_COLD_USER = {1: 1.0, 5: 1.2}
+TARGET_BANDIT = 0.95
+TARGET_BANDIT_P = 0.05
 
 
 def served_scores(phase: Phase, config: ServingConfig = SERVING) -> np.ndarray:
@@ -100,3 +102,22 @@ def served_goals(
             "met": bool(ratios) and all(r is not None and r >= target for r in ratios),
         }  # fmt: skip
     return goals
+
+
+def bandit_replay_goal(report: dict[str, Any] | None, source: str) -> dict[str, Any]:
+    """The served bandit policy's replay (``metamedia eval bandit``'s report.json at ``source``) as a goal:
+    at least TARGET_BANDIT of the best fixed arm and better than uniform with p < TARGET_BANDIT_P."""
+    if report is None:
+        return {
+            "met": False, "ratio": None, "target": TARGET_BANDIT,
+            "note": f"no bandit replay report at {source}: run `metamedia eval bandit` first",
+        }  # fmt: skip
+    goals = report.get("goals", {})
+    ratio = goals.get("served_ratio_to_best_fixed")
+    p_value = report.get("served_vs_uniform", {}).get("paired_t_over_users", {}).get("p_value")
+    return {
+        "policy": goals.get("served_policy"), "best_fixed_arm": goals.get("best_fixed_arm"),
+        "ratio": ratio, "target": TARGET_BANDIT, "p_vs_uniform": p_value, "p_target": TARGET_BANDIT_P,
+        "steps": report.get("steps"), "seeds": report.get("seeds"), "source": source,
+        "met": ratio is not None and ratio >= TARGET_BANDIT and p_value is not None and p_value < TARGET_BANDIT_P,
+    }  # fmt: skip

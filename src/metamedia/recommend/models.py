@@ -27,6 +27,8 @@ from .ease import EASERecommender
 from .graph import GraphFilterRecommender
 from .itemknn import ItemKNNRecommender
 from .popularity import PopularityRecommender
+from .precompute import PrecomputedScores, precompute_scores
+from .rerank import liked_columns
 from .serving import SERVING, FusedRecommender
 from .storage import interactions
 
@@ -103,6 +105,8 @@ class FittedModels:
     fitted_at: float
     seconds: float
     errors: dict[str, str] = field(default_factory=dict)
+    served_scores: PrecomputedScores | None = None  # the fused model's rows of known users, as of the fit
+    likes: sp.csc_matrix = field(default_factory=lambda: sp.csc_matrix((0, 0)))  # rerank.liked_columns
 
 
 def confidence_rows(
@@ -187,6 +191,12 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
         if trending is not None and len(user_rows)
         else catalog.prior_popularity.copy()
     )
+    fused = models.get("fused")
+    served = (
+        precompute_scores(fused, per_user, lambda events: strength_row(events, catalog), len(catalog))
+        if fused is not None
+        else None
+    )
     return FittedModels(
         catalog=catalog,
         user_rows=user_rows,
@@ -198,6 +208,8 @@ def fit_models(db: Database, catalog: CatalogSnapshot) -> FittedModels:
         fitted_at=time.time(),
         seconds=round(time.perf_counter() - started, 3),
         errors=errors,
+        served_scores=served,
+        likes=liked_columns(matrix),
     )
 
 

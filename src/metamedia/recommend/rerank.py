@@ -156,8 +156,14 @@ class Explainer:
         return "recommended for you"
 
 
+def liked_columns(matrix: sp.csr_matrix) -> sp.csc_matrix:
+    """Users x items 0/1 likes (confidence above 0.5) by column, the input of ``co_liked_reasons``
+    (built once per fit)."""
+    return sp.csc_matrix((matrix > 0.5).astype(np.float32))
+
+
 def co_liked_reasons(
-    matrix: sp.csr_matrix,
+    likes: sp.csc_matrix,
     position: Mapping[int, int],
     history: Sequence[HistoryItem],
     candidate_ids: Sequence[int],
@@ -167,13 +173,12 @@ def co_liked_reasons(
     """ "people who liked <title> also liked this" per candidate: the user's liked history item that
     the most users (at least ``min_users``) liked together with the candidate.
 
-    ``matrix`` is users x items confidence (1 + strength) / 2, so a like is a value above 0.5.
+    ``likes`` is ``liked_columns`` of the users x items confidence (1 + strength) / 2 matrix.
     """
     liked = [(position[h.item_id], h.title) for h in history if h.strength > 0 and h.item_id in position]
     wanted = [(c, position[c]) for c in candidate_ids if c in position]
-    if not liked or not wanted or matrix.nnz == 0:
+    if not liked or not wanted or likes.nnz == 0:
         return {}
-    likes = (matrix > 0.5).astype(np.float32).tocsc()
     together = (
         likes[:, [column for column, _ in liked]].T @ likes[:, [column for _, column in wanted]]
     ).toarray()

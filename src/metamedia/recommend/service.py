@@ -355,7 +355,7 @@ class RecommendService(ProfileMixin):
         co_liked = {}
         if effective in COLLABORATIVE and fitted is not None:
             co_liked = co_liked_reasons(
-                fitted.matrix, fitted.catalog.position, history, [c.item_id for c in candidates]
+                fitted.likes, fitted.catalog.position, history, [c.item_id for c in candidates]
             )
         explainer = Explainer(history, profile, co_liked=co_liked)
         constraints = Constraints(
@@ -463,6 +463,10 @@ class RecommendService(ProfileMixin):
             raise InvalidInput(f"algorithm {algorithm!r} is not available: {why}")
         if not fitted.catalog.same_columns(catalog):
             raise InvalidInput("the catalog changed since the models were fitted; try again after refresh")
+        if algorithm == "fused" and fitted.served_scores is not None:
+            ready = fitted.served_scores.get(user, events)  # their history is what the fit scored
+            if ready is not None:
+                return ready.copy()
         triples = [(i, s, t) for i, s, t, _ in events]
         history = strength_row(triples, catalog) if algorithm == "fused" else history_row(triples, catalog)
         return np.asarray(fitted.models[algorithm].score(np.zeros(1, np.int64), history)[0], dtype=np.float32)

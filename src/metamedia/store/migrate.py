@@ -53,6 +53,7 @@ log = logging.getLogger("metamedia.migrate")
 # Every table metamedia keeps, by owning module; catalog first, then in each module's FK order
 # (no foreign key crosses modules). The pgvector registry is left out: its collections' point
 # tables are data-defined and not copied, so copying the registry would name collections whose tables are missing.
+# The vector change log (vector_changes) is not copied either: its numbers belong to the database that wrote them.
 SCHEMA_MODULES = (
     ("metamedia.store.schema", "metadata"),
     ("metamedia.recommend.storage", "metadata"),

@@ -7,8 +7,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Table, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.expression import Insert
 
 from ..errors import InvalidInput, ItemNotFound
 from ..models import MediaItem
@@ -46,6 +49,17 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _insert_new_only(db: Engine, table: Table) -> Insert:
+    """INSERT that skips rows whose primary key is already stored (ON CONFLICT DO NOTHING), so two
+    writers racing on the same key (a retried Ray batch, two workers) neither fail nor double."""
+    keys = [c.name for c in table.primary_key.columns]
+    if db.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    if db.dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    return insert(table)  # pragma: no cover - only SQLite and PostgreSQL are supported
 
 
 def _row_to_item(row: Any) -> MediaItem:
@@ -120,6 +134,15 @@ class SqlCatalogStore:
     def item_ids(self) -> list[int]:
         with self.db.connect() as conn:
             return [r[0] for r in conn.execute(select(items.c.id).order_by(items.c.id))]
+
+    def ids_without_embedding(self) -> list[int]:
+        """Items whose content hash (model and text) has no vector in the embedding cache yet."""
+        cached = select(embedding_cache.c.content_hash).where(
+            embedding_cache.c.content_hash == items.c.content_hash
+        )
+        with self.db.connect() as conn:
+            q = select(items.c.id).where(~cached.exists()).order_by(items.c.id)
+            return [r[0] for r in conn.execute(q)]
 
     def get_item(self, item_id: int) -> MediaItem:
         if not 0 < int(item_id) < 2**63:
@@ -286,7 +309,7 @@ class SqlCatalogStore:
         ]
         if rows:
             with self.db.begin() as conn:
-                conn.execute(insert(embedding_cache), rows)
+                conn.execute(_insert_new_only(self.db, embedding_cache), rows)
 
     def get_meta(self, key: str) -> str | None:
         with self.db.connect() as conn:

@@ -6,6 +6,9 @@ and ef_construction. Scores follow the embedded store: cosine similarity and inn
 (higher is better), Euclidean distance (not squared) and L1 distance (lower is better).
 Manhattan has no HNSW operator class before pgvector 0.7: such collections are searched exactly.
 
+Every write also appends to the change log (changes.py) in its own transaction, numbered in
+commit order, so copies of a collection elsewhere (Ray index shards) can follow it.
+
 Searches bypass SQLAlchemy (see searchconn.py): one statement per unfiltered query on a pooled
 autocommit connection, the vector bound in binary, ef_search set only when it changes.
 
@@ -37,6 +40,7 @@ from ..vectors.base import Hit, higher_is_better
 from ..vectors.config import CollectionConfig
 from ..vectors.filters import parse_filter
 from ..vectors.validation import check_ef, check_ids, check_k, check_payloads, check_threshold, check_vectors
+from .changes import DELETE, UPSERT, log_change
 from .searchconn import SearchConnection, SearchConnections
 from .sqlfilter import compile_filter
 
@@ -89,6 +93,7 @@ class PgCollection:
         self.pgvector = pgvector
         self.searches = searches or search_connections(engine, pgvector)
         self.table = points_table(config)
+        self.last_seq = 0  # change-log number of this object's latest write (vectors_pg.changes)
         self._quoted = engine.dialect.identifier_preparer.quote(self.table.name)
         self.exact_max = config.exact_max or DEFAULT_EXACT_MAX
         op = METRIC_SQL[config.metric][0]
@@ -141,11 +146,14 @@ class PgCollection:
         )
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
+            self.last_seq = log_change(conn, self.name, UPSERT, id_array.tolist())
 
     def delete(self, ids: Sequence[int] | np.ndarray) -> int:
         id_array = check_ids(ids, unique=False)
         with self.engine.begin() as conn:
             result = conn.execute(delete(self.table).where(self.table.c.id.in_([int(i) for i in id_array])))
+            if result.rowcount:
+                self.last_seq = log_change(conn, self.name, DELETE, id_array.tolist())
         return int(result.rowcount)
 
     # ----- reads -------------------------------------------------------------------------------
