@@ -43,6 +43,7 @@ from machine import describe_machine, machine_line  # noqa: E402
 from metamedia.demo import prime_shipped_embeddings  # noqa: E402
 from metamedia.engine import Engine  # noqa: E402
 from metamedia.search.fusion import FEATURES, WEIGHTS, weight_vector  # noqa: E402
+from metamedia.search.parser import parse_query  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from search_quality_data import FAMILIES, Query, build, write_catalog  # noqa: E402
 
@@ -165,7 +166,6 @@ def fit(
 ) -> tuple[dict[str, float], float, float]:
     """Coordinate ascent on the fusion weights, maximising mean NDCG@10 on the dev split; the
     `fixed` features keep their current weight."""
-    from metamedia.search.parser import parse_query
 
     # "like X" queries rank from X's vector (no fused features): they say nothing about the weights.
     dev = [q for q in queries if q.split == "dev" and not parse_query(q.text).similar_to]
