@@ -27,7 +27,7 @@ BENCHES: list[tuple[str, list[str]]] = [
         ["bench/engine_bench.py", "--queries", "100" if QUICK else "300", "--data-dir", str(ENGINE_DIR)],
     ),
     (
-        "vector store vs raw faiss / hnswlib / usearch",
+        "vector store vs raw faiss / hnswlib / usearch / chromadb / lancedb",
         ["bench/vectors_bench.py", "--sizes", "20000" if QUICK else "100000"],
     ),
     (
@@ -37,6 +37,10 @@ BENCHES: list[tuple[str, list[str]]] = [
     (
         "vector store reopen and disk per vector vs raw faiss",
         ["bench/reopen_bench.py", "--n", "20000" if QUICK else "50000"],
+    ),
+    (
+        "1M x 384 in <= 500 MB: compact collection (IVF-PQ + float16 re-rank file)",
+        ["bench/million_bench.py", "--n", "100000" if QUICK else "1000000", "--dir", "var"],
     ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
     (

@@ -1,4 +1,4 @@
-"""Benchmark metamedia.vectors against raw faiss, hnswlib and usearch on the same data, in one run.
+"""Benchmark metamedia.vectors against raw faiss, hnswlib, usearch, chromadb and lancedb on the same data, in one run.
 
     .venv/bin/python bench/vectors_bench.py --sizes 100000 [--catalog-npy PATH] [--dim 384]
 
@@ -34,7 +34,22 @@ from datasets import catalog_base_and_queries, clustered_base_and_queries, exact
 M, EF_CONSTRUCTION, EF_SEARCH, K, THREADS = 16, 200, 64, 10, 2
 SELECTIVITIES = (0.001, 0.01, 0.1, 0.5)
 FILTER_QUERIES = 200
-PEERS = ("faiss", "hnswlib", "usearch")
+PEERS = (
+    "faiss",
+    "hnswlib",
+    "usearch",
+    "chromadb-default",
+    "chromadb-hnsw",
+    "lancedb-default",
+    "lancedb-hnsw",
+)
+# Python modules a peer needs, imported before its RSS baseline (library code is not index memory).
+PEER_MODULES = {
+    "hnswlib": "hnswlib",
+    "usearch": "usearch.index",
+    "chromadb": "chromadb",
+    "lancedb": "lancedb",
+}
 PRECISIONS = ("float32", "float16", "int8", "pq")
 
 
@@ -135,6 +150,10 @@ def build_engine(engine: str, base: np.ndarray, work: Path, with_payload: bool) 
             (lambda qs: index.search(qs, K, threads=THREADS).keys),
             None,
         )
+    if engine.startswith("chromadb"):
+        return build_chromadb(engine, base, work, with_payload)
+    if engine.startswith("lancedb"):
+        return build_lancedb(engine, base, work, with_payload)
     import sqlalchemy
 
     from metamedia.vectors import CollectionConfig, VectorDB
@@ -179,6 +198,102 @@ def build_engine(engine: str, base: np.ndarray, work: Path, with_payload: bool) 
     )
 
 
+def build_chromadb(engine: str, base: np.ndarray, work: Path, with_payload: bool) -> tuple[Any, Any, Any]:
+    """chromadb (persistent client). `-default`: its defaults (l2 space, which ranks normalised
+    vectors as cosine does; M=16, ef_construction=100, ef_search=100); `-hnsw`: cosine, M=16,
+    ef_construction=200, ef_search=64 as every other engine here."""
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(work / engine))
+    configuration: Any = None
+    if engine == "chromadb-hnsw":
+        configuration = {
+            "hnsw": {
+                "space": "cosine",
+                "max_neighbors": M,
+                "ef_construction": EF_CONSTRUCTION,
+                "ef_search": EF_SEARCH,
+            }
+        }
+    col = client.create_collection("bench", configuration=configuration, embedding_function=None)
+    buckets = np.load(work / "buckets.npy")
+    batch = min(5000, client.get_max_batch_size())
+    for start in range(0, len(base), batch):
+        part = range(start, min(start + batch, len(base)))
+        metadatas: Any = [{"bucket": int(buckets[i])} for i in part] if with_payload else None
+        col.add(ids=[str(i) for i in part], embeddings=base[start : part.stop], metadatas=metadatas)
+
+    def ids(rows: Any) -> np.ndarray:
+        found = [int(i) for i in rows]
+        return np.array(found + [-1] * (K - len(found)))
+
+    def one(query: np.ndarray) -> np.ndarray:
+        return ids(col.query(query_embeddings=query[None, :], n_results=K, include=[])["ids"][0])
+
+    def batch_search(queries: np.ndarray) -> np.ndarray:
+        return np.array([ids(r) for r in col.query(query_embeddings=queries, n_results=K, include=[])["ids"]])
+
+    def filtered(query: np.ndarray, cut: int) -> np.ndarray:
+        where: Any = {"bucket": {"$lt": cut}}
+        return np.array(
+            [
+                int(i)
+                for i in col.query(query_embeddings=query[None, :], n_results=K, where=where, include=[])[
+                    "ids"
+                ][0]
+            ]
+        )
+
+    return one, batch_search, (filtered, None, None)
+
+
+def build_lancedb(engine: str, base: np.ndarray, work: Path, with_payload: bool) -> tuple[Any, Any, Any]:
+    """lancedb (embedded). `-default`: a table without a vector index (lancedb's default: exact
+    scan); `-hnsw`: its HNSW index (IVF_HNSW_SQ with one partition: lance has no float32 HNSW),
+    cosine, m=16, ef_construction=200, searched at ef=64."""
+    import lancedb
+    import pyarrow as pa
+
+    db = lancedb.connect(str(work / engine))
+    buckets = np.load(work / "buckets.npy")
+    columns: dict[str, Any] = {
+        "id": pa.array(np.arange(len(base), dtype=np.int64)),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(base.reshape(-1)), base.shape[1]),
+    }
+    if with_payload:
+        columns["bucket"] = pa.array(buckets.astype(np.int64))
+    table = db.create_table("bench", data=pa.table(columns))
+    hnsw = engine == "lancedb-hnsw"
+    if hnsw:
+        from lancedb.index import HnswSq
+
+        config = HnswSq(distance_type="cosine", num_partitions=1, m=M, ef_construction=EF_CONSTRUCTION)
+        table.create_index("vector", config=config)
+
+    def query(vector: np.ndarray) -> Any:
+        search = table.search(vector).limit(K).select(["id"])
+        if hnsw:
+            search = search.ef(EF_SEARCH).nprobes(1).distance_type("cosine")
+        else:
+            search = search.distance_type("cosine")
+        return search
+
+    def ids(rows: Any) -> np.ndarray:
+        found = rows.column("id").to_pylist()
+        return np.array(found + [-1] * (K - len(found)))
+
+    def filtered(vector: np.ndarray, cut: int) -> np.ndarray:
+        return np.array(
+            query(vector).where(f"bucket < {int(cut)}", prefilter=True).to_arrow().column("id").to_pylist()
+        )
+
+    return (
+        lambda q: ids(query(q).to_arrow()),
+        lambda qs: np.array([ids(query(q).to_arrow()) for q in qs]),
+        (filtered, None, None),
+    )
+
+
 def worker(engine: str, work: Path, with_payload: bool) -> dict[str, Any]:
     import faiss
 
@@ -187,7 +302,10 @@ def worker(engine: str, work: Path, with_payload: bool) -> dict[str, Any]:
     if engine.startswith("metamedia"):
         import metamedia.vectors  # noqa: F401  (imports are not index memory)
     elif engine != "faiss":
-        __import__({"hnswlib": "hnswlib", "usearch": "usearch.index"}[engine])
+        # lancedb registers Hugging Face `datasets` support when a module of that name is loaded:
+        # ours (bench/datasets.py) is not that one, and its functions are already imported by name.
+        sys.modules.pop("datasets", None)
+        __import__(PEER_MODULES[engine.split("-")[0]])
     gc.collect()
     before = rss_mb()
     start = time.perf_counter()
@@ -418,6 +536,7 @@ def main() -> None:
             report["runs"].append(
                 {"n": n, "dataset": str(args.catalog_npy or "clustered-1000"), "results": results}
             )
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     args.markdown.write_text(markdown(report, args.out))
@@ -436,7 +555,7 @@ def markdown(report: dict[str, Any], json_path: Path) -> str:
     """The VECTORS.md section: machine, main table with ratios vs raw faiss, filtered table."""
     mach = report["machine"]
     lines = [
-        "## Vector store (metamedia.vectors) vs raw faiss, hnswlib, usearch",
+        "## Vector store (metamedia.vectors) vs raw faiss, hnswlib, usearch, chromadb, lancedb",
         "",
         f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['ram_gb']} GB RAM; faiss {mach['faiss']}, "
         f"Python {mach['python']}; {mach['threads_used']} threads. Params: M={M}, efConstruction={EF_CONSTRUCTION}, "
@@ -515,6 +634,11 @@ def markdown(report: dict[str, Any], json_path: Path) -> str:
     lines += [
         "Notes:",
         "",
+        "- chromadb 1.5.9 (persistent client) and lancedb 0.40.0 (embedded) each appear twice: `-default` with",
+        "  their own defaults (chromadb: l2 space, M=16, ef_construction=100, ef_search=100; lancedb: no vector",
+        "  index, an exact scan) and `-hnsw` matched to the others (cosine, M=16, ef_construction=200, ef=64;",
+        "  lancedb's HNSW is IVF_HNSW_SQ with one partition: it has no float32 HNSW). Their filtered rows use",
+        "  their own metadata filters (chromadb `where`, lancedb `where(..., prefilter=True)`).",
         "- Unfiltered search runs the same faiss HNSW call as the raw peer; the difference is metamedia's",
         "  Python path (input checks, cosine normalisation, planner, readers-writer lock, `Hit` objects).",
         "- Filtered search: raw HNSW + IDSelectorBitmap at a fixed efSearch loses recall as selectivity falls.",

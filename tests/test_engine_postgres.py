@@ -77,12 +77,14 @@ def test_search_answers_match_the_embedded_store(
     a, b = lite.search(query, k=10, **options), pg.search(query, k=10, **options)
     assert ids(a), query
     # Dense retrieval and filters are the same on both; the lexical stage ranks with each database's
-    # own full-text scoring (FTS5 bm25 vs ts_rank_cd, which has no IDF), so the lower ranks differ
-    # (known gap, issue 15: 5-10 of 10 shared on these queries). Each store's best answer must be in
-    # the other's top 3, at least half the items shared, with the same reasons for each shared item.
+    # own full-text scoring (FTS5 bm25 vs ts_rank_cd, which has no IDF). Its scores enter the fusion
+    # normalised per query (over the best in the list) and by rank, and with the fitted weights they
+    # move a few places: measured 7-10 of 10 shared, each best answer within the other's top 3. Each
+    # store's best answer must be in the other's top 3, at least 6 of 10 items shared (was 5), with
+    # the same reasons for each shared item.
     shared = set(ids(a)) & set(ids(b))
     assert ids(a)[0] in ids(b)[:3] and ids(b)[0] in ids(a)[:3], (query, ids(a), ids(b))
-    assert len(shared) >= 0.5 * len(ids(a)), (query, ids(a), ids(b))
+    assert len(shared) >= 0.6 * len(ids(a)), (query, ids(a), ids(b))
     reasons_lite = {r["id"]: r["reasons"] for r in a["results"]}
     assert all(r["reasons"] == reasons_lite[r["id"]] for r in b["results"] if r["id"] in shared)
 

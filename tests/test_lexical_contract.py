@@ -106,3 +106,34 @@ def test_title_search_needs_every_word_in_the_title(store: SqlCatalogStore) -> N
     assert [h.item_id for h in index.search_titles("2001 a space odyssey")] == [odyssey]
     assert [h.item_id for h in index.search_titles("fabuleux destin")] == [amelie]
     assert index.search_titles("space basketball") == []
+    assert index.search_titles("fabuleux destin")[0].titles == (
+        "Amélie",
+        "Le Fabuleux Destin d'Amélie Poulain",
+    )
+
+
+def test_search_all_needs_every_word_somewhere_in_the_item(store: SqlCatalogStore) -> None:
+    index = open_lexical_index(store.db)
+    heist = _write(store, title="The Job", overview="A bank robbery goes wrong.", keywords=["heist"])
+    _write(store, title="Bank Holiday", overview="A family trip.")
+    assert [h.item_id for h in index.search_all("bank heist")] == [heist]
+    assert [h.item_id for h in index.search_all("robbery")] == [heist]
+    assert index.search_all("tom hanks") == []
+    store.delete_item(heist)
+    assert index.search_all("bank heist") == []
+
+
+def test_items_of_origin_by_language_or_country_most_voted_first(store: SqlCatalogStore) -> None:
+    from metamedia.store.origin import items_of_origin
+
+    amelie = _write(
+        store, title="Amélie", language="fr", countries=["France"], vote_count=5000, genres=["Comedy"]
+    )
+    haine = _write(store, title="La Haine", language="fr", countries=["France"], vote_count=900)
+    snatch = _write(store, title="Snatch", language="en", countries=["United Kingdom"], vote_count=4000)
+    _write(store, title="Niger Story", language="en", countries=["Nigeria"], vote_count=10)
+    assert items_of_origin(store.db, ["fr"], []) == [(amelie, ["Comedy"]), (haine, [])]
+    assert [i for i, _ in items_of_origin(store.db, [], ["United Kingdom"])] == [snatch]
+    assert [i for i, _ in items_of_origin(store.db, ["fr"], ["United Kingdom"])] == [amelie, snatch, haine]
+    assert items_of_origin(store.db, [], ["Niger"]) == []  # a country name inside another is no match
+    assert items_of_origin(store.db, [], ["100%_"]) == []  # LIKE wildcards in a name are literal

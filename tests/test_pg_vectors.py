@@ -139,15 +139,32 @@ def test_filtered_recall_and_never_fewer_than_k(pgdb: PgVectorDB, selectivity: f
     assert found / (10 * len(queries)) >= 0.99
 
 
-def test_filters_select_the_same_points_as_the_embedded_store(pgdb: PgVectorDB, tmp_path: Path) -> None:
-    data = clustered(500, seed=3)
+TYPED_FIELDS = {"bucket": "number", "title": "string", "genres": "string", "flag": "number"}
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["jsonb", "typed-columns"])
+def test_filters_select_the_same_points_as_the_embedded_store(
+    pgdb: PgVectorDB, tmp_path: Path, typed: bool
+) -> None:
+    data = clustered(505, seed=3)
     payloads = [payload(i) for i in range(500)]
-    pg = pgdb.create_collection(CollectionConfig(name="same", dim=DIM, metric="l2"))
-    pg.upsert(np.arange(500), data, payloads)
+    # rows where a typed column is NULL and the JSONB fallback must decide
+    payloads += [{"bucket": [7, 8]}, {"bucket": "7"}, {"bucket": 7.0, "title": ["movie 1", "x"]}, {}, {"bucket": None}]
+    fields = TYPED_FIELDS if typed else None
+    pg = pgdb.create_collection(CollectionConfig(name="same", dim=DIM, metric="l2"), filter_fields=fields)
+    pg.upsert(np.arange(505), data, payloads)
     lite_db = VectorDB(create_engine(f"sqlite:///{tmp_path}/v.db"), tmp_path)
     lite = lite_db.create_collection(CollectionConfig(name="same", dim=DIM, metric="l2"))
-    lite.upsert(np.arange(500), data, payloads)
+    lite.upsert(np.arange(505), data, payloads)
     filters = [
+        {"must": [{"field": "bucket", "eq": 7}]},
+        {"must": [{"field": "bucket", "in": [7, 8, 9.0]}]},
+        {"must": [{"field": "bucket", "range": {"gte": 5, "lt": 9}}]},
+        {"must_not": [{"field": "bucket", "range": {"lt": 50}}]},
+        {"must_not": [{"field": "title", "eq": "movie 1"}]},
+        {"must": [{"field": "title", "in": ["movie 1", "movie 2", "Star number 11"]}]},
+        {"must": [{"field": "bucket", "in": [7, "7"]}]},
+        {"should": [{"field": "bucket", "eq": 3}, {"field": "title", "eq": "movie 4"}]},
         {"must": [{"field": "genres", "in": ["War"]}]},
         {"must": [{"field": "genres", "eq": "g3"}], "must_not": [{"field": "flag", "eq": True}]},
         {"must": [{"field": "title", "contains": "STAR"}]},
@@ -158,9 +175,10 @@ def test_filters_select_the_same_points_as_the_embedded_store(pgdb: PgVectorDB, 
     ]
     q = data[0]
     for flt in filters:
-        pg_ids = {h.id for h in pg.search(q, 500, filter=flt)}
-        lite_ids = {h.id for h in lite.search(q, 500, filter=flt)}
+        pg_ids = {h.id for h in pg.search(q, 505, filter=flt)}
+        lite_ids = {h.id for h in lite.search(q, 505, filter=flt)}
         assert pg_ids == lite_ids, flt
+    assert pgdb.describe("same")["filter_fields"] == (fields or {})
     assert not pg.search(q, 5, filter=filters[-1])
     lite_db.close()
 
@@ -272,3 +290,38 @@ def test_search_pool_is_bounded_and_reports_an_unreachable_server(pg_url: str, t
     with pytest.raises(BackendUnavailable, match="not reachable"):
         SearchConnections(nowhere).run(lambda s: s.conn.execute("SELECT 1").fetchone())
     nowhere.dispose()
+
+
+def test_typed_filter_columns_migrate_an_existing_collection(pgdb: PgVectorDB, pg_url: str) -> None:
+    col = pgdb.create_collection(CollectionConfig(name="mig", dim=DIM, metric="cosine", exact_max=50))
+    data = clustered(3000, seed=11)
+    col.upsert(np.arange(3000), data, [payload(i) for i in range(3000)])
+    flt = {"must": [{"field": "bucket", "range": {"lt": 10}}]}
+    queries = clustered(5, seed=12)
+    before = [[h.id for h in col.search(q, 10, filter=flt)] for q in queries]
+    assert col.explain(10, filter=flt)["typed_columns"] is False
+    with pytest.raises(InvalidInput):
+        pgdb.index_filter_fields("mig", {"bucket; DROP TABLE x": "number"})
+    with pytest.raises(InvalidInput):
+        pgdb.index_filter_fields("mig", {"bucket": "date"})
+    migrated = pgdb.index_filter_fields("mig", {"bucket": "number"})
+    pgdb.index_filter_fields("mig", {"bucket": "number"})  # again: nothing to do
+    with pytest.raises(Conflict):
+        pgdb.index_filter_fields("mig", {"bucket": "string"})
+    # a fresh catalog reader sees the typed field, and answers are unchanged
+    other = PgVectorDB(make_pg_engine(pg_url))
+    try:
+        reopened = other.get_collection("mig")
+        plan = reopened.explain(10, filter=flt)
+        assert plan["typed_columns"] is True and plan["matching"] == 300
+        assert abs(plan["estimated_matching"] - 300) < 150  # btree statistics, not a guess
+        assert [[h.id for h in reopened.search(q, 10, filter=flt)] for q in queries] == before
+    finally:
+        other.close()
+    # new rows fill the generated column too; a wide filter goes to HNSW by the estimate alone
+    migrated.upsert([5000], clustered(1, seed=13), [{"bucket": 3}])
+    assert 5000 in {h.id for h in migrated.search(clustered(1, seed=13)[0], 3, filter=flt)}
+    wide = {"must": [{"field": "bucket", "range": {"lt": 90}}]}
+    assert migrated.explain(10, filter=wide)["plan"] == "hnsw"
+    hits = migrated.search(queries[0], 10, filter=wide)
+    assert len(hits) == 10 and all(h.id == 5000 or h.id % 100 < 90 for h in hits)

@@ -23,7 +23,13 @@ from metamedia.models import MediaItem
 from metamedia.search.entities import FUZZY_TITLE, title_similarity
 from metamedia.search.parser import ParsedQuery
 from metamedia.search.pipeline import semantic_text, trend_score
-from metamedia.search.reasons import HIGHLY_RATED, MIN_VOTES_FOR_RATING, PLOT_SIMILAR, mood_strengths
+from metamedia.search.reasons import (
+    HIGHLY_RATED,
+    LANGUAGE_NAMES,
+    MIN_VOTES_FOR_RATING,
+    PLOT_SIMILAR,
+    mood_strengths,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo-catalog.jsonl.gz"
 TODAY = date(2026, 12, 1)
@@ -38,6 +44,9 @@ NAMED = {
     "The Italian Job", "Inside Out", "Shrek", "The Lion King", "Die Hard", "The Exorcist", "Scream",
     "Mad Max: Fury Road", "Gravity", "The Martian", "Galaxy Quest", "Spaceballs", "Mars Attacks!",
     "Up", "WALL·E", "Cars", "The Incredibles", "A Bug's Life", "Goldfinger", "Skyfall", "Dr. No",
+    "Spirited Away", "Howl's Moving Castle", "Akira", "Oldboy", "The Host", "Das Boot", "Run Lola Run",
+    "The Lives of Others", "La Haine", "Life Is Beautiful", "Cinema Paradiso", "Hot Fuzz", "Trainspotting",
+    "Crouching Tiger, Hidden Dragon",
 }  # fmt: skip
 
 
@@ -202,6 +211,61 @@ def test_person_queries_are_noted_and_never_ranked_on_the_name(demo_engine, quer
         assert out["results"] and [r["id"] for r in out["results"]] == [r["id"] for r in plain]
 
 
+# Where films come from: (query, languages, countries, a film that must be in the top 5)
+ORIGIN_QUERIES = [
+    ("japanese animation", ["ja"], [], "Spirited Away"),
+    ("korean thriller", ["ko"], [], "Oldboy"),
+    ("german war movies", ["de"], [], "Das Boot"),
+    ("french films", ["fr"], [], None),
+    ("italian comedy", ["it"], [], "Life Is Beautiful"),
+    ("british crime comedy", [], ["United Kingdom"], "Hot Fuzz"),
+    ("chinese martial arts", ["zh", "cn"], [], None),
+    ("german thrillers", ["de"], [], None),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "languages", "countries", "expected"), ORIGIN_QUERIES, ids=[q[0] for q in ORIGIN_QUERIES]
+)
+def test_origin_queries_find_films_of_that_language_or_country(
+    demo_engine, query, languages, countries, expected
+) -> None:  # type: ignore[no-untyped-def]
+    out = demo_engine.search(query, 10, today=TODAY)
+    assert out["query"]["languages"] == languages and out["query"]["countries"] == countries
+    top = [demo_engine.get_item(r["id"]) for r in out["results"][:3]]
+    assert len(top) == 3
+
+    def of_origin(it: MediaItem) -> bool:
+        return it.language in languages or bool(set(it.countries) & set(countries))
+
+    assert of_origin(top[0]), top[0].title
+    # The slice holds few films of some origins: a film ranks there only for the asked origin or genres.
+    for it in top:
+        assert of_origin(it) or set(out["query"]["genres"]) <= set(it.genres), it.title
+    if expected:
+        assert expected in [r["title"] for r in out["results"][:5]]
+
+
+# Names typed without a cue word: no item mentions them, so the response says people are not indexed.
+NAME_QUERIES = [
+    ("tom hanks movies", True),
+    ("christopher nolan", True),
+    ("meryl streep films", True),
+    ("quentin tarantino", True),
+    ("haunted house", False),
+    ("bank robbery", False),
+    ("toy story", False),
+    ("space station", False),
+]
+
+
+@pytest.mark.parametrize(("query", "noted"), NAME_QUERIES, ids=[q for q, _ in NAME_QUERIES])
+def test_names_no_item_mentions_are_noted_as_unindexed_people(demo_engine, query, noted) -> None:  # type: ignore[no-untyped-def]
+    out = demo_engine.search(query, 10, today=TODAY)
+    notes = " ".join(out["query"]["notes"])
+    assert ("not indexed" in notes) is noted, notes
+
+
 PLOT_QUERIES = [
     ("a great white shark terrorizes a beach town", "Jaws"),
     ("toys come to life when their owner is away", "Toy Story"),
@@ -239,6 +303,8 @@ REASON_QUERIES = [
     *(q for q, _ in INTENT_QUERIES),
     *(q for q, _ in PLOT_QUERIES),
     *(q for q, _ in MAKER_QUERIES),
+    *(q[0] for q in ORIGIN_QUERIES),
+    *(q for q, _ in NAME_QUERIES),
     "space", "love", "zombies", "war", "heist", "robots", "pirates", "a dog", "christmas", "vampires",
     "feel-good movies", "sad movies", "short comedies", "long epic war movies", "recent action",
     "highly rated 90s thrillers under 2 hours", "classic westerns", "ghost story", "spy", "boxing",
@@ -282,6 +348,10 @@ def _untrue(engine: Any, query: str, out: dict[str, Any], row: dict[str, Any]) -
             ok = all(k in item.keywords for k in m[1].split(", "))
         elif m := re.fullmatch(r"plot mentions (.+)", reason):
             ok = bool(item.overview) and _words_in(m[1], item.overview or "")
+        elif m := re.fullmatch(r"original language (.+)", reason):
+            ok = item.language in q["languages"] and LANGUAGE_NAMES.get(item.language or "") == m[1]
+        elif m := re.fullmatch(r"made in (.+)", reason):
+            ok = all(c in item.countries and c in q["countries"] for c in m[1].split(", "))
         elif m := re.fullmatch(r"matches genre (.+)", reason):
             ok = m[1] in item.genres
         elif reason.startswith("plot similar to your query"):

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.engine import Engine as Database
@@ -32,7 +32,7 @@ from .catalog_writes import CatalogWrites, api_row
 from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
 from .errors import BackendUnavailable, Conflict
-from .indexing import MediaIndexer, item_payload, vector_hash
+from .indexing import MEDIA_FILTER_FIELDS, MediaIndexer, item_payload, vector_hash
 from .ingest.ray_ingest import RayEmbedReport, RayIngestOptions, embed_on_ray
 from .ingest.run import IngestReport, Progress, ingest_files
 from .memory.service import AgentMemory
@@ -45,6 +45,9 @@ from .search.pipeline import SearchPipeline, indexed_vector
 from .settings import Settings
 from .store.factory import open_store
 from .vectors import CollectionConfig, VectorDB
+
+if TYPE_CHECKING:  # the `postgres` extra is optional at run time
+    from .vectors_pg import PgVectorDB
 
 __all__ = ["MEDIA_COLLECTION", "Engine", "item_payload", "vector_hash"]
 
@@ -164,20 +167,34 @@ class Engine:
         return self.vectors
 
     def _open_media_collection(self) -> VectorCollection:
+        if self.vector_backend == "pgvector":
+            # deferred: vectors_pg needs psycopg and pgvector, the optional `postgres` extra
+            from .vectors_pg import PgVectorDB
+
+            if isinstance(self.media_db, PgVectorDB):
+                return self._open_media_collection_pg(self.media_db)
         names = {c.name for c in self.media_db.list_collections()}
         if MEDIA_COLLECTION not in names:
-            return self.media_db.create_collection(
-                CollectionConfig(
-                    name=MEDIA_COLLECTION,
-                    dim=HYBRID_DIM,
-                    metric="cosine",
-                    m=self.settings.hnsw_m,
-                    ef_construction=self.settings.hnsw_ef_construction,
-                    ef_search=self.settings.hnsw_ef_search,
-                    precision="float32",
-                )
-            )
+            return self.media_db.create_collection(self._media_config())
         return self.media_db.get_collection(MEDIA_COLLECTION)
+
+    def _open_media_collection_pg(self, db: PgVectorDB) -> VectorCollection:
+        """The pgvector media collection with typed, btree-indexed columns for the fields search
+        filters on; a collection made before them gets them once (a table rewrite), then a no-op."""
+        if db.has_collection(MEDIA_COLLECTION):
+            return db.index_filter_fields(MEDIA_COLLECTION, MEDIA_FILTER_FIELDS)
+        return db.create_collection(self._media_config(), filter_fields=MEDIA_FILTER_FIELDS)
+
+    def _media_config(self) -> CollectionConfig:
+        return CollectionConfig(
+            name=MEDIA_COLLECTION,
+            dim=HYBRID_DIM,
+            metric="cosine",
+            m=self.settings.hnsw_m,
+            ef_construction=self.settings.hnsw_ef_construction,
+            ef_search=self.settings.hnsw_ef_search,
+            precision="float32",
+        )
 
     def snapshot_vectors(self) -> dict[str, str]:
         """Snapshot every collection of the media index's database now: {name: snapshot folder}.

@@ -23,6 +23,17 @@ from .ports import CatalogStore, Embedder, VectorCollection
 INDEX_BATCH = 64  # one forward pass of the embedder: a stop waits at most this many texts
 
 
+# Scalar payload fields that search filters on: on PostgreSQL they get typed, btree-indexed columns.
+MEDIA_FILTER_FIELDS = {
+    "year": "number",
+    "rating": "number",
+    "votes": "number",
+    "runtime": "number",
+    "type": "string",
+    "language": "string",
+}
+
+
 def item_payload(item: MediaItem, vhash: str) -> dict[str, Any]:
     """The filterable fields of an item, stored beside its vector."""
     return {

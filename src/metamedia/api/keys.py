@@ -208,7 +208,11 @@ class KeyStore:
         key_id, secret = match.groups()
         with _verified_lock:
             cached = _verified.get((self._url, key_id))
-        if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(_hash(secret), cached[1]):
+        if (
+            cached is not None
+            and cached[0] > time.monotonic()
+            and hmac.compare_digest(_hash(secret), cached[1])
+        ):
             return cached[2]
         return None
 

@@ -190,7 +190,9 @@ def ready(request: Request) -> JSONResponse:
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
     loader = getattr(request.app.state, "loader", None)
     if loader is not None and not loader.ready.is_set():
-        return JSONResponse({"ready": False, "reason": "loading", "startup": loader.status()}, status_code=503)
+        return JSONResponse(
+            {"ready": False, "reason": "loading", "startup": loader.status()}, status_code=503
+        )
     try:
         items, indexed = engine.count(), int(engine.media.count())
         if not engine.media_index_present():

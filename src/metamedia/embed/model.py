@@ -39,7 +39,9 @@ def check_onnx_export(model_dir: Path, source_dir: Path) -> None:
     """verify_export, remembered per process while neither folder's files change (hashing 180 MB
     on every engine start would cost a few hundred ms)."""
     key = (str(model_dir), str(source_dir))
-    stamp = _stamp(model_dir / "manifest.json", model_dir / "onnx" / "model.onnx", source_dir / "model.safetensors")
+    stamp = _stamp(
+        model_dir / "manifest.json", model_dir / "onnx" / "model.onnx", source_dir / "model.safetensors"
+    )
     if _verified.get(key) == stamp:
         return
     verify_export(model_dir, source_dir=source_dir)

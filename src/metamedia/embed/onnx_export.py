@@ -37,7 +37,13 @@ ONNX_FILE = "onnx/model.onnx"
 MANIFEST = "manifest.json"
 OPSET = 17
 # Tokenizer and config files copied next to the ONNX graph (transformers.js reads them too).
-SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+SIDE_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
 SOURCE_WEIGHTS = "model.safetensors"
 ENV_VAR = "METAMEDIA_ONNX_DIR"
 

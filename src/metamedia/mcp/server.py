@@ -285,9 +285,7 @@ def build_server(engine: Engine) -> MCPServer:
         context: Annotated[
             dict[str, Any], Field(description="The situation, e.g. {'user_id': 'u1', 'mood': 'calm'}.")
         ],
-        recommended: Annotated[
-            list[StrictInt | str], Field(description="What was recommended (item ids).")
-        ],
+        recommended: Annotated[list[StrictInt | str], Field(description="What was recommended (item ids).")],
         predicted: Annotated[float, Field(description="The expected reward before the outcome.")],
         actual: Annotated[float, Field(description="The observed reward.")],
         reward: Annotated[float, Field(description="The reward credited to the episode.")],

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from ..errors import InvalidInput, NotFound
 from ..memory.users import UserMemory
-from ..search.pipeline import resolve_genres
+from ..search.filters import resolve_genres
 from .ports import UserConstraints
 from .storage import check_user_id, interaction_dict, interactions, users
 

@@ -30,7 +30,8 @@ from ..errors import Forbidden, InvalidInput, ItemNotFound
 from ..memory.rules import Candidate as MemoryCandidate
 from ..models import MediaItem
 from ..ports import CatalogStore, ChangeFeed, EventSink, Search, VectorCollection
-from ..search.pipeline import resolve_genres, result_row
+from ..search.filters import resolve_genres
+from ..search.pipeline import result_row
 from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings

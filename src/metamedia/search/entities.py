@@ -54,13 +54,19 @@ class TitleMatcher:
     def __init__(self, query: str) -> None:
         self.query = normalise_title(query)
         self.bare = _bare(self.query)
+        # difflib caches what it learns about its second sequence: the query, set once for all titles.
+        self._matcher = SequenceMatcher(None, "", self.bare, autojunk=False)
 
     def similarity(self, item: MediaItem) -> float:
+        return self.similarity_to(item.title, item.original_title)
+
+    def similarity_to(self, *titles: str | None) -> float:
+        """The similarity to the best of an item's titles (title, original title)."""
         if not self.query:
             return 0.0
         best = 0.0
-        for title in (item.title, item.original_title):
-            if not title or (title is item.original_title and title == item.title):
+        for title in titles:
+            if not title:
                 continue
             t, bare = _title_forms(title)
             if self.query == t or self.bare == bare:
@@ -72,7 +78,8 @@ class TitleMatcher:
         total = len(self.bare) + len(title)
         if not total or 2.0 * min(len(self.bare), len(title)) / total < SHORT_TITLE_RATIO:
             return 0.0  # the lengths alone rule a match out (difflib's real_quick_ratio, for free)
-        matcher = SequenceMatcher(None, self.bare, title, autojunk=False)
+        matcher = self._matcher
+        matcher.set_seq1(title)
         if matcher.real_quick_ratio() < SHORT_TITLE_RATIO or matcher.quick_ratio() < SHORT_TITLE_RATIO:
             return 0.0
         ratio = matcher.ratio()

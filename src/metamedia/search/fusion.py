@@ -10,8 +10,10 @@ title, keywords (lexical), genres, moods and quality only.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -29,28 +31,21 @@ FEATURES = (
     "mood",  # mean strength of the asked moods
     "quality",  # rating centred on 6.5, trusted by votes (-1..1)
     "votes",  # log votes, 0..1 (how known the item is)
+    "origin",  # the item is of the asked origin ("french films": original language French), else 0
 )
-# `bench/search_quality.py --fit --fixed genre,mood` on the dev split (dev NDCG@10 0.51 -> 0.68).
-# genre and mood are held at hand-set values: the benchmark's queries rarely name genres or moods,
-# so it cannot tell their weight (left free, genre went to 0 because the lexical stage already
-# matches genre names); a user's "dark 90s thrillers" needs them, so they keep the share of the
-# score they had before fusion (0.12 and 0.04 on a cosine near 0.5, here on a scale near 8). genre was
-# raised from 1.0 to 6.0 after the merge with the web app: at 1.0 "funny space movies" (Comedy + Science
-# Fiction) ranked space dramas above the space comedies, because one keyword hit outweighed the whole
-# asked genre; at 6.0 items with every asked genre lead (the benchmark's queries rarely name a genre,
-# so its figures are unchanged within noise).
-WEIGHTS: dict[str, float] = {
-    "text": 1.5,
-    "dense_rank": 0.0,
-    "lexical": 6.75,
-    "lexical_rank": 0.0,
-    "title": 0.7,
-    "title_words": 0.0,
-    "genre": 6.0,
-    "mood": 0.3,
-    "quality": 0.0,
-    "votes": 0.3,
-}
+# Fitted on the dev split of the public benchmark by `bench/search_quality.py --fit --write` (coordinate
+# ascent on mean NDCG@10) and stored as data beside this module with the run's dev and test figures.
+WEIGHTS_FILE = "fusion_weights.json"
+
+
+def load_weights() -> dict[str, float]:
+    """The fitted weights shipped with the package (fusion_weights.json), one per FEATURES name."""
+    data = json.loads(resources.files(__package__ or "metamedia.search").joinpath(WEIGHTS_FILE).read_text())
+    weights = {name: float(data["weights"].get(name, 0.0)) for name in FEATURES}
+    return weights
+
+
+WEIGHTS: dict[str, float] = load_weights()
 TITLE_FIRST = 10.0  # added when the whole query names the title: such items come first
 RANK_SCALE = 60.0
 
@@ -66,6 +61,7 @@ class Candidate:
     text_sim: float = 0.0
     title_sim: float = 0.0
     title_cover: float = 0.0
+    origin: bool = False  # of the origin the query asks for (language or production country)
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
@@ -95,6 +91,7 @@ def feature_matrix(
                 moods.get(it.id, 0.0),
                 quality.get(it.id, 0.0),
                 min(1.0, math.log1p(it.vote_count or 0) / math.log1p(10000)),
+                1.0 if c.origin else 0.0,
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(pool), len(FEATURES))

@@ -21,14 +21,9 @@ import numpy as np
 from ..embed.hybrid import GENRE_SLICE, META_SLICE, MOOD_SLICE, TEXT_SLICE
 from ..errors import InvalidQuery
 from ..vocab import GENRES, MOODS
+from .filters import MIN_VOTES_WITH_RATING_FILTER
 from .fusion import RANK_SCALE, TITLE_FIRST, WEIGHTS
-from .pipeline import (
-    GENRE_BONUS,
-    LEXICAL_POOL,
-    LIKE_MOOD_BONUS,
-    MIN_VOTES_WITH_RATING_FILTER,
-    QUALITY_WEIGHT,
-)
+from .pipeline import GENRE_BONUS, LEXICAL_POOL, LIKE_MOOD_BONUS, QUALITY_WEIGHT
 
 if TYPE_CHECKING:
     from ..embed.hybrid import HybridWeights

@@ -17,8 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import grammar as g
 from . import lexicon as lx
 from . import parser as p
+from . import rules as rl
 
 TABLES_FILE = Path(__file__).resolve().parents[1] / "web" / "static" / "offline" / "parser-tables.json"
 _NAMED_KINDS = {
@@ -52,11 +54,11 @@ def js_regex(pattern: str) -> str:
     return out
 
 
-def _bound(b: p.Bound | None) -> dict[str, Any] | None:
+def _bound(b: g.Bound | None) -> dict[str, Any] | None:
     return None if b is None else asdict(b)
 
 
-def _effect(e: p.Effect) -> dict[str, Any]:
+def _effect(e: g.Effect) -> dict[str, Any]:
     out = asdict(e)
     for key in ("year", "runtime", "rating"):
         out[key] = _bound(getattr(e, key))
@@ -89,7 +91,7 @@ def _relative(make: Any) -> dict[str, Any]:
     return out
 
 
-def _rule(rule: p.Rule) -> dict[str, Any]:
+def _rule(rule: g.Rule) -> dict[str, Any]:
     fn = rule.interpret
     name = fn.__qualname__
     out: dict[str, Any] = {
@@ -111,17 +113,17 @@ def _rule(rule: p.Rule) -> dict[str, Any]:
 def parser_tables() -> dict[str, Any]:
     """Everything the JS port needs, derived from the Python parser."""
     rules = [_rule(r) for r in p._ALL_RULES]
-    genre_rules = [_rule(r) for r in p._GENRE_RULES]
+    genre_rules = [_rule(r) for r in rl._GENRE_RULES]
     return {
         "generated_by": "python -m metamedia.search.parser_export",
         "max_query_chars": p.MAX_QUERY_CHARS,
         "people_note": p.PEOPLE_NOTE,
         "rules": rules,
-        "base_rule_count": len(p._BASE_RULES),
+        "base_rule_count": len(rl._BASE_RULES),
         "genre_rules": genre_rules,
-        "anchor_parts": js_regex(p._ANCHOR_PARTS.pattern),
+        "anchor_parts": js_regex(rl._ANCHOR_PARTS.pattern),
         "description_start": js_regex(p._DESCRIPTION_START.pattern),
-        "same_length": {chr(k): v for k, v in sorted(p._SAME_LENGTH.items())},
+        "same_length": {chr(k): v for k, v in sorted(g._SAME_LENGTH.items())},
         "edge_words": sorted(lx.EDGE_WORDS),
         "number_words": lx.NUMBER_WORDS,
         "decade_words": lx.DECADE_WORDS,

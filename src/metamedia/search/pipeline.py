@@ -17,9 +17,9 @@ Stages:
 
 from __future__ import annotations
 
-import math
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -30,12 +30,15 @@ from ..embed.hybrid import GENRE_SLICE, TEXT_SLICE, combine, genre_block, meta_b
 from ..errors import InvalidQuery, ItemNotFound, NotFound
 from ..models import MediaItem
 from ..store.lexical import LexicalIndex, open_lexical_index, query_terms
-from ..vocab import GENRES, canonical_genres
+from ..store.origin import items_of_origin
 from .entities import FUZZY_TITLE, TitleMatcher, normalise_title, title_coverage, title_similarity
+from .filters import build_filter, resolve_genres, validate_range
 from .fusion import TITLE_FIRST, WEIGHTS, Candidate, feature_matrix, passes_filters, weight_vector
 from .items import ItemCache
 from .parser import ParsedQuery, parse_query
+from .query import NAME_NOTE
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
+from .scoring import mmr, mood_score, quality_prior, trend_score
 from .slots import CpuSlots, in_slot
 
 if TYPE_CHECKING:
@@ -46,132 +49,17 @@ if TYPE_CHECKING:
 GENRE_BONUS = 0.12
 MOOD_BONUS = 0.04
 QUALITY_WEIGHT = 0.04
-MIN_VOTES_WITH_RATING_FILTER = 20
 LIKE_MOOD_BONUS = 0.1  # "X but darker": the asked mood moves results further than a plain mood word
 # A person's name with the words that introduced it ("starring", "directed by the director", "with").
 _PERSON_PHRASE = (
     r"(?:(?<!\w)(?:starring|featuring|feat\.?|with|directed\s+by|written\s+by|by|from)\s+"
     r"(?:the\s+)?(?:(?:actor|actress|director)\s+)?)?{name}(?!\w)"
 )
-LEXICAL_POOL = 40  # lexical candidates per query, beside the dense ones
-
-
-def _validate_range(name: str, value: float | None, low: float, high: float) -> None:
-    if value is not None and not (low <= value <= high) or (value is not None and math.isnan(value)):
-        raise InvalidQuery(f"{name} must be between {low:g} and {high:g}, got {value}")
-
-
-def resolve_genres(labels: list[str] | None) -> list[str]:
-    """Explicit genre parameters, accepting source spellings (sci-fi) and rejecting unknown ones."""
-    out: list[str] = []
-    for label in labels or []:
-        mapped = canonical_genres([label])
-        if not mapped:
-            raise InvalidQuery(f"unknown genre {label!r}", {"valid": list(GENRES)})
-        out += [g for g in mapped if g not in out]
-    return out
-
-
-def build_filter(
-    parsed: ParsedQuery, explicit_genres: list[str], filters: dict[str, Any]
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """The vector-store filter and the effective constraint values (parsed, overridden by explicit ones)."""
-    eff: dict[str, Any] = {
-        "year_min": filters.get("year_min") if filters.get("year_min") is not None else parsed.year_min,
-        "year_max": filters.get("year_max") if filters.get("year_max") is not None else parsed.year_max,
-        "rating_min": filters.get("rating_min")
-        if filters.get("rating_min") is not None
-        else parsed.rating_min,
-        "runtime_min": filters.get("runtime_min")
-        if filters.get("runtime_min") is not None
-        else parsed.runtime_min,
-        "runtime_max": filters.get("runtime_max")
-        if filters.get("runtime_max") is not None
-        else parsed.runtime_max,
-        "media_type": filters.get("media_type") or parsed.media_type,
-    }
-    if eff["year_min"] is not None and eff["year_max"] is not None and eff["year_min"] > eff["year_max"]:
-        raise InvalidQuery(f"year_min {eff['year_min']} is after year_max {eff['year_max']}")
-    if (
-        eff["runtime_min"] is not None
-        and eff["runtime_max"] is not None
-        and eff["runtime_min"] > eff["runtime_max"]
-    ):
-        raise InvalidQuery(f"runtime_min {eff['runtime_min']} is above runtime_max {eff['runtime_max']}")
-    must: list[dict[str, Any]] = []
-    if eff["year_min"] is not None or eff["year_max"] is not None:
-        rng = {k: v for k, v in (("gte", eff["year_min"]), ("lte", eff["year_max"])) if v is not None}
-        must.append({"field": "year", "range": rng})
-    if eff["rating_min"] is not None:
-        must.append({"field": "rating", "range": {"gte": float(eff["rating_min"])}})
-        must.append({"field": "votes", "range": {"gte": MIN_VOTES_WITH_RATING_FILTER}})
-    if eff["runtime_min"] is not None or eff["runtime_max"] is not None:
-        rng = {k: v for k, v in (("gte", eff["runtime_min"]), ("lte", eff["runtime_max"])) if v is not None}
-        must.append({"field": "runtime", "range": rng})
-    if eff["media_type"]:
-        must.append({"field": "type", "eq": eff["media_type"]})
-    for g in explicit_genres:
-        must.append({"field": "genres", "in": [g]})
-    must_not = [{"field": "genres", "in": list(parsed.exclude_genres)}] if parsed.exclude_genres else []
-    if not must and not must_not:
-        return None, eff
-    flt: dict[str, Any] = {}
-    if must:
-        flt["must"] = must
-    if must_not:
-        flt["must_not"] = must_not
-    return flt, eff
-
-
-def trend_score(item: MediaItem, half_life_days: float, today: date) -> float:
-    """0..1: half recency (exponential decay with the half-life) and half popularity (log-scaled)."""
-    recency = 0.0
-    if item.release_date or item.year:
-        try:
-            released = (
-                date.fromisoformat(item.release_date) if item.release_date else date(item.year or 1900, 7, 1)
-            )
-            age = max(0.0, (today - released).days)
-            recency = 0.5 ** (age / max(half_life_days, 1.0))
-        except ValueError:
-            recency = 0.0
-    pop = min(1.0, math.log1p(item.popularity or 0.0) / math.log1p(100.0))
-    return 0.5 * recency + 0.5 * pop
-
-
-def quality_prior(item: MediaItem) -> float:
-    """-1..1: rating centred on 6.5, trusted in proportion to the votes behind it."""
-    if not item.vote_average or not item.vote_count:
-        return 0.0
-    trust = min(1.0, item.vote_count / 500.0)
-    return max(-1.0, min(1.0, (item.vote_average - 6.5) / 2.0)) * trust
-
-
-def mmr(order: list[int], vecs: np.ndarray, scores: np.ndarray, k: int, lam: float) -> list[int]:
-    """Maximal marginal relevance over positions in `order`; returns chosen positions.
-
-    Similarities only among the candidates, and each candidate's largest similarity to the chosen
-    set kept up to date incrementally: O(k·n) after one n×n product.
-    """
-    if lam >= 1.0 or len(order) <= 1:
-        return order[:k]
-    cand = np.asarray(order, dtype=np.int64)
-    chosen_vecs = vecs[cand]
-    # einsum's own loop, not BLAS: for a 40x420 product a threaded BLAS call stalls for tens of
-    # milliseconds when the other core is busy (measured 48 ms under load vs 0.3 ms here).
-    sims = np.einsum("ij,kj->ik", chosen_vecs, chosen_vecs)
-    relevance = lam * scores[cand]
-    penalty = np.full(len(cand), -np.inf)
-    free = np.ones(len(cand), dtype=bool)
-    chosen: list[int] = []
-    best = 0  # the most relevant candidate comes first
-    while len(chosen) < min(k, len(cand)):
-        chosen.append(int(cand[best]))
-        free[best] = False
-        penalty = np.maximum(penalty, sims[:, best])
-        value = np.where(free, relevance - (1.0 - lam) * penalty, -np.inf)
-        best = int(np.argmax(value))
-    return chosen
+ORIGIN_POOL = 60  # items of an asked origin added to the pool ("french films")
+# Full-text queries overlapped with the query embedding; shared by every pipeline in the process.
+_LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="metamedia-lexical")
+TITLE_DENSE_RANKS = 30  # dense candidates whose title is compared with the query
+LEXICAL_POOL = 30  # lexical candidates per query, beside the dense ones
 
 
 def semantic_text(parsed: ParsedQuery, explicit_genres: list[str], raw: str) -> str:
@@ -252,11 +140,11 @@ class SearchPipeline:
         """Search the catalog. Returns {"query": parsed intent, "results": [...], "took_ms"}."""
         started = time.perf_counter()
         self._check_k(k)
-        _validate_range("rating_min", rating_min, 0, 10)
-        _validate_range("year_min", year_min, 1800, 2100)
-        _validate_range("year_max", year_max, 1800, 2100)
-        _validate_range("runtime_min", runtime_min, 1, 1000)
-        _validate_range("runtime_max", runtime_max, 1, 1000)
+        validate_range("rating_min", rating_min, 0, 10)
+        validate_range("year_min", year_min, 1800, 2100)
+        validate_range("year_max", year_max, 1800, 2100)
+        validate_range("runtime_min", runtime_min, 1, 1000)
+        validate_range("runtime_max", runtime_max, 1, 1000)
         if media_type is not None and media_type not in ("movie", "tv"):
             raise InvalidQuery(f"type must be 'movie' or 'tv', got {media_type!r}")
         if ef is not None and not 1 <= ef <= 4096:
@@ -283,6 +171,20 @@ class SearchPipeline:
             source = self.resolve_title(parsed.similar_to)
             if source is not None:
                 return self._search_like(source, parsed, flt, eff, request)
+        plan = self._plan(query or "", parsed, explicit, params, request)
+        return self._rank(plan, request)
+
+    def _plan(
+        self,
+        query: str,
+        parsed: ParsedQuery,
+        explicit: list[str],
+        params: dict[str, Any],
+        request: _Request,
+    ) -> _Plan:
+        """Parse refinements and the candidate pool of a plain (not "like X") search."""
+        raw = query.strip()
+        flt, eff = build_filter(parsed, explicit, params)
         if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(raw)):
             # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
             parsed = ParsedQuery(raw=query, text=raw)
@@ -290,17 +192,35 @@ class SearchPipeline:
         pool, text_vec = self._retrieve(parsed, explicit, flt, request)
         title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
         if title_query and _has_structure(parsed):  # a fuzzy title the probe missed
-            # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
             parsed = ParsedQuery(raw=query, text=raw)
             flt, eff = build_filter(parsed, explicit, params)
             pool, text_vec = self._retrieve(parsed, explicit, flt, request)
-        return self._rank(pool, text_vec, parsed, flt, eff, request, title_query=title_query)
+        if not title_query and self._unknown_name(parsed):
+            parsed.notes.append(NAME_NOTE.format(name=parsed.text))
+        return _Plan(parsed, flt, eff, pool, text_vec, title_query)
+
+    def _unknown_name(self, parsed: ParsedQuery) -> bool:
+        """Whether the query's text looks like a name no item mentions ("tom hanks movies"): two or
+        three plain words, no other intent, and no item holding them all in any field."""
+        words = parsed.text.split()
+        if parsed.people or not 2 <= len(words) <= 3 or not all(w.isalpha() for w in words):
+            return False
+        plain = ParsedQuery(raw=parsed.raw, text=parsed.text, media_type=parsed.media_type)
+        if parsed.to_dict() != plain.to_dict():  # genres, moods, filters: a description, not a name
+            return False
+        return not self.lexical.search_all(parsed.text, 1)
 
     def _retrieve(
         self, parsed: ParsedQuery, explicit: list[str], flt: dict[str, Any] | None, request: _Request
     ) -> tuple[list[Candidate], np.ndarray | None]:
         """Dense and lexical candidates, merged, with what each retriever said about them."""
         text = semantic_text(parsed, explicit, parsed.raw or "")
+        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
+        words = " ".join([*(parsed.genres or explicit), parsed.text])
+        # The full-text query runs while the query is embedded (both wait outside the GIL).
+        lexical_future = (
+            _LEXICAL_THREADS.submit(self.lexical.search, words, LEXICAL_POOL) if words.strip() else None
+        )
         with self.slots.paused():  # waiting for the embedder takes no CPU slot
             text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
@@ -321,9 +241,7 @@ class SearchPipeline:
         k, excluded = request.k, request.exclude_ids
         size = min(max(k * self.settings.search_oversample, 50), 2000)
         dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
-        # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
-        words = " ".join([*(parsed.genres or explicit), parsed.text])
-        lexical = self.lexical.search(words, LEXICAL_POOL) if words.strip() else []
+        lexical = lexical_future.result() if lexical_future is not None else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
         items = self.items.get_items([i for i in ids if i not in excluded])
         pool: dict[int, Candidate] = {}
@@ -336,15 +254,37 @@ class SearchPipeline:
                 continue
             cand = pool.setdefault(hit.item_id, Candidate(item))
             cand.lexical_rank, cand.lexical_score = rank, hit.score
+        if parsed.languages or parsed.countries:
+            self._add_origin(pool, parsed, flt, excluded)
         candidates = self._with_vectors(list(pool.values()))
         terms = [normalise_title(t) for t in query_terms(parsed.text)]
         matcher = TitleMatcher(parsed.raw or "")
         for cand, sim in zip(candidates, text_similarities(text_vec, candidates), strict=True):
             cand.text_sim = sim
-            cand.title_sim = matcher.similarity(cand.item)
+            # A title the query names is a lexical hit (its words) or near the top of the dense list
+            # (a typo): the fuzzy matcher skips the rest of the pool.
+            near = cand.dense_rank is not None and cand.dense_rank < TITLE_DENSE_RANKS
+            if cand.lexical_rank is not None or near:
+                cand.title_sim = matcher.similarity(cand.item)
             if WEIGHTS["title_words"]:  # a feature fitted to weight 0 is not computed
                 cand.title_cover = title_coverage(terms, cand.item)
         return candidates, text_vec
+
+    def _add_origin(
+        self, pool: dict[int, Candidate], parsed: ParsedQuery, flt: dict[str, Any] | None, excluded: set[int]
+    ) -> None:
+        """Mark the pool's items of the asked origin and add the best-known others ("korean thriller":
+        Korean films with an asked genre first, then the rest, most voted first)."""
+        found = items_of_origin(self.store.db, parsed.languages, parsed.countries)
+        wanted = set(parsed.genres)
+        ranked = sorted(found, key=lambda row: -len(wanted.intersection(row[1])))  # stable: votes next
+        origin_ids = {item_id for item_id, _ in found}
+        for cand in pool.values():
+            cand.origin = cand.item.id in origin_ids
+        extra = [i for i, _ in ranked if i not in pool and i not in excluded][:ORIGIN_POOL]
+        for item_id, item in self.store.get_items(extra).items():
+            if passes_filters(item, flt):
+                pool[item_id] = Candidate(item, origin=True)
 
     def _with_vectors(self, pool: list[Candidate]) -> list[Candidate]:
         """Candidates with their stored hybrid vectors (an item not indexed yet is left out)."""
@@ -364,33 +304,17 @@ class SearchPipeline:
             cand.vector = vec
         return pool
 
-    def _rank(
-        self,
-        pool: list[Candidate],
-        text_vec: np.ndarray | None,
-        parsed: ParsedQuery,
-        flt: dict[str, Any] | None,
-        eff: dict[str, Any],
-        request: _Request,
-        *,
-        title_query: bool,
-    ) -> dict[str, Any]:
+    def _rank(self, plan: _Plan, request: _Request) -> dict[str, Any]:
+        pool, parsed, eff = plan.pool, plan.parsed, plan.eff
         if not pool:
             return _response(parsed, eff, [], request.started)
-        wanted = parsed.genres or request.explicit
-        moods = {c.item.id: _mood_score(c.item, parsed.moods) for c in pool}
-        quality = {c.item.id: quality_prior(c.item) for c in pool}
-        features = feature_matrix(pool, wanted_genres=wanted, moods=moods, quality=quality)
-        scores = features @ weight_vector()
+        features, bonus = _features(plan, request.explicit)
+        scores = features @ weight_vector() + bonus
         trends = np.zeros(len(pool), dtype=np.float64)
         if request.trend:
             half_life = self.settings.trend_half_life_days
             trends = np.array([trend_score(c.item, half_life, request.today) for c in pool])
             scores = scores + self.settings.trend_weight * trends
-        if title_query:
-            scores = scores + np.array(
-                [TITLE_FIRST * c.title_sim if c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
-            )
         vecs = np.stack([c.vector for c in pool])
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         lam = self.settings.diversity_lambda if request.diversity else 1.0
@@ -450,7 +374,7 @@ class SearchPipeline:
                 text_sims[i] = 0.0
             if wanted:
                 s += GENRE_BONUS * len(set(wanted) & set(it.genres)) / len(wanted)
-            s += LIKE_MOOD_BONUS * _mood_score(it, parsed.moods)
+            s += LIKE_MOOD_BONUS * mood_score(it, parsed.moods)
             s += QUALITY_WEIGHT * quality_prior(it)
             scores[i] = s
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
@@ -471,29 +395,17 @@ class SearchPipeline:
         For fitting the fusion weights (bench/search_quality.py --fit); the same stages as `search`
         up to the weighted sum ("like X" queries, trend and diversity left out).
         """
-        parsed = parse_query(query)
-        if _has_structure(parsed) and _is_title_query(parsed, self._best_title_similarity(query)):
-            parsed = ParsedQuery(raw=query, text=query.strip())
-        flt, _ = build_filter(parsed, [], {})
         request = _Request(k, None, False, False, set(), date.today(), time.perf_counter(), [])
-        pool, _ = self._retrieve(parsed, [], flt, request)
-        title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
-        if title_query and _has_structure(parsed):
-            parsed = ParsedQuery(raw=query, text=query.strip())
-            pool, _ = self._retrieve(parsed, [], None, request)
-        moods = {c.item.id: _mood_score(c.item, parsed.moods) for c in pool}
-        quality = {c.item.id: quality_prior(c.item) for c in pool}
-        features = feature_matrix(pool, wanted_genres=parsed.genres, moods=moods, quality=quality)
-        bonus = np.array(
-            [TITLE_FIRST * c.title_sim if title_query and c.title_sim >= FUZZY_TITLE else 0.0 for c in pool]
-        )
+        plan = self._plan(query, parse_query(query), [], {}, request)
+        features, bonus = _features(plan, [])
+        pool = plan.pool
         return [c.item.id for c in pool], features, bonus
 
     def _best_title_similarity(self, phrase: str) -> float:
         """How closely the best lexical match's title matches `phrase` (before any filter applies)."""
-        items = self.items.get_items([h.item_id for h in self.lexical.search_titles(phrase, 10)])
         matcher = TitleMatcher(phrase)
-        return max((matcher.similarity(it) for it in items.values()), default=0.0)
+        hits = self.lexical.search_titles(phrase, 10)
+        return max((matcher.similarity_to(*h.titles) for h in hits), default=0.0)
 
     def resolve_title(self, phrase: str) -> MediaItem | None:
         """The catalog item a phrase names ("the matrix", "Toy Story"), or None.
@@ -574,6 +486,31 @@ def result_row(item: MediaItem, score: float, reasons: list[str]) -> dict[str, A
     }
 
 
+@dataclass
+class _Plan:
+    """A plain search after parsing and retrieval: what `_rank` orders."""
+
+    parsed: ParsedQuery
+    flt: dict[str, Any] | None
+    eff: dict[str, Any]
+    pool: list[Candidate]
+    text_vec: np.ndarray | None
+    title_query: bool
+
+
+def _features(plan: _Plan, explicit: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The FEATURES rows of the pool and the title-first bonus of whole-title matches."""
+    pool, parsed = plan.pool, plan.parsed
+    moods = {c.item.id: mood_score(c.item, parsed.moods) for c in pool}
+    quality = {c.item.id: quality_prior(c.item) for c in pool}
+    features = feature_matrix(pool, wanted_genres=parsed.genres or explicit, moods=moods, quality=quality)
+    bonus = np.array(
+        [TITLE_FIRST * c.title_sim if plan.title_query and c.title_sim >= FUZZY_TITLE else 0.0 for c in pool],
+        dtype=np.float64,
+    )
+    return features, bonus
+
+
 @dataclass(frozen=True)
 class _Request:
     """The options of one search call that every stage needs."""
@@ -621,13 +558,6 @@ def text_similarities(text_vec: np.ndarray | None, pool: list[Candidate]) -> lis
     norms = np.sqrt(np.einsum("ij,ij->i", blocks, blocks))  # einsum: no threaded BLAS call (see mmr)
     dots = np.einsum("ij,j->i", blocks, text_vec)
     return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots.tolist(), norms.tolist(), strict=True)]
-
-
-def _mood_score(item: MediaItem, moods: list[str]) -> float:
-    if not moods:
-        return 0.0
-    strengths = mood_strengths(item)
-    return sum(strengths.get(m, 0.0) for m in moods) / len(moods)
 
 
 def _response(

@@ -12,6 +12,38 @@ from ..embed.hybrid import TEXT_SLICE, item_moods
 from ..models import MediaItem
 from ..vocab import MOODS
 
+LANGUAGE_NAMES = {
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "ja": "Japanese",
+    "es": "Spanish",
+    "zh": "Mandarin",
+    "cn": "Cantonese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "sv": "Swedish",
+    "da": "Danish",
+    "no": "Norwegian",
+    "fi": "Finnish",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+    "th": "Thai",
+    "hi": "Hindi",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "ml": "Malayalam",
+    "bn": "Bengali",
+    "fa": "Persian",
+    "el": "Greek",
+    "cs": "Czech",
+    "hu": "Hungarian",
+    "ar": "Arabic",
+    "he": "Hebrew",
+    "en": "English",
+}
 PLOT_SIMILAR = 0.35  # cosine between query text and item text above which we call the plot similar
 HIGHLY_RATED = 7.5
 MIN_VOTES_FOR_RATING = 100
@@ -109,6 +141,11 @@ def search_reasons(
     for m in parsed.moods:
         if moods.get(m, 0.0) >= 0.5:
             reasons.append(f"{m} mood")
+    languages, countries = getattr(parsed, "languages", []), getattr(parsed, "countries", [])
+    if item.language and item.language in languages:
+        reasons.append(f"original language {LANGUAGE_NAMES.get(item.language, item.language)}")
+    elif made_in := [c for c in item.countries if c in countries]:
+        reasons.append("made in " + ", ".join(made_in))
     if (filters.get("year_min") or filters.get("year_max")) and item.year:
         reasons.append(f"released {item.year}, within your years")
     if filters.get("runtime_max") and item.runtime:

@@ -51,6 +51,7 @@ class LexicalHit:
 
     item_id: int
     score: float
+    titles: tuple[str, ...] = ()  # title and original title, filled by search_titles only
 
 
 class LexicalIndex(Protocol):
@@ -60,6 +61,10 @@ class LexicalIndex(Protocol):
 
     def search_titles(self, query: str, limit: int = 20) -> list[LexicalHit]:
         """Items whose title or original title holds every word of the query (stop words aside)."""
+        ...
+
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        """Items holding every word of the query in any field (stop words aside)."""
         ...
 
 
@@ -89,6 +94,10 @@ class SqliteLexicalIndex:
             "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0, 3.0, 4.0) AS score FROM items_fts "
             "WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
+        self._titles_sql = text(
+            "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0, 3.0, 4.0) AS score, title, "
+            "original_title FROM items_fts WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
+        )
 
     def search(self, query: str, limit: int = 100) -> list[LexicalHit]:
         terms = query_terms(query)
@@ -107,9 +116,18 @@ class SqliteLexicalIndex:
         words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                self._sql, {"match": "{title original_title} : (" + words + ")", "limit": int(limit)}
+                self._titles_sql, {"match": "{title original_title} : (" + words + ")", "limit": int(limit)}
             )
-            return [LexicalHit(int(r[0]), float(r[1])) for r in rows.all()]
+            return [LexicalHit(int(r[0]), float(r[1]), _titles(r[2], r[3])) for r in rows.all()]
+
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._sql, {"match": words, "limit": int(limit)}).all()
+        return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
 
 class PostgresLexicalIndex:
@@ -119,6 +137,11 @@ class PostgresLexicalIndex:
         self.engine = engine
         self._sql = text(
             "SELECT id, ts_rank_cd(search_document, q) AS score "
+            "FROM items, to_tsquery('english', :tsquery) AS q "
+            "WHERE search_document @@ q ORDER BY score DESC, id LIMIT :limit"
+        )
+        self._titles_sql = text(
+            "SELECT id, ts_rank_cd(search_document, q) AS score, title, original_title "
             "FROM items, to_tsquery('english', :tsquery) AS q "
             "WHERE search_document @@ q ORDER BY score DESC, id LIMIT :limit"
         )
@@ -139,8 +162,20 @@ class PostgresLexicalIndex:
             return []
         with self.engine.connect() as conn:
             tsquery = " & ".join(f"{t}:AB" for t in terms)
-            rows = conn.execute(self._sql, {"tsquery": tsquery, "limit": int(limit)}).all()
+            rows = conn.execute(self._titles_sql, {"tsquery": tsquery, "limit": int(limit)}).all()
+        return [LexicalHit(int(r[0]), float(r[1]), _titles(r[2], r[3])) for r in rows]
+
+    def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._sql, {"tsquery": " & ".join(terms), "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+
+def _titles(title: str | None, original_title: str | None) -> tuple[str, ...]:
+    return tuple(t for t in (title, original_title) if t)
 
 
 def open_lexical_index(engine: Engine) -> LexicalIndex:

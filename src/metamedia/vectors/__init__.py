@@ -14,7 +14,8 @@ language and `planner` for how filtered searches run.
 
 from .base import Hit
 from .collection import Collection
+from .compact import CompactCollection
 from .config import CollectionConfig
 from .db import VectorDB
 
-__all__ = ["Collection", "CollectionConfig", "Hit", "VectorDB"]
+__all__ = ["Collection", "CollectionConfig", "CompactCollection", "Hit", "VectorDB"]

@@ -75,6 +75,7 @@ class AnnIndex:
         self.vectors = vectors
         self.metric_type = FAISS_METRIC[config.metric]
         self._graph_ready: bool | None = None
+        self._params: dict[int, Any] = {}
 
     @classmethod
     def create(cls, config: CollectionConfig, vectors_path: Path) -> AnnIndex:
@@ -177,12 +178,18 @@ class AnnIndex:
         self, queries: np.ndarray, k: int, ef: int, bitmap: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW search; `bitmap` (packed little-endian bits over labels) restricts the labels."""
+        if bitmap is None:
+            # Unfiltered parameters are read-only during a search: one object per ef, shared.
+            params = self._params.get(max(ef, k))
+            if params is None:
+                params = faiss.SearchParametersHNSW()
+                params.efSearch = max(ef, k)
+                self._params[max(ef, k)] = params
+            return self.index.search(queries, k, params=params)  # type: ignore[no-any-return]
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(ef, k)
-        selector = None
-        if bitmap is not None:
-            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-            params.sel = selector
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        params.sel = selector
         distances, labels = self.index.search(queries, k, params=params)
         del selector
         return distances, labels

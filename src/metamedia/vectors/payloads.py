@@ -219,7 +219,9 @@ class PayloadColumns:
                     keys.append(("z", None))
             column.vocab = dict(zip(keys, range(len(keys)), strict=True))
             if len(column.vocab_text) != len(keys):
-                column.vocab_text = [t.lower() if k == "s" else "" for (k, _), t in zip(keys, texts, strict=True)]
+                column.vocab_text = [
+                    t.lower() if k == "s" else "" for (k, _), t in zip(keys, texts, strict=True)
+                ]
             if len(column.codes.view()) != columns.size or len(column.vocab) != len(nums):
                 raise ValueError(f"payload column {info['name']!r} is inconsistent")
             columns._fields[info["name"]] = column

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,8 +51,11 @@ def check_vectors(
 ) -> np.ndarray:
     """(n, dim) float32, finite, normalised for cosine; a copy the caller may keep."""
     try:
-        with np.errstate(over="ignore"):  # out-of-range values become inf and are refused below
-            array = np.array(vectors, dtype=np.float32)
+        if isinstance(vectors, np.ndarray) and vectors.dtype == np.float32:
+            array = np.array(vectors, dtype=np.float32, order="C")
+        else:
+            with np.errstate(over="ignore"):  # out-of-range values become inf and are refused below
+                array = np.array(vectors, dtype=np.float32, order="C")
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"{what} must be numbers: {exc}") from exc
     if array.ndim == 1 and what == "query":
@@ -65,19 +69,34 @@ def check_vectors(
         )
     if count is not None and len(array) != count:
         raise InvalidInput(f"{count} ids but {len(array)} vectors")
-    if not np.isfinite(array).all():
-        row = int(np.argmin(np.isfinite(array).all(axis=1)))
-        raise InvalidInput(f"{what} contain NaN or infinite values (row {row})")
-    array = np.ascontiguousarray(array)
-    if config.metric == "cosine":
-        wide = array.astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
-        if not norms.all():
-            raise InvalidInput(
-                f"{what}: a zero vector has no direction (cosine metric), row {int(np.argmin(norms))}"
-            )
-        array /= norms[:, None]
-    return np.ascontiguousarray(array)
+    if config.metric != "cosine":
+        if not np.isfinite(array).all():
+            _refuse_non_finite(array, what)
+        return array
+    # One pass finds the squared norms and checks finiteness: a NaN or infinite component makes its
+    # row's sum non-finite. A float32 sum can also overflow for huge finite values: then the float64
+    # path decides. One row (a query) skips numpy's per-call overhead for the scalar steps.
+    squares = np.einsum("ij,ij->i", array, array)
+    if len(array) == 1:
+        square = float(squares[0])
+        if math.isfinite(square) and square > 0.0:
+            array *= 1.0 / math.sqrt(square)
+            return array
+    elif np.isfinite(squares).all() and squares.all():
+        array /= np.sqrt(squares)[:, None]
+        return array
+    norms = np.sqrt(np.einsum("ij,ij->i", array, array, dtype=np.float64))
+    if not np.isfinite(norms).all():
+        _refuse_non_finite(array, what)
+    if not norms.all():
+        raise InvalidInput(f"{what}: a zero vector has no direction (cosine metric), row {int(np.argmin(norms))}")
+    array /= norms[:, None]
+    return array
+
+
+def _refuse_non_finite(array: np.ndarray, what: str) -> None:
+    row = int(np.argmin(np.isfinite(array).all(axis=1)))
+    raise InvalidInput(f"{what} contain NaN or infinite values (row {row})")
 
 
 def check_payloads(payloads: Sequence[Any] | None, count: int) -> list[Payload]:

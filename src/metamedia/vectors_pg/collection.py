@@ -42,7 +42,8 @@ from ..vectors.filters import parse_filter
 from ..vectors.validation import check_ef, check_ids, check_k, check_payloads, check_threshold, check_vectors
 from .changes import DELETE, UPSERT, log_change
 from .searchconn import SearchConnection, SearchConnections
-from .sqlfilter import compile_filter
+from .sqlfilter import FilterCompiler
+from .typed import TypedField, add_columns_sql
 
 PGVECTOR_MAX_EF = 1000  # hnsw.ef_search upper bound in pgvector
 EXACT_SELECTIVITY = 0.2
@@ -87,9 +88,11 @@ class PgCollection:
         config: CollectionConfig,
         pgvector: PgVectorInfo,
         searches: SearchConnections | None = None,
+        typed: dict[str, TypedField] | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
+        self.typed: dict[str, TypedField] = dict(typed or {})
         self.pgvector = pgvector
         self.searches = searches or search_connections(engine, pgvector)
         self.table = points_table(config)
@@ -121,6 +124,16 @@ class PgCollection:
         conn.execute(
             text(f"CREATE INDEX {index(self.table.name + '_payload')} ON {self._quoted} USING gin (payload)")
         )
+        self.add_typed_columns(conn, self.typed)
+
+    def add_typed_columns(self, conn: Connection, fields: dict[str, TypedField]) -> None:
+        """Add generated columns + btree indexes for `fields` (existing ones are kept), then ANALYZE."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        for statement in add_columns_sql(self._quoted, self.table.name, fields, quote):
+            conn.execute(text(statement))
+        if fields:
+            conn.execute(text(f"ANALYZE {self._quoted}"))
+        self.typed.update(fields)
 
     # ----- writes ------------------------------------------------------------------------------
     def upsert(
@@ -214,8 +227,8 @@ class PgCollection:
         k = check_k(k)
         ef_value = check_ef(ef, self.config.ef_search)
         limit = check_threshold(threshold)
-        where, params = compile_filter(parse_filter(filter))
-        hits = self.searches.run(lambda s: self._plan_and_run(s, vector, k, ef_value, where, params))
+        where, params, estimable = self._compile(filter)
+        hits = self.searches.run(lambda s: self._plan_and_run(s, vector, k, ef_value, where, params, estimable))
         if limit is not None:
             better = higher_is_better(self.config.metric)
             hits = [h for h in hits if (h.score >= limit if better else h.score <= limit)]
@@ -227,26 +240,37 @@ class PgCollection:
         matrix = check_vectors(queries, self.config, what="queries")
         k = check_k(k)
         ef_value = check_ef(ef, self.config.ef_search)
-        where, params = compile_filter(parse_filter(filter))
+        where, params, estimable = self._compile(filter)
         return self.searches.run(
-            lambda s: [self._plan_and_run(s, q, k, ef_value, where, params) for q in matrix]
+            lambda s: [self._plan_and_run(s, q, k, ef_value, where, params, estimable) for q in matrix]
         )
+
+    def _compile(self, filter: dict[str, Any] | None) -> tuple[str, dict[str, Any], bool]:
+        """(WHERE, parameters, whether the planner's row estimate for it can be trusted)."""
+        group = parse_filter(filter)
+        if group is None:
+            return "TRUE", {}, False
+        compiler = FilterCompiler(typed=self.typed)
+        return compiler.compile(group), compiler.params, compiler.all_typed
 
     def explain(self, k: int = 10, *, filter: dict[str, Any] | None = None) -> dict[str, Any]:
         """How a search with this filter would run: matching rows, selectivity, exact or HNSW."""
-        where, params = compile_filter(parse_filter(filter))
+        where, params, estimable = self._compile(filter)
         sql = f"SELECT count(*) FROM {self._quoted} WHERE {where}"  # noqa: S608
 
-        def counts(search: SearchConnection) -> tuple[int, int]:
+        def counts(search: SearchConnection) -> tuple[int, int, int | None]:
             row = search.conn.execute(_pyformat(sql), params, prepare=False).fetchone()
-            return self._table_size(search), int(row[0]) if row else 0
+            estimate = self._estimate(search, where, params) if estimable else None
+            return self._table_size(search), int(row[0]) if row else 0, estimate
 
-        total, matching = self.searches.run(counts)
+        total, matching, estimate = self.searches.run(counts)
         cap = self._exact_cap(total, k)
         exact = self._exact_only(k) or (where != "TRUE" and matching <= cap)
         return {
             "total": total,
             "matching": matching,
+            "estimated_matching": estimate,
+            "typed_columns": estimable,
             "exact_cap": cap,
             "plan": "exact" if exact else "hnsw",
             "iterative_scan": self.pgvector.iterative_scan,
@@ -277,16 +301,24 @@ class PgCollection:
         ef: int,
         where: str,
         params: dict[str, Any],
+        estimable: bool = False,
     ) -> list[Hit]:
+        """Exact over the matching rows when at most the cap match, else HNSW with a widened ef.
+
+        With typed columns only (`estimable`), the planner's row estimate (btree statistics) picks
+        HNSW for large matches without ranking `cap` rows first; otherwise, and when the estimate
+        says few, one capped exact query ranks the matches and counts them."""
         if self._exact_only(k):
             return self._exact(search, vector, k, where, params)
         if where == "TRUE":
             return self._hnsw(search, vector, k, ef, where, params)
         total = self._table_size(search)
         cap = self._exact_cap(total, k)
-        hits, matching = self._exact_capped(search, vector, k, where, params, cap)
+        matching = self._estimate(search, where, params) if estimable else 0
         if matching <= cap:
-            return hits
+            hits, matching = self._exact_capped(search, vector, k, where, params, cap)
+            if matching <= cap:
+                return hits
         # more than `cap` match (`matching` is a lower bound): widen ef for the selectivity
         ef = max(ef, math.ceil(FILTERED_EF_FACTOR * k * max(total, matching) / matching))
         hits = self._hnsw(search, vector, k, ef, where, params)
@@ -307,6 +339,15 @@ class PgCollection:
         search.ensure("hnsw.ef_search", str(min(PGVECTOR_MAX_EF, max(ef, k))))
         sql = f"SELECT id, {self._distance} AS d FROM {self._quoted} WHERE {where} ORDER BY d LIMIT {k}"  # noqa: S608
         return self._hits(search, sql, vector, params)
+
+    def _estimate(self, search: SearchConnection, where: str, params: dict[str, Any]) -> int:
+        """Rows matching `where` as the planner estimates them for these values."""
+        sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._quoted} WHERE {where}"  # noqa: S608
+        row = search.conn.execute(_pyformat(sql), params, prepare=False).fetchone()
+        try:
+            return int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
+        except (KeyError, IndexError, TypeError, ValueError):
+            return 0
 
     def _exact(
         self, search: SearchConnection, vector: np.ndarray, k: int, where: str, params: dict[str, Any]

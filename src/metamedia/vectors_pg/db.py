@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 from ..errors import CollectionNotFound, Conflict, InvalidInput
 from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
 from .collection import METRIC_SQL, PgCollection, search_connections
+from .typed import TypedField, check_typed_fields
 
 _md = MetaData()
 pg_collections = Table(
@@ -35,7 +37,12 @@ class PgVectorDB:
         upgrade_schema(engine)
         self.searches = search_connections(engine, self.pgvector)  # shared by every collection
 
-    def create_collection(self, config: CollectionConfig) -> PgCollection:
+    def create_collection(
+        self, config: CollectionConfig, *, filter_fields: Mapping[str, str] | None = None
+    ) -> PgCollection:
+        """A new collection; `filter_fields` ({field: "number" | "string"}) get typed, indexed
+        columns so filters on them run through btree indexes (see typed.py)."""
+        typed = check_typed_fields(filter_fields)
         if config.precision != "float32":
             raise InvalidInput(
                 f"precision {config.precision!r} is not available on PostgreSQL (pgvector "
@@ -45,25 +52,50 @@ class PgVectorDB:
             raise InvalidInput(f"unknown metric {config.metric!r}")
         if config.dim > 2000 and METRIC_SQL[config.metric][1] is not None:
             raise InvalidInput("pgvector HNSW indexes hold at most 2000 dimensions")
-        collection = PgCollection(self.engine, config, self.pgvector, self.searches)
+        collection = PgCollection(self.engine, config, self.pgvector, self.searches, typed)
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
             if conn.execute(
                 select(pg_collections.c.name).where(pg_collections.c.name == config.name)
             ).first():
                 raise Conflict(f"collection {config.name!r} already exists")
-            conn.execute(
-                insert(pg_collections).values(name=config.name, config=json.dumps(dataclasses.asdict(config)))
-            )
+            conn.execute(insert(pg_collections).values(name=config.name, config=_catalog_json(config, typed)))
             collection.create_tables(conn)
         return collection
 
-    def get_collection(self, name: str) -> PgCollection:
-        with self.engine.connect() as conn:
-            raw = conn.execute(select(pg_collections.c.config).where(pg_collections.c.name == name)).scalar()
+    def index_filter_fields(self, name: str, filter_fields: Mapping[str, str]) -> PgCollection:
+        """Migration for an existing collection: add typed, indexed columns for `filter_fields`
+        (a table rewrite; fields already indexed are kept) and record them in the catalog."""
+        typed = check_typed_fields(filter_fields)
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
+            collection = self.get_collection(name, conn)
+            new = {f: t for f, t in typed.items() if collection.typed.get(f) != t}
+            changed = [f for f in new if f in collection.typed]
+            if changed:
+                raise Conflict(
+                    f"fields {changed} are already indexed with another kind; drop and recreate the collection"
+                )
+            if new:
+                collection.add_typed_columns(conn, new)
+                conn.execute(
+                    update(pg_collections)
+                    .where(pg_collections.c.name == name)
+                    .values(config=_catalog_json(collection.config, collection.typed))
+                )
+        return collection
+
+    def get_collection(self, name: str, conn: Connection | None = None) -> PgCollection:
+        query = select(pg_collections.c.config).where(pg_collections.c.name == name)
+        if conn is None:
+            with self.engine.connect() as own:
+                raw = own.execute(query).scalar()
+        else:
+            raw = conn.execute(query).scalar()
         if raw is None:
             raise CollectionNotFound(f"no collection named {name!r}", {"name": name})
-        return PgCollection(self.engine, CollectionConfig(**json.loads(raw)), self.pgvector, self.searches)
+        config, typed = _from_catalog(raw)
+        return PgCollection(self.engine, config, self.pgvector, self.searches, typed)
 
     def has_collection(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -77,7 +109,7 @@ class PgVectorDB:
             rows = (
                 conn.execute(select(pg_collections.c.config).order_by(pg_collections.c.name)).scalars().all()
             )
-        return [CollectionConfig(**json.loads(r)) for r in rows]
+        return [_from_catalog(r)[0] for r in rows]
 
     def drop_collection(self, name: str) -> None:
         collection = self.get_collection(name)
@@ -96,6 +128,7 @@ class PgVectorDB:
         count = collection.count()
         return {
             "config": dataclasses.asdict(collection.config),
+            "filter_fields": {f: t.kind for f, t in collection.typed.items()},
             "count": count,
             "table_bytes": int(sizes[0]),
             "index_bytes": int(sizes[1]),
@@ -107,3 +140,14 @@ class PgVectorDB:
     def close(self) -> None:
         self.searches.close()
         self.engine.dispose()
+
+
+def _catalog_json(config: CollectionConfig, typed: Mapping[str, TypedField]) -> str:
+    """The catalog row: the CollectionConfig plus the typed filter fields (absent before issue 20)."""
+    return json.dumps({**dataclasses.asdict(config), "filter_fields": {f: t.kind for f, t in typed.items()}})
+
+
+def _from_catalog(raw: str) -> tuple[CollectionConfig, dict[str, TypedField]]:
+    data = json.loads(raw)
+    fields = data.pop("filter_fields", None) or {}
+    return CollectionConfig(**data), check_typed_fields(fields)

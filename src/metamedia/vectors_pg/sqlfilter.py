@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ..vectors.filters import ID_FIELD, Contains, Eq, Exists, Group, In, Node, Range
+from .typed import TypedField, typed_condition
 
 _RANGE_OPS = (("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="))
 
@@ -26,9 +28,16 @@ def _json_path_key(field: str) -> str:
 class FilterCompiler:
     """Turns a parsed filter into one SQL boolean expression plus its bound parameters."""
 
-    def __init__(self, payload_column: str = "payload", id_column: str = "id") -> None:
+    def __init__(
+        self,
+        payload_column: str = "payload",
+        id_column: str = "id",
+        typed: Mapping[str, TypedField] | None = None,
+    ) -> None:
         self.payload = payload_column
         self.id = id_column
+        self.typed = dict(typed or {})
+        self.all_typed = True  # every field condition ran on a typed column (estimates are sound)
         self.params: dict[str, Any] = {}
         self._names = itertools.count()
 
@@ -53,12 +62,14 @@ class FilterCompiler:
             return self._group(node)
         if node.field == ID_FIELD:
             return self._id_condition(node)
-        if isinstance(node, Eq):
-            return self._path_exists(node.field, "@ == $v", {"v": node.value})
-        if isinstance(node, In):
-            return self._path_exists(node.field, "@ == $v[*]", {"v": list(node.values)})
-        if isinstance(node, Range):
-            return self._range(node)
+        if isinstance(node, Eq | In | Range):
+            column = self._typed(node)
+            jsonb = self._jsonb(node)
+            if column is None:
+                self.all_typed = False
+                return jsonb
+            return typed_condition(self.typed[node.field], column, jsonb)
+        self.all_typed = False
         if isinstance(node, Exists):
             present = (
                 f"(jsonb_typeof({self.payload} -> {self.bind(node.field)}) IS NOT NULL "
@@ -74,6 +85,37 @@ class FilterCompiler:
             )
             return f"EXISTS ({select_strings} WHERE jsonb_typeof(e.v) = 'string' AND strpos(lower(e.v #>> '{{}}'), {needle}) > 0)"
         raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover - the parser makes only these
+
+    def _jsonb(self, node: Eq | In | Range) -> str:
+        if isinstance(node, Eq):
+            return self._path_exists(node.field, "@ == $v", {"v": node.value})
+        if isinstance(node, In):
+            return self._path_exists(node.field, "@ == $v[*]", {"v": list(node.values)})
+        return self._range(node)
+
+    def _typed(self, node: Eq | In | Range) -> str | None:
+        """The test on the field's typed column, or None when the field or the values do not fit it."""
+        typed = self.typed.get(node.field)
+        if typed is None:
+            return None
+        if isinstance(node, Range):
+            if node.on_dates or typed.kind != "number":
+                return None
+            bounds = [(op, getattr(node, key)) for key, op in _RANGE_OPS if getattr(node, key) is not None]
+            return " AND ".join(f"{typed.column} {op} {self._typed_value(typed, v)}" for op, v in bounds)
+        values = [node.value] if isinstance(node, Eq) else list(node.values)
+        if not values or not all(_fits(typed.kind, v) for v in values):
+            return None
+        if len(values) == 1:
+            return f"{typed.column} = {self._typed_value(typed, values[0])}"
+        sql_type = "numeric[]" if typed.kind == "number" else "text[]"
+        listed = [json.dumps(v) if typed.kind == "number" else v for v in values]
+        return f"{typed.column} = ANY(CAST({self.bind(listed)} AS {sql_type}))"
+
+    def _typed_value(self, typed: TypedField, value: Any) -> str:
+        if typed.kind == "number":  # the JSON text of the number, as the payload stores it: exact
+            return f"CAST({self.bind(json.dumps(value))} AS numeric)"
+        return self.bind(value)
 
     def _path_exists(self, field: str, predicate: str, variables: dict[str, Any], *, tz: bool = False) -> str:
         path = self.bind(f"$.{_json_path_key(field)}[*] ? ({predicate})")
@@ -107,15 +149,25 @@ class FilterCompiler:
         raise TypeError(f"{ID_FIELD} supports eq, in and range")  # pragma: no cover
 
 
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def compile_filter(
-    group: Group | None, payload_column: str = "payload", id_column: str = "id"
+    group: Group | None,
+    payload_column: str = "payload",
+    id_column: str = "id",
+    typed: Mapping[str, TypedField] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """(SQL boolean expression, parameters) for a parsed filter; ('TRUE', {}) for no filter."""
+    """(SQL boolean expression, parameters) for a parsed filter; ('TRUE', {}) for no filter.
+    Conditions on `typed` fields use their generated columns (see typed.py)."""
     if group is None:
         return "TRUE", {}
-    compiler = FilterCompiler(payload_column, id_column)
+    compiler = FilterCompiler(payload_column, id_column, typed)
     return compiler.compile(group), compiler.params

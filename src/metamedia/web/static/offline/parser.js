@@ -220,6 +220,8 @@ export function makeParser(tables) {
       rating_min: ratingMin,
       media_type: mediaTypes.length === 1 ? mediaTypes[0] : null,
       similar_to: similar.length ? similar[0] : null,
+      languages: unique(effects.flatMap((e) => e.languages || [])),
+      countries: unique(effects.flatMap((e) => e.countries || [])),
       people,
       notes: people.length ? [tables.people_note.replace("{names}", people.join(", "))] : [],
     };
