@@ -6,11 +6,13 @@ changed it meanwhile), committed, and indexed — from the embedding just made, 
 for the commits only. The store of record commits before we answer.
 
 Group commit: writes that arrive while another group holds the lock wait in a queue, and whoever
-takes the lock next commits every queued write together — one transaction for their embeddings,
-one for the items, one vector-store upsert and one generation bump, however many writes the group
-holds. Under a write-heavy load a write waits for at most about one group instead of queueing
-behind every write ahead of it, one set of fsyncs each. A write that fails (unknown item, a
-taken external id) fails alone; the others in its group are committed.
+takes the lock next commits every queued write together — one transaction for their items and
+embeddings, one vector-store upsert and one generation bump, however many writes the group holds.
+The bump stays a transaction of its own, after the upsert: views rebuilt at a generation (the
+recommender's catalog snapshot, the offline index) read the media index too, and must not see a
+new generation before the index holds the write. Under a write-heavy load a write waits for at most
+about one group instead of queueing behind every write ahead of it, one set of fsyncs each. A write
+that fails (unknown item, a taken external id) fails alone; the others in its group are committed.
 """
 
 from __future__ import annotations
@@ -160,13 +162,12 @@ class CatalogWrites:
             ready.append((job, ItemWrite(job.item_id, merged, [job.row])))
         if not ready:
             return
-        vectors: dict[str, np.ndarray] = {}
+        model, vectors = self.indexer.embedder.name, dict[str, np.ndarray]()
         for job, _write in ready:
             vectors.update(job.vectors)
-        self.store.put_embeddings(self.indexer.embedder.name, vectors)
         ids: list[int | None]
         try:
-            ids = list(self.store.write_items([write for _, write in ready]))
+            ids = list(self.store.write_items([write for _, write in ready], (model, vectors)))
         except Exception:
             if len(ready) == 1:
                 raise
@@ -180,7 +181,7 @@ class CatalogWrites:
         ids: list[int | None] = []
         for job, write in ready:
             try:
-                [stored] = self.store.write_items([write])
+                [stored] = self.store.write_items([write], (self.indexer.embedder.name, job.vectors))
             except Exception as exc:
                 job.finish(error=exc)
                 ids.append(None)

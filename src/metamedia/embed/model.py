@@ -192,10 +192,15 @@ class TextEmbedder:
             model = self._runner(small=False)
             with self._model_lock:
                 return self._forward(model, texts, progress=True)
+        if len(texts) < SMALL_BATCH and self.onnx_available():
+            # A handful of texts (one item written through the API) on ONNX Runtime: run in the calling
+            # thread, beside the query worker's batch (a session may run from several threads at once;
+            # it works without the interpreter lock), so a write does not wait behind search batches.
+            return np.asarray(self._forward(self._runner(small=True), texts, threads=self.query_threads))
         if len(texts) < SMALL_BATCH:
-            # A handful of texts (one item written through the API) is query-sized work: it joins the
-            # query queue, so it is served in arrival order with the queries (a plain lock is not
-            # fair: under search load a write could lose the model to the query worker for seconds).
+            # On torch, query-sized work joins the query queue, so it is served in arrival order with
+            # the queries (a plain lock is not fair: under search load a write could lose the model to
+            # the query worker for seconds).
             futures = [self._submit_query(text) for text in texts]
             return np.stack([future.result() for future in futures])
         parts = []
@@ -209,7 +214,7 @@ class TextEmbedder:
     def _forward(
         self, model: Any, texts: list[str], *, progress: bool = False, threads: int = 0
     ) -> np.ndarray:
-        """One forward pass (caller holds the model lock) on `threads` CPU threads (0 = `self.threads`)."""
+        """One forward pass on `threads` CPU threads (0 = `self.threads`); on torch the caller holds the model lock."""
         if hasattr(model, "session"):  # an OnnxEncoder: its threads are fixed when the session is made
             return np.asarray(model.encode(texts, batch_size=self.batch_size))
         wanted = threads or self.threads

@@ -185,10 +185,12 @@ class PgCatalogStore(SqlCatalogStore):
     def create_schema(self) -> None:
         retry_on_disconnect(lambda: upgrade_schema(self.db))
 
-    def write_items(self, writes: Sequence[ItemWrite]) -> list[int]:
+    def write_items(
+        self, writes: Sequence[ItemWrite], embeddings: tuple[str, dict[str, np.ndarray]] | None = None
+    ) -> list[int]:
         if any(w.item_id is None for w in writes):
-            return super().write_items(writes)
-        return retry_on_disconnect(lambda: super(PgCatalogStore, self).write_items(writes))
+            return super().write_items(writes, embeddings)
+        return retry_on_disconnect(lambda: super(PgCatalogStore, self).write_items(writes, embeddings))
 
     def put_embeddings(self, model: str, vectors: dict[str, np.ndarray]) -> None:
         retry_on_disconnect(lambda: super(PgCatalogStore, self).put_embeddings(model, vectors))
