@@ -97,11 +97,47 @@ class _FieldColumn:
         self.codes = Growable(np.int32, _MISSING)
         self.pair_labels = Growable(np.int64)
         self.pair_codes = Growable(np.int32)
-        self.vocab: dict[Key, int] = {}
+        self._vocab: dict[Key, int] = {}
         self.vocab_num = Growable(np.float64, np.nan)
         self.vocab_ts = Growable(np.float64, np.nan)
-        self.vocab_text: list[str] = []
+        self._vocab_text: list[str] = []
         self._text_array: np.ndarray | None = None
+        # (kinds, texts, bools) from a snapshot: the vocabulary is built on first use, not on open.
+        self._saved: tuple[str, list[str], list[bool]] | None = None
+
+    @property
+    def vocab(self) -> dict[Key, int]:
+        if self._saved is not None:
+            self._load_vocab()
+        return self._vocab
+
+    @property
+    def vocab_text(self) -> list[str]:
+        if self._saved is not None:
+            self._load_vocab()
+        return self._vocab_text
+
+    def _load_vocab(self) -> None:
+        assert self._saved is not None
+        kinds, texts, bools = self._saved
+        nums = self.vocab_num.view().tolist()
+        keys: list[Key] = []
+        if kinds == "s" * len(kinds):  # the common cases in one C-level pass
+            keys = list(zip(itertools.repeat("s"), texts, strict=False))
+        elif kinds == "n" * len(kinds):
+            keys = list(zip(itertools.repeat("n"), nums, strict=False))
+        for code, kind in enumerate(kinds if not keys and kinds else ""):
+            if kind == "n":
+                keys.append(("n", nums[code]))
+            elif kind == "s":
+                keys.append(("s", texts[code]))
+            elif kind == "b":
+                keys.append(("b", bools[code]))
+            else:
+                keys.append(("z", None))
+        self._vocab = dict(zip(keys, range(len(keys)), strict=True))
+        self._vocab_text = [t.lower() if k == "s" else "" for k, t in zip(kinds, texts, strict=True)]
+        self._saved = None
 
     def code(self, value: Any) -> int:
         key = _key(value)
@@ -197,32 +233,13 @@ class PayloadColumns:
             column.pair_codes.extend(arrays[f"f{i}_pair_codes"])
             column.vocab_num.extend(arrays[f"f{i}_num"])
             column.vocab_ts.extend(arrays[f"f{i}_ts"])
-            texts = info["texts"]
-            nums = column.vocab_num.view().tolist()
-            bools = arrays[f"f{i}_bool"].tolist()
             kinds: str = info["kinds"]
-            keys: list[Key] = []
-            if kinds == "s" * len(kinds):  # the common cases in one C-level pass
-                keys = list(zip(itertools.repeat("s"), texts, strict=False))
-                column.vocab_text = [t.lower() for t in texts]
-            elif kinds == "n" * len(kinds):
-                keys = list(zip(itertools.repeat("n"), nums, strict=False))
-                column.vocab_text = [""] * len(kinds)
-            for code, kind in enumerate(kinds if not keys and kinds else ""):
-                if kind == "n":
-                    keys.append(("n", nums[code]))
-                elif kind == "s":
-                    keys.append(("s", texts[code]))
-                elif kind == "b":
-                    keys.append(("b", bools[code]))
-                else:
-                    keys.append(("z", None))
-            column.vocab = dict(zip(keys, range(len(keys)), strict=True))
-            if len(column.vocab_text) != len(keys):
-                column.vocab_text = [
-                    t.lower() if k == "s" else "" for (k, _), t in zip(keys, texts, strict=True)
-                ]
-            if len(column.codes.view()) != columns.size or len(column.vocab) != len(nums):
+            texts: list[str] = info["texts"]
+            bools = arrays[f"f{i}_bool"].tolist()
+            if not (len(kinds) == len(texts) == len(bools) == column.vocab_num.size == column.vocab_ts.size):
+                raise ValueError(f"payload column {info['name']!r} is inconsistent")
+            column._saved = (kinds, texts, bools)
+            if len(column.codes.view()) != columns.size:
                 raise ValueError(f"payload column {info['name']!r} is inconsistent")
             columns._fields[info["name"]] = column
         return columns
