@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -105,11 +106,13 @@ def sampled_sha256(path: Path, length: int) -> str:
     if len(ranges) == 1:
         return prefix_sha256(path, length)
     digest = hashlib.sha256(str(length).encode())
-    with open(path, "rb") as handle:
-        for start, size in ranges:
-            handle.seek(start)
-            chunk = handle.read(size)
-            if len(chunk) != size:
-                raise ValueError(f"{path} is shorter than {length} bytes")
-            digest.update(chunk)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        if len(mapped) < length:
+            raise ValueError(f"{path} is shorter than {length} bytes")
+        view = memoryview(mapped)
+        try:
+            for start, size in ranges:
+                digest.update(view[start : start + size])
+        finally:
+            view.release()
     return digest.hexdigest()
