@@ -103,7 +103,7 @@ class _FieldColumn:
         self._vocab_text: list[str] = []
         self._text_array: np.ndarray | None = None
         # (kinds, texts, bools) from a snapshot: the vocabulary is built on first use, not on open.
-        self._saved: tuple[str, list[str], list[bool]] | None = None
+        self._saved: tuple[str, list[str] | _LazyTexts, int, list[bool]] | None = None
 
     @property
     def vocab(self) -> dict[Key, int]:
@@ -119,7 +119,10 @@ class _FieldColumn:
 
     def _load_vocab(self) -> None:
         assert self._saved is not None
-        kinds, texts, bools = self._saved
+        kinds, saved_texts, index, bools = self._saved
+        texts = saved_texts.field(index) if isinstance(saved_texts, _LazyTexts) else saved_texts
+        if len(texts) != len(kinds):
+            raise ValueError("payload vocabulary texts do not match their kinds")
         nums = self.vocab_num.view().tolist()
         keys: list[Key] = []
         if kinds == "s" * len(kinds):  # the common cases in one C-level pass
@@ -159,6 +162,20 @@ class _FieldColumn:
                 np.array(self.vocab_text, dtype=str) if self.vocab_text else np.array([], dtype=str)
             )
         return self._text_array
+
+
+class _LazyTexts:
+    """Every field's vocabulary texts as one JSON list of lists, parsed once on first use."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+        self.parsed: list[list[str]] | None = None
+
+    def field(self, index: int) -> list[str]:
+        if self.parsed is None:
+            self.parsed = json.loads(self.blob)
+            self.blob = b""
+        return self.parsed[index]
 
 
 class _RawPayloads:
@@ -218,10 +235,20 @@ class PayloadColumns:
 
     @classmethod
     def from_arrays(
-        cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], blob: bytes, offsets: np.ndarray
+        cls,
+        meta: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        blob: bytes,
+        offsets: np.ndarray,
+        texts: bytes | None = None,
     ) -> PayloadColumns:
-        """Columns saved by `to_arrays`, with the raw payloads in `blob` (JSON lines at `offsets`)."""
+        """Columns saved by `to_arrays`, with the raw payloads in `blob` (JSON lines at `offsets`).
+
+        `texts`: the fields' vocabulary texts as one JSON list of lists (when `meta` leaves them
+        out), parsed when a field's vocabulary is first needed rather than on open.
+        """
         columns = cls()
+        lazy = _LazyTexts(texts if texts is not None else b"[]")
         columns.size = int(meta["size"])
         if len(offsets) != columns.size + 1:
             raise ValueError("payload offsets do not match the column size")
@@ -234,11 +261,11 @@ class PayloadColumns:
             column.vocab_num.extend(arrays[f"f{i}_num"])
             column.vocab_ts.extend(arrays[f"f{i}_ts"])
             kinds: str = info["kinds"]
-            texts: list[str] = info["texts"]
+            field_texts: list[str] | _LazyTexts = info["texts"] if "texts" in info else lazy
             bools = arrays[f"f{i}_bool"].tolist()
-            if not (len(kinds) == len(texts) == len(bools) == column.vocab_num.size == column.vocab_ts.size):
+            if not (len(kinds) == len(bools) == column.vocab_num.size == column.vocab_ts.size):
                 raise ValueError(f"payload column {info['name']!r} is inconsistent")
-            column._saved = (kinds, texts, bools)
+            column._saved = (kinds, field_texts, i, bools)
             if len(column.codes.view()) != columns.size:
                 raise ValueError(f"payload column {info['name']!r} is inconsistent")
             columns._fields[info["name"]] = column

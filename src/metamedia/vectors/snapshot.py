@@ -41,6 +41,8 @@ FORMAT = 1
 SNAPSHOT_FILES = ("index.faiss", "labels.npy", "alive.npy", "payloads.jsonl")
 # Written since issue 20; snapshots without them still load (columns rebuilt from payloads.jsonl).
 COLUMN_FILES = ("payload_offsets.npy", "payload_columns.npz", "payload_columns.json")
+# The vocabulary texts apart from payload_columns.json, parsed on first use (optional on load).
+TEXTS_FILE = "payload_texts.json"
 
 
 class SnapshotError(MetamediaError):
@@ -81,9 +83,11 @@ def write_snapshot(directory: Path, config: CollectionConfig, state: CollectionS
     np.save(temp / "payload_offsets.npy", offsets)
     with open(temp / "payload_columns.npz", "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
+    texts = [info.pop("texts") for info in meta["fields"]]
     (temp / "payload_columns.json").write_text(json.dumps(meta, separators=(",", ":")))
+    (temp / TEXTS_FILE).write_text(json.dumps(texts, separators=(",", ":")))  # JSON keeps every character
     files, stamps = {}, {}
-    for name in (*SNAPSHOT_FILES, *COLUMN_FILES):
+    for name in (*SNAPSHOT_FILES, *COLUMN_FILES, TEXTS_FILE):
         fsync_path(temp / name)
         files[name] = file_sha256(temp / name)
         size = (temp / name).stat().st_size
@@ -210,15 +214,15 @@ def load_snapshot(directory: Path, config: CollectionConfig) -> CollectionState:
                     arrays,
                     (snapshot / "payloads.jsonl").read_bytes(),
                     np.load(snapshot / "payload_offsets.npy", allow_pickle=False),
+                    (snapshot / TEXTS_FILE).read_bytes() if TEXTS_FILE in manifest["files"] else None,
                 )
         except (ValueError, KeyError, OSError) as exc:
             raise SnapshotError(f"cannot read payload columns in {snapshot}: {exc}") from exc
     else:
         with open(snapshot / "payloads.jsonl", encoding="utf-8") as handle:
             state.columns.append(json.loads(line) for line in handle)
-    alive_labels = np.flatnonzero(alive)
-    state.id_to_label = dict(zip(label_ids[alive_labels].tolist(), alive_labels.tolist(), strict=True))
-    state.n_alive = len(alive_labels)
+    state._id_to_label = None  # built on first use
+    state.n_alive = int(np.count_nonzero(alive))
     if (
         not (len(label_ids) == len(alive) == state.columns.size == index.size)
         or state.n_alive != manifest["count"]
