@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
+import multiprocessing
 import os
 import random
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -92,6 +95,13 @@ class Mix:
     path: str = "/search"  # what a "search" request asks for (bench/http_bench.py also asks /bench/minimal)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process for every client: each httpx client would otherwise load the CA
+    store itself (tens of ms of CPU each, inside the timed window; the URLs here are plain HTTP)."""
+    return ssl.create_default_context()
+
+
 async def client_loop(
     url: str,
     key: str,
@@ -105,7 +115,9 @@ async def client_loop(
     created: list[int] = []
     sent = 0
     next_at = time.perf_counter() + (rng.random() / mix.rate if mix.rate else 0.0)
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": key}, timeout=30, verify=_tls()
+    ) as client:
         while time.perf_counter() < until:
             if mix.rate:
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
@@ -141,11 +153,25 @@ async def client_loop(
                 created.append(response.json()["id"])
 
 
-async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str, object]:
+async def _client_samples(
+    url: str, keys: list[str], duration: float, mix: Mix, first_seed: int
+) -> tuple[dict[str, list[float]], list[str]]:
     samples: dict[str, list[float]] = {}
     errors: list[str] = []
     until = time.perf_counter() + duration
-    await asyncio.gather(*(client_loop(url, k, until, mix, i, samples, errors) for i, k in enumerate(keys)))
+    await asyncio.gather(
+        *(client_loop(url, k, until, mix, first_seed + i, samples, errors) for i, k in enumerate(keys))
+    )
+    return samples, errors
+
+
+def _process_samples(
+    args: tuple[str, list[str], float, Mix, int],
+) -> tuple[dict[str, list[float]], list[str]]:
+    return asyncio.run(_client_samples(*args))
+
+
+def summarise(samples: dict[str, list[float]], errors: list[str], duration: float) -> dict[str, object]:
     summary: dict[str, object] = {}
     for kind, values in samples.items():
         arr = np.asarray(values) * 1000
@@ -156,6 +182,30 @@ async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str,
             "rps": round(len(values) / duration, 1),
         }
     return {"latency": summary, "errors": len(errors), "error_examples": errors[:10]}
+
+
+async def run(url: str, keys: list[str], duration: float, mix: Mix) -> dict[str, object]:
+    samples, errors = await _client_samples(url, keys, duration, mix, 0)
+    return summarise(samples, errors, duration)
+
+
+def run_processes(url: str, keys: list[str], duration: float, mix: Mix, processes: int) -> dict[str, object]:
+    """`run` with the clients spread over several processes, so one Python process's CPU (httpx costs
+    ~1-2 ms per request) does not cap the load a fast server sees. Client i keeps seed i either way."""
+    processes = max(1, min(processes, len(keys)))
+    if processes == 1:
+        return asyncio.run(run(url, keys, duration, mix))
+    bounds = [round(len(keys) * p / processes) for p in range(processes + 1)]
+    jobs = [(url, keys[a:b], duration, mix, a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_process_samples, jobs)
+    samples: dict[str, list[float]] = {}
+    errors: list[str] = []
+    for part_samples, part_errors in parts:
+        for kind, values in part_samples.items():
+            samples.setdefault(kind, []).extend(values)
+        errors += part_errors
+    return summarise(samples, errors, duration)
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -176,7 +226,9 @@ def main() -> None:
     parser.add_argument("--unique", action="store_true", help="every search query is a new sentence")
     parser.add_argument("--rate", type=float, default=0.0, help="requests/s per client; 0 = closed loop")
     parser.add_argument(
-        "--catalog", type=Path, help="catalog file to ingest (default: ../shared/data/tmdb-5000/tmdb_5000_movies.csv)"
+        "--catalog",
+        type=Path,
+        help="catalog file to ingest (default: ../shared/data/tmdb-5000/tmdb_5000_movies.csv)",
     )
     parser.add_argument(
         "--copy-data-dir",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,3 +81,38 @@ def test_concurrent_writers_all_land_in_store_and_index(engine: Engine) -> None:
     assert sorted(engine.get_item(c.id).title for c in created) == sorted(titles)
     report = engine.check_index()
     assert report["ok"] and report["indexed"] == 16
+
+
+def test_writes_queued_behind_the_lock_commit_as_one_group_and_fail_alone(engine: Engine) -> None:
+    """Writes that pile up while the write lock is held are committed together by whoever takes the
+    lock next; one that conflicts with an earlier write of its group fails alone."""
+    engine.put_item({"title": "Lighthouse at Dawn", "overview": "A keeper and a storm."})
+    lighthouse = engine.search("keeper storm", k=1)["results"][0]["id"]
+    writes: list[tuple[dict[str, Any], int | None]] = [
+        ({"title": f"Grouped film {i}", "overview": f"A story about grouped film {i}."}, None)
+        for i in range(5)
+    ]
+    writes.append(({"title": "Claims tmdb 77", "tmdb_id": 77}, None))
+    writes.append(({"title": "Also claims tmdb 77", "tmdb_id": 77}, None))
+    writes.append(({"title": "Lighthouse at Dusk", "overview": "A keeper and a calm sea."}, lighthouse))
+    groups_before = engine.catalog_writes.groups
+    outcomes = []
+    with ThreadPoolExecutor(len(writes)) as pool:
+        with engine.write_lock:
+            futures = [pool.submit(engine.put_item, fields, item_id) for fields, item_id in writes]
+            deadline = time.monotonic() + 120
+            while len(engine.catalog_writes._queue) < len(writes):  # every write embedded and queued
+                assert time.monotonic() < deadline, "writes never queued"
+                time.sleep(0.05)
+        for future in futures:
+            try:
+                outcomes.append(future.result(timeout=120).title)
+            except Conflict as exc:
+                outcomes.append(f"conflict: {exc}")
+    assert engine.catalog_writes.groups == groups_before + 1
+    assert outcomes[:5] == [f"Grouped film {i}" for i in range(5)]
+    assert sum(o.startswith("conflict:") for o in outcomes[5:7]) == 1  # exactly one of the two got 77
+    assert outcomes[7] == "Lighthouse at Dusk" and engine.get_item(lighthouse).title == "Lighthouse at Dusk"
+    assert engine.count() == 1 + 5 + 1
+    assert engine.search("keeper calm sea", k=1)["results"][0]["title"] == "Lighthouse at Dusk"
+    assert engine.check_index()["ok"]

@@ -39,7 +39,7 @@ from .memory.service import AgentMemory
 from .models import MediaItem
 from .ports import EventSink, VectorCollection, VectorDatabase
 from .recommend.service import RecommendService
-from .search.cache import ResultCache, open_result_cache
+from .search.cache import MemoryResultCache, ResultCache, open_result_cache
 from .search.offline_index import export_index
 from .search.pipeline import SearchPipeline, indexed_vector
 from .settings import Settings
@@ -333,7 +333,7 @@ class Engine:
         """
         cacheable = "today" not in options and "exclude_ids" not in options
         generation = self.result_cache.generation() if cacheable else -1
-        key = (generation, query, k, tuple(sorted((n, repr(v)) for n, v in options.items())))
+        key = _search_key(generation, query, k, options)
         if generation >= 0:
             hit = self.result_cache.get(key)
             if hit is not None:
@@ -342,6 +342,16 @@ class Engine:
         if generation >= 0:
             self.result_cache.put(key, result)
         return result
+
+    def cached_search_text(self, query: str, k: int = 10, **options: Any) -> str | None:
+        """`search`'s answer as JSON text when the in-process result cache holds it, else None.
+
+        Never blocks (a lock-guarded dict lookup), so the HTTP server may call it on its event loop
+        and answer a repeated search without a worker thread; other cache backends return None."""
+        cache = self.result_cache
+        if not isinstance(cache, MemoryResultCache) or "today" in options or "exclude_ids" in options:
+            return None
+        return cache.get_text(_search_key(cache.generation(), query, k, options))
 
     @property
     def search_cache_hits(self) -> int:
@@ -389,6 +399,10 @@ class Engine:
         if database_stats is not None:
             out["database"] = database_stats()
         return out
+
+
+def _search_key(generation: int, query: str, k: int, options: dict[str, Any]) -> tuple[Any, ...]:
+    return (generation, query, k, tuple(sorted((n, repr(v)) for n, v in options.items())))
 
 
 def _short(report: dict[str, Any]) -> dict[str, Any]:

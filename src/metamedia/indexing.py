@@ -101,6 +101,16 @@ class MediaIndexer:
                 progress("embed", min(start + INDEX_BATCH, len(missing)), len(missing))
         return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, 384), np.float32)
 
+    def new_text_vectors(self, items: Sequence[MediaItem]) -> dict[str, np.ndarray]:
+        """Embeddings of the items' texts that the content-hash cache lacks, by content hash, computed
+        but not stored: the caller stores them (`CatalogStore.put_embeddings`) with its own write."""
+        texts = {text_hash(self.embedder.name, t): t for t in (item_text(it) for it in items)}
+        cached = self.store.get_embeddings(list(texts))
+        missing = [h for h in texts if h not in cached]
+        if not missing:
+            return {}
+        return dict(zip(missing, self.embedder.encode([texts[h] for h in missing]), strict=True))
+
     def index_items(self, item_ids: Sequence[int], *, progress: Progress | None = None) -> int:
         """(Re)compute hybrid vectors of the given items and upsert them into the media collection."""
         ids = sorted(set(int(i) for i in item_ids))

@@ -87,6 +87,10 @@ class Settings:
     redis_url: str = _setting(
         "", "Redis URL for shared rate limits and the shared search-result cache; empty = memory."
     )
+    search_concurrency: int = _setting(
+        4,
+        "Searches computing at once (their Python work; waiting for the query embedding does not count); more wait their turn, so writes do not queue behind them for the interpreter lock.",
+    )
     max_body_bytes: int = _setting(1_048_576, "Largest request body, in bytes (uploads excepted).")
     max_upload_bytes: int = _setting(64 * 1_048_576, "Largest catalog upload, in bytes.")
     request_body_timeout_s: float = _setting(

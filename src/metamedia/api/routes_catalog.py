@@ -43,11 +43,7 @@ async def search(
     diversity: bool = True,
 ) -> Response:
     engine = engine_of(request)
-    return await run_in_threadpool(
-        _json,
-        engine.search,
-        q,
-        k,
+    options: dict[str, Any] = dict(
         genres=genre,
         year_min=year_min,
         year_max=year_max,
@@ -59,6 +55,10 @@ async def search(
         trend=trend,
         diversity=diversity,
     )
+    cached = engine.cached_search_text(q, k, **options)  # a repeated search needs no worker thread
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    return await run_in_threadpool(_json, engine.search, q, k, **options)
 
 
 @router.get("/items/{item_id}", summary="One catalog item")

@@ -260,6 +260,19 @@ class TextEmbedder:
         self._queries.put((text, future))
         return future
 
+    def _encode_now(self, text: str) -> np.ndarray | None:
+        """Embed in the calling thread when nothing else wants the model (no queued query, model
+        free): one query alone pays no hand-over to the worker thread. None = take the queue."""
+        if not self._queries.empty() or not self.onnx_available():
+            return None
+        model = self._runner(small=True)
+        if not self._model_lock.acquire(blocking=False):
+            return None
+        try:
+            return np.asarray(self._forward(model, [text], threads=self.query_threads)[0])
+        finally:
+            self._model_lock.release()
+
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one query, served from the LRU cache when seen before."""
         with self._cache_lock:
@@ -268,7 +281,9 @@ class TextEmbedder:
                 self._cache.move_to_end(text)
                 self.cache_hits += 1
                 return hit
-        vec = self._submit_query(text).result()
+        vec = self._encode_now(text)
+        if vec is None:
+            vec = self._submit_query(text).result()
         vec.setflags(write=False)
         with self._cache_lock:
             self.cache_misses += 1

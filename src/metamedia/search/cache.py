@@ -54,6 +54,11 @@ class MemoryResultCache:
         return self._generation
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        hit = self.get_text(key)
+        return None if hit is None else json.loads(hit)  # type: ignore[no-any-return]
+
+    def get_text(self, key: tuple[Any, ...]) -> str | None:
+        """The cached result as its JSON text (what an HTTP answer sends as is), or None."""
         with self._lock:
             hit = self._entries.get(key)
             if hit is None:
@@ -61,11 +66,11 @@ class MemoryResultCache:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-        return json.loads(hit)  # type: ignore[no-any-return]
+        return hit
 
     def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
         try:
-            encoded = json.dumps(value)  # stored as JSON like the Redis cache: a caller's copy is its own
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)  # stored as JSON like the Redis cache: a caller's copy is its own
         except (TypeError, ValueError):
             log.debug("result not cached: not JSON-serialisable")
             return

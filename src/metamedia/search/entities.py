@@ -35,6 +35,14 @@ def _bare(title: str) -> str:
     return _ARTICLE.sub("", title)
 
 
+@lru_cache(maxsize=65536)
+def _title_forms(title: str) -> tuple[str, str]:
+    """A catalog title normalised, and the same without its leading article (each candidate's title
+    is compared with every query that retrieves it: worked out once)."""
+    normal = normalise_title(title)
+    return normal, _bare(normal)
+
+
 class TitleMatcher:
     """How closely one query names each candidate's title; the query is normalised once.
 
@@ -60,10 +68,10 @@ class TitleMatcher:
         for title in titles:
             if not title:
                 continue
-            t = normalise_title(title)
-            if self.query == t or self.bare == _bare(t):
+            t, bare = _title_forms(title)
+            if self.query == t or self.bare == bare:
                 return 1.0
-            best = max(best, self._fuzzy(_bare(t)))
+            best = max(best, self._fuzzy(bare))
         return best
 
     def _fuzzy(self, title: str) -> float:

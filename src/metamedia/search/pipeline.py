@@ -34,10 +34,12 @@ from ..store.origin import items_of_origin
 from .entities import FUZZY_TITLE, TitleMatcher, normalise_title, title_coverage, title_similarity
 from .filters import build_filter, resolve_genres, validate_range
 from .fusion import TITLE_FIRST, WEIGHTS, Candidate, feature_matrix, passes_filters, weight_vector
+from .items import ItemCache
 from .parser import ParsedQuery, parse_query
 from .query import NAME_NOTE
 from .reasons import mood_strengths, search_reasons, similar_reasons, text_similarity
 from .scoring import mmr, mood_score, quality_prior, trend_score
+from .slots import CpuSlots, in_slot
 
 if TYPE_CHECKING:
     from ..embed.hybrid import HybridWeights
@@ -109,11 +111,14 @@ class SearchPipeline:
         self.settings = settings
         self.weights = weights
         self.lexical = lexical or open_lexical_index(store.db)
+        self.items = ItemCache(store)
+        self.slots = CpuSlots(settings.search_concurrency)
 
     def _check_k(self, k: int) -> None:
         if not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
             raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}, got {k}")
 
+    @in_slot
     def search(
         self,
         query: str,
@@ -216,7 +221,8 @@ class SearchPipeline:
         lexical_future = (
             _LEXICAL_THREADS.submit(self.lexical.search, words, LEXICAL_POOL) if words.strip() else None
         )
-        text_vec = self.embedder.encode_query(text) if text else None
+        with self.slots.paused():  # waiting for the embedder takes no CPU slot
+            text_vec = self.embedder.encode_query(text) if text else None
         qvec = combine(
             text_vec,
             genre_block(parsed.genres or explicit),
@@ -237,7 +243,7 @@ class SearchPipeline:
         dense = [h.id for h in self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)]
         lexical = lexical_future.result() if lexical_future is not None else []
         ids = list(dict.fromkeys([*dense, *(h.item_id for h in lexical)]))
-        items = self.store.get_items([i for i in ids if i not in excluded])
+        items = self.items.get_items([i for i in ids if i not in excluded])
         pool: dict[int, Candidate] = {}
         for rank, item_id in enumerate(dense):
             if item_id in items:
@@ -253,8 +259,8 @@ class SearchPipeline:
         candidates = self._with_vectors(list(pool.values()))
         terms = [normalise_title(t) for t in query_terms(parsed.text)]
         matcher = TitleMatcher(parsed.raw or "")
-        for cand in candidates:
-            cand.text_sim = text_similarity(text_vec, cand.vector)
+        for cand, sim in zip(candidates, text_similarities(text_vec, candidates), strict=True):
+            cand.text_sim = sim
             # A title the query names is a lexical hit (its words) or near the top of the dense list
             # (a typo): the fuzzy matcher skips the rest of the pool.
             near = cand.dense_rank is not None and cand.dense_rank < TITLE_DENSE_RANKS
@@ -349,7 +355,7 @@ class SearchPipeline:
         size = min(max(request.k * self.settings.search_oversample, 50), 2000)
         hits = self.media.search(qvec, k=size + len(excluded), ef=request.ef, filter=flt)
         hits = [h for h in hits if h.id not in excluded]
-        items = self.store.get_items([h.id for h in hits])
+        items = self.items.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         extra = {"similar_to_id": source.id}
         if not hits:
@@ -408,7 +414,7 @@ class SearchPipeline:
         the item more people voted on (the one a user most likely means).
         """
         hits = self.lexical.search(phrase, 50)
-        items = self.store.get_items([h.item_id for h in hits])
+        items = self.items.get_items([h.item_id for h in hits])
         best: tuple[float, int, int] | None = None
         for item in items.values():
             sim = title_similarity(phrase, item)
@@ -421,6 +427,7 @@ class SearchPipeline:
     def _item_vector(self, item_id: int) -> np.ndarray:
         return indexed_vector(self.media, item_id)
 
+    @in_slot
     def similar(
         self,
         item_id: int,
@@ -435,7 +442,7 @@ class SearchPipeline:
         source = self.store.get_item(item_id)
         qvec = self._item_vector(item_id)
         hits = [h for h in self.media.search(qvec, k=min(k * 4 + 1, 4000), ef=ef) if h.id != item_id]
-        items = self.store.get_items([h.id for h in hits])
+        items = self.items.get_items([h.id for h in hits])
         hits = [h for h in hits if h.id in items]
         if not hits:
             return {"item": result_row(source, 1.0, []), "results": [], "took_ms": _ms(started)}
@@ -466,7 +473,7 @@ def result_row(item: MediaItem, score: float, reasons: list[str]) -> dict[str, A
         "title": item.title,
         "year": item.year,
         "media_type": item.media_type,
-        "genres": item.genres,
+        "genres": list(item.genres),  # a copy: the item is shared through the item cache
         "tmdb_id": item.tmdb_id,
         "imdb_id": item.imdb_id,
         "movielens_id": item.movielens_id,
@@ -532,7 +539,7 @@ def _has_subject(parsed: ParsedQuery, explicit: list[str], params: dict[str, Any
 
 
 def _has_structure(parsed: ParsedQuery) -> bool:
-    return parsed.to_dict() != ParsedQuery(raw=parsed.raw, text=parsed.text).to_dict()
+    return parsed != ParsedQuery(raw=parsed.raw, text=parsed.text)  # field by field, no deep copies
 
 
 def _is_title_query(parsed: ParsedQuery, best_title_sim: float) -> bool:
@@ -541,6 +548,16 @@ def _is_title_query(parsed: ParsedQuery, best_title_sim: float) -> bool:
     if best_title_sim < FUZZY_TITLE:
         return False
     return bool(parsed.text) or (best_title_sim >= 1.0 and len(parsed.raw.split()) >= 2)
+
+
+def text_similarities(text_vec: np.ndarray | None, pool: list[Candidate]) -> list[float]:
+    """reasons.text_similarity of every candidate, in one pass over their stacked text blocks."""
+    if text_vec is None or not pool:
+        return [0.0] * len(pool)
+    blocks = np.stack([c.vector[TEXT_SLICE] for c in pool])
+    norms = np.sqrt(np.einsum("ij,ij->i", blocks, blocks))  # einsum: no threaded BLAS call (see mmr)
+    dots = np.einsum("ij,j->i", blocks, text_vec)
+    return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots.tolist(), norms.tolist(), strict=True)]
 
 
 def _response(

@@ -27,7 +27,11 @@ _CHUNK = 500
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # Asking to switch to WAL takes a lock, which waits out busy_timeout behind a writer: a
+    # connection opened under write load stalled for seconds. WAL persists in the file, so only a
+    # database not in WAL yet (a new one) is switched.
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
