@@ -18,7 +18,9 @@ import sqlalchemy
 
 from metamedia.errors import InvalidInput
 from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors.fullvectors import sampled_ranges
 from metamedia.vectors.schema import points as points_table
+from metamedia.vectors.snapshot import SnapshotError
 from metamedia.vectors.synthetic import ClusteredDataset
 
 DIM = 24
@@ -284,9 +286,6 @@ def test_reopen_checks_stamps_and_verify_finds_bit_rot_the_stamp_skips(
     """A reopen checks sizes + sampled blocks (a torn or truncated file is refused and rebuilt);
     a flipped byte between sampled blocks loads, and `verify` (full sha256) names it, backup
     refuses it and `repair` replaces it."""
-    from metamedia.vectors.fullvectors import sampled_ranges
-    from metamedia.vectors.snapshot import SnapshotError
-
     db = open_db(tmp_path / "a")
     col = db.create_collection(CollectionConfig(name="big", dim=DIM))
     vectors = ClusteredDataset(DIM, 20, seed=1).sample(4000, seed=5)[0]

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy
 
 from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors.fullvectors import file_sha256
 from metamedia.vectors.snapshot import COLUMN_FILES, TEXTS_FILE
 from metamedia.vectors.synthetic import ClusteredDataset
 
@@ -107,8 +108,6 @@ def test_snapshot_with_texts_inside_the_column_meta_still_loads(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The first binary form kept vocabulary texts in payload_columns.json (no payload_texts.json)."""
-    from metamedia.vectors.fullvectors import file_sha256
-
     db, queries = build(tmp_path)
     db.snapshot_all()
     before = answers(db, queries)
