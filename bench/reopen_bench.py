@@ -85,13 +85,13 @@ def build(folder: Path, n: int) -> None:
 
 def without_columns(src: Path, dest: Path) -> None:
     """A copy of the collection whose snapshot lacks the binary payload columns."""
-    from metamedia.vectors.snapshot import COLUMN_FILES
+    from metamedia.vectors.snapshot import COLUMN_FILES, TEXTS_FILE
 
     shutil.copytree(src, dest)
     folder = dest / "vectors" / "bench"
     snapshot = folder / "snapshots" / (folder / "CURRENT").read_text()
     manifest = json.loads((snapshot / "manifest.json").read_text())
-    for name in COLUMN_FILES:
+    for name in (*COLUMN_FILES, TEXTS_FILE):
         (snapshot / name).unlink()
         del manifest["files"][name]
     (snapshot / "manifest.json").write_text(json.dumps(manifest))

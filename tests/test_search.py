@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from metamedia.errors import InvalidQuery, ItemNotFound
@@ -73,10 +74,26 @@ def test_more_like_this(catalog_engine) -> None:  # type: ignore[no-untyped-def]
     assert "shares genres" in " ".join(out["results"][0]["reasons"])
 
 
+def _spread(engine, rows: list[dict]) -> float:  # type: ignore[no-untyped-def]
+    """Mean pairwise (1 - cosine) of the results' stored vectors: how varied the list looks."""
+    vecs = np.stack(list(engine.media.get_vectors([r["id"] for r in rows])))
+    sims = vecs @ vecs.T
+    return float((1.0 - sims)[np.triu_indices(len(rows), 1)].mean())
+
+
 def test_diversity_rerank_spreads_results(catalog_engine) -> None:  # type: ignore[no-untyped-def]
+    # A description: diversity swaps near-duplicates out of the top 10 for other relevant films.
+    plain = catalog_engine.search("superhero movies", 10, diversity=False, trend=False)["results"]
+    diverse = catalog_engine.search("superhero movies", 10, diversity=True, trend=False)["results"]
+    assert {r["id"] for r in plain} != {r["id"] for r in diverse}
+    assert _spread(catalog_engine, diverse) > _spread(catalog_engine, plain)
+    # A name: only the films that match "batman" are relevant enough to stay in the top 10, so diversity
+    # re-orders them (the first screen is more varied) instead of swapping in unrelated films.
     plain = catalog_engine.search("batman", 10, diversity=False, trend=False)["results"]
     diverse = catalog_engine.search("batman", 10, diversity=True, trend=False)["results"]
-    assert {r["id"] for r in plain} != {r["id"] for r in diverse} or len(plain) < 10
+    assert [r["id"] for r in plain] != [r["id"] for r in diverse]
+    assert _spread(catalog_engine, diverse[:5]) > _spread(catalog_engine, plain[:5])
+    assert all("batman" in r["title"].lower() or "dark knight" in r["title"].lower() for r in diverse[:4])
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ import sqlalchemy
 
 from metamedia.errors import InvalidInput
 from metamedia.vectors import CollectionConfig, VectorDB
+from metamedia.vectors.fullvectors import sampled_ranges
 from metamedia.vectors.schema import points as points_table
+from metamedia.vectors.snapshot import SnapshotError
 from metamedia.vectors.synthetic import ClusteredDataset
 
 DIM = 24
@@ -276,3 +278,53 @@ def test_corrupt_or_missing_snapshot_is_rebuilt_from_the_store(
     assert col.count() == 800
     assert [[h.id for h in col.search(q, k=8, ef=900)] for q in queries] == before
     assert col.verify()["ok"]
+
+
+def test_reopen_checks_stamps_and_verify_finds_bit_rot_the_stamp_skips(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reopen checks sizes + sampled blocks (a torn or truncated file is refused and rebuilt);
+    a flipped byte between sampled blocks loads, and `verify` (full sha256) names it, backup
+    refuses it and `repair` replaces it."""
+    db = open_db(tmp_path / "a")
+    col = db.create_collection(CollectionConfig(name="big", dim=DIM))
+    vectors = ClusteredDataset(DIM, 20, seed=1).sample(4000, seed=5)[0]
+    col.upsert(np.arange(4000), vectors, [{"n": i} for i in range(4000)])
+    db.close()
+    folder = tmp_path / "a" / "vectors" / "big"
+    snapshot = folder / "snapshots" / (folder / "CURRENT").read_text()
+    index_file = snapshot / "index.faiss"
+    data = bytearray(index_file.read_bytes())
+    ranges = sampled_ranges(len(data))
+    assert len(ranges) > 1  # big enough to be sampled, not hashed whole, on open
+    # A byte in the stored vectors (the end of the file) between two sampled blocks: faiss still
+    # reads the file (a flip in the graph's neighbour lists is refused by faiss itself on read).
+    spot = ranges[-3][0] + ranges[-3][1] + 100
+    assert spot > len(data) - 4000 * DIM * 4
+    assert all(not (start <= spot < start + size) for start, size in ranges)
+    data[spot] ^= 0x40
+    index_file.write_bytes(bytes(data))
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="metamedia.vectors"):
+        db = open_db(tmp_path / "a")
+        col = db.get_collection("big")
+    assert not any("rebuilding" in r.getMessage() for r in caplog.records)
+    report = col.verify()
+    assert not report["ok"] and "index.faiss" in report["snapshot_problem"]
+    with pytest.raises(SnapshotError, match="run repair"):
+        db.backup(tmp_path / "backup")
+    assert db.repair("big")["ok"]
+    assert db.get_collection("big").verify()["ok"]
+    db.close()
+
+    # A torn (truncated) file fails the stamp on open: the collection is rebuilt from the store.
+    snapshot = folder / "snapshots" / (folder / "CURRENT").read_text()
+    with open(snapshot / "index.faiss", "r+b") as handle:
+        handle.truncate(len(data) - 4096)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="metamedia.vectors"):
+        col = open_db(tmp_path / "a").get_collection("big")
+    assert any("rebuilding" in r.getMessage() for r in caplog.records)
+    assert col.count() == 4000
+    np.testing.assert_allclose(col.get(7)[0], vectors[7] / np.linalg.norm(vectors[7]), rtol=1e-5)

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy
 
 from metamedia.vectors import CollectionConfig, VectorDB
-from metamedia.vectors.snapshot import COLUMN_FILES
+from metamedia.vectors.fullvectors import file_sha256
+from metamedia.vectors.snapshot import COLUMN_FILES, TEXTS_FILE
 from metamedia.vectors.synthetic import ClusteredDataset
 
 DIM = 16
@@ -72,7 +73,7 @@ def test_binary_columns_reload_to_the_same_answers_and_keep_growing(
     before = answers(db, queries)
     db.close()
     snapshot = tmp_path / "vectors" / "c" / "snapshots" / (tmp_path / "vectors" / "c" / "CURRENT").read_text()
-    assert all((snapshot / name).is_file() for name in COLUMN_FILES)
+    assert all((snapshot / name).is_file() for name in (*COLUMN_FILES, TEXTS_FILE))
     with caplog.at_level(logging.WARNING, logger="metamedia.vectors"):
         reopened = open_db(tmp_path)
         assert answers(reopened, queries) == before
@@ -93,9 +94,35 @@ def test_snapshot_without_binary_columns_still_loads(tmp_path: Path, caplog: pyt
     folder = tmp_path / "vectors" / "c"
     snapshot = folder / "snapshots" / (folder / "CURRENT").read_text()
     manifest = json.loads((snapshot / "manifest.json").read_text())
-    for name in COLUMN_FILES:
+    for name in (*COLUMN_FILES, TEXTS_FILE):
         (snapshot / name).unlink()
         del manifest["files"][name]
+        manifest["stamps"].pop(name)
+    (snapshot / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="metamedia.vectors"):
+        assert answers(open_db(tmp_path), queries) == before
+    assert not caplog.records
+
+
+def test_snapshot_with_texts_inside_the_column_meta_still_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first binary form kept vocabulary texts in payload_columns.json (no payload_texts.json)."""
+    db, queries = build(tmp_path)
+    db.snapshot_all()
+    before = answers(db, queries)
+    db.close()
+    folder = tmp_path / "vectors" / "c"
+    snapshot = folder / "snapshots" / (folder / "CURRENT").read_text()
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    meta = json.loads((snapshot / "payload_columns.json").read_text())
+    texts = json.loads((snapshot / TEXTS_FILE).read_text())
+    for info, field_texts in zip(meta["fields"], texts, strict=True):
+        info["texts"] = field_texts
+    (snapshot / "payload_columns.json").write_text(json.dumps(meta))
+    (snapshot / TEXTS_FILE).unlink()
+    del manifest["files"][TEXTS_FILE], manifest["stamps"]  # written before stamps: full sha256 on open
+    manifest["files"]["payload_columns.json"] = file_sha256(snapshot / "payload_columns.json")
     (snapshot / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="metamedia.vectors"):
         assert answers(open_db(tmp_path), queries) == before

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..asgiutil import replay_body
 from ..jsonsafe import JsonLimitExceeded, loads
 from .auth import is_loopback
 
@@ -124,16 +125,7 @@ class RequestBodyGuard:
                 return
             except (ValueError, UnicodeDecodeError):
                 pass  # malformed JSON: the route (or the MCP transport) answers it in its own words
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, guarded_send)
+        await self.app(scope, replay_body(body, receive), guarded_send)
 
 
 def _origin_is_local(origin: str) -> bool:

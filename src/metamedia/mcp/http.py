@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from ..access import confine_user, ensure_memory_visible
+from ..asgiutil import replay_body
 from ..errors import MetamediaError
 from ..jsonsafe import JsonLimitExceeded
 from ..jsonsafe import loads as bounded_loads
@@ -212,7 +213,7 @@ class McpHttpApp:
             return
         if request.method == "DELETE" and session is not None:
             self._owners.pop(session, None)
-        await manager.handle_request(scope, _replay(body, receive), self._recording_owner(send, owner))
+        await manager.handle_request(scope, replay_body(body, receive), self._recording_owner(send, owner))
 
     def _recording_owner(self, send: Send, owner: str) -> Send:
         """Remember which key a new session (the id in the response header) belongs to."""
@@ -227,20 +228,6 @@ class McpHttpApp:
             await send(message)
 
         return recording
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive callable that yields the already-read body once, then defers to the real one."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:

@@ -25,8 +25,11 @@ _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 @lru_cache(maxsize=65536)
 def normalise_title(text: str) -> str:
     """Lower case, no accents or punctuation, single spaces, "&" as "and", roman sequel numbers as digits."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).replace("&", " and ")
+    folded = text.casefold()
+    if not folded.isascii():  # ASCII has no accents to strip (NFKD leaves it as it is)
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    folded = folded.replace("&", " and ")
     words = re.sub(r"[^\w\s]|_", " ", folded).split()
     return " ".join(_ROMAN.get(w, w) for w in words)
 

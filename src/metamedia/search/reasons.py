@@ -73,8 +73,14 @@ def matched_words(terms: list[str], text: str) -> list[str]:
     """The query words that occur in `text` as words (same stem), in query order."""
     if not terms or not text:
         return []
+    # A word's stem is a prefix of the word, case-folded: a stem the folded text does not contain
+    # cannot match, and most texts are ruled out without splitting them into words.
+    folded = text.casefold()
+    wanted = [t for t in terms if _stem(t) in folded]
+    if not wanted:
+        return []
     stems = _stems(text)
-    return [t for t in terms if _stem(t) in stems]
+    return [t for t in wanted if _stem(t) in stems]
 
 
 @lru_cache(maxsize=16384)

@@ -25,7 +25,7 @@ from ..fsutil import fsync_path
 from .collection import Collection
 from .config import CollectionConfig
 from .fullvectors import file_sha256
-from .snapshot import read_manifest, write_atomic
+from .snapshot import SnapshotError, read_manifest, verify_snapshot, write_atomic
 from .store import PointRows, PointStore
 
 FORMAT = 1
@@ -50,9 +50,13 @@ def _backup_collection(dest: Path, store: PointStore, collection: Collection) ->
     name, dim = collection.name, collection.config.dim
     folder = dest / name
     snapshot = collection.snapshot()
+    snap_manifest = read_manifest(snapshot)
+    try:  # a reopen checks only stamps: a backup checks every byte before copying it
+        verify_snapshot(collection.directory, snapshot, snap_manifest, full=True)
+    except SnapshotError as exc:
+        raise SnapshotError(f"collection {name!r}: {exc}; run repair before backing up") from exc
     target = folder / "snapshots" / snapshot.name
     shutil.copytree(snapshot, target)
-    snap_manifest = read_manifest(snapshot)
     if "vectors" in snap_manifest:
         info = snap_manifest["vectors"]
         _copy_prefix(collection.directory / info["file"], folder / info["file"], info["rows"] * dim * 4)

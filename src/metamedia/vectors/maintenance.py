@@ -15,7 +15,14 @@ import numpy as np
 
 from .config import CollectionConfig
 from .locks import ReadWriteLock
-from .snapshot import SnapshotError, current_snapshot, load_snapshot, write_snapshot
+from .snapshot import (
+    SnapshotError,
+    current_snapshot,
+    load_snapshot,
+    read_manifest,
+    verify_snapshot,
+    write_snapshot,
+)
 from .state import CollectionState, build_state
 from .store import PointStore
 
@@ -61,6 +68,18 @@ def open_state(
             logger.warning("collection %r: %s; rebuilding the index from the store", config.name, exc)
     live_rows = store.rows(config.name, config.dim, alive_only=True)
     return build_state(config, directory, next_generation(directory), live_rows, store_version), -1
+
+
+def _snapshot_problem(directory: Path) -> str | None:
+    """Why the current snapshot fails its full checksums (a reopen checks only stamps), or None."""
+    snapshot = current_snapshot(directory)
+    if snapshot is None:
+        return None
+    try:
+        verify_snapshot(directory, snapshot, read_manifest(snapshot), full=True)
+    except SnapshotError as exc:
+        return str(exc)
+    return None
 
 
 class CollectionMaintenance:
@@ -183,7 +202,12 @@ class CollectionMaintenance:
                 if state.columns.payload(int(label[0])) != payload:
                     payload_mismatch.append(point_id)
             graph_ok = not state.index.graph_ready or int(state.index.index.ntotal) == state.size
-            ok = not (len(missing) or len(extra) or vector_mismatch or payload_mismatch or index_mismatch)
+            # Only the snapshot this state was loaded from or saved to (a rebuilt, unsaved state
+            # replaces the snapshot on its next save).
+            snapshot_problem = _snapshot_problem(self.directory) if self._snapshot_version >= 0 else None
+            ok = snapshot_problem is None and not (
+                len(missing) or len(extra) or vector_mismatch or payload_mismatch or index_mismatch
+            )
             ok = ok and graph_ok and store_version == state.version
         return {
             "collection": name,
@@ -201,6 +225,7 @@ class CollectionMaintenance:
             "index_mismatches": index_mismatch,
             "payload_mismatches": payload_mismatch,
             "graph_consistent": graph_ok,
+            "snapshot_problem": snapshot_problem,
         }
 
     def describe(self) -> dict[str, Any]:

@@ -97,11 +97,50 @@ class _FieldColumn:
         self.codes = Growable(np.int32, _MISSING)
         self.pair_labels = Growable(np.int64)
         self.pair_codes = Growable(np.int32)
-        self.vocab: dict[Key, int] = {}
+        self._vocab: dict[Key, int] = {}
         self.vocab_num = Growable(np.float64, np.nan)
         self.vocab_ts = Growable(np.float64, np.nan)
-        self.vocab_text: list[str] = []
+        self._vocab_text: list[str] = []
         self._text_array: np.ndarray | None = None
+        # (kinds, texts, bools) from a snapshot: the vocabulary is built on first use, not on open.
+        self._saved: tuple[str, list[str] | _LazyTexts, int, list[bool]] | None = None
+
+    @property
+    def vocab(self) -> dict[Key, int]:
+        if self._saved is not None:
+            self._load_vocab()
+        return self._vocab
+
+    @property
+    def vocab_text(self) -> list[str]:
+        if self._saved is not None:
+            self._load_vocab()
+        return self._vocab_text
+
+    def _load_vocab(self) -> None:
+        assert self._saved is not None
+        kinds, saved_texts, index, bools = self._saved
+        texts = saved_texts.field(index) if isinstance(saved_texts, _LazyTexts) else saved_texts
+        if len(texts) != len(kinds):
+            raise ValueError("payload vocabulary texts do not match their kinds")
+        nums = self.vocab_num.view().tolist()
+        keys: list[Key] = []
+        if kinds == "s" * len(kinds):  # the common cases in one C-level pass
+            keys = list(zip(itertools.repeat("s"), texts, strict=False))
+        elif kinds == "n" * len(kinds):
+            keys = list(zip(itertools.repeat("n"), nums, strict=False))
+        for code, kind in enumerate(kinds if not keys and kinds else ""):
+            if kind == "n":
+                keys.append(("n", nums[code]))
+            elif kind == "s":
+                keys.append(("s", texts[code]))
+            elif kind == "b":
+                keys.append(("b", bools[code]))
+            else:
+                keys.append(("z", None))
+        self._vocab = dict(zip(keys, range(len(keys)), strict=True))
+        self._vocab_text = [t.lower() if k == "s" else "" for k, t in zip(kinds, texts, strict=True)]
+        self._saved = None
 
     def code(self, value: Any) -> int:
         key = _key(value)
@@ -123,6 +162,20 @@ class _FieldColumn:
                 np.array(self.vocab_text, dtype=str) if self.vocab_text else np.array([], dtype=str)
             )
         return self._text_array
+
+
+class _LazyTexts:
+    """Every field's vocabulary texts as one JSON list of lists, parsed once on first use."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+        self.parsed: list[list[str]] | None = None
+
+    def field(self, index: int) -> list[str]:
+        if self.parsed is None:
+            self.parsed = json.loads(self.blob)
+            self.blob = b""
+        return self.parsed[index]
 
 
 class _RawPayloads:
@@ -182,10 +235,20 @@ class PayloadColumns:
 
     @classmethod
     def from_arrays(
-        cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], blob: bytes, offsets: np.ndarray
+        cls,
+        meta: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        blob: bytes,
+        offsets: np.ndarray,
+        texts: bytes | None = None,
     ) -> PayloadColumns:
-        """Columns saved by `to_arrays`, with the raw payloads in `blob` (JSON lines at `offsets`)."""
+        """Columns saved by `to_arrays`, with the raw payloads in `blob` (JSON lines at `offsets`).
+
+        `texts`: the fields' vocabulary texts as one JSON list of lists (when `meta` leaves them
+        out), parsed when a field's vocabulary is first needed rather than on open.
+        """
         columns = cls()
+        lazy = _LazyTexts(texts if texts is not None else b"[]")
         columns.size = int(meta["size"])
         if len(offsets) != columns.size + 1:
             raise ValueError("payload offsets do not match the column size")
@@ -197,32 +260,13 @@ class PayloadColumns:
             column.pair_codes.extend(arrays[f"f{i}_pair_codes"])
             column.vocab_num.extend(arrays[f"f{i}_num"])
             column.vocab_ts.extend(arrays[f"f{i}_ts"])
-            texts = info["texts"]
-            nums = column.vocab_num.view().tolist()
-            bools = arrays[f"f{i}_bool"].tolist()
             kinds: str = info["kinds"]
-            keys: list[Key] = []
-            if kinds == "s" * len(kinds):  # the common cases in one C-level pass
-                keys = list(zip(itertools.repeat("s"), texts, strict=False))
-                column.vocab_text = [t.lower() for t in texts]
-            elif kinds == "n" * len(kinds):
-                keys = list(zip(itertools.repeat("n"), nums, strict=False))
-                column.vocab_text = [""] * len(kinds)
-            for code, kind in enumerate(kinds if not keys and kinds else ""):
-                if kind == "n":
-                    keys.append(("n", nums[code]))
-                elif kind == "s":
-                    keys.append(("s", texts[code]))
-                elif kind == "b":
-                    keys.append(("b", bools[code]))
-                else:
-                    keys.append(("z", None))
-            column.vocab = dict(zip(keys, range(len(keys)), strict=True))
-            if len(column.vocab_text) != len(keys):
-                column.vocab_text = [
-                    t.lower() if k == "s" else "" for (k, _), t in zip(keys, texts, strict=True)
-                ]
-            if len(column.codes.view()) != columns.size or len(column.vocab) != len(nums):
+            field_texts: list[str] | _LazyTexts = info["texts"] if "texts" in info else lazy
+            bools = arrays[f"f{i}_bool"].tolist()
+            if not (len(kinds) == len(bools) == column.vocab_num.size == column.vocab_ts.size):
+                raise ValueError(f"payload column {info['name']!r} is inconsistent")
+            column._saved = (kinds, field_texts, i, bools)
+            if len(column.codes.view()) != columns.size:
                 raise ValueError(f"payload column {info['name']!r} is inconsistent")
             columns._fields[info["name"]] = column
         return columns

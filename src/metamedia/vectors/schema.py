@@ -26,4 +26,5 @@ points = Table(
     Column("vector", LargeBinary, nullable=True),  # little-endian float32, normalised for cosine
     Column("payload", Text, nullable=True),  # JSON object, NULL when empty
     Index("ix_vector_points_version", "collection", "version"),
+    Index("ix_vector_points_live", "collection", "deleted"),  # live counts without reading vectors
 )

@@ -7,6 +7,12 @@ Layout under data_dir/vectors/<name>/:
                                records its row count and the sha256 of that prefix.
 A snapshot directory is fully written and fsynced under a temporary name, renamed, and only then
 named in CURRENT; a crash at any point leaves the previous snapshot intact.
+
+Integrity: the manifest records every file's full sha256 (checked by `verify_snapshot(full=True)`:
+`Collection.verify`, backups and restores) and a stamp (size + sha256 of sampled blocks: the head,
+the tail and evenly spread blocks), checked on every open so a reopen does not hash the whole
+snapshot again. A torn, truncated or swapped file fails the stamp and the collection is rebuilt
+from the store; bit rot inside a block the stamp does not cover is found by `verify`.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import MetamediaError
 from ..fsutil import fsync_path
 from .config import CollectionConfig
-from .fullvectors import file_sha256, prefix_sha256
+from .fullvectors import file_sha256, prefix_sha256, sampled_sha256
 from .index import AnnIndex
 from .payloads import PayloadColumns
 from .state import CollectionState, vectors_path
@@ -34,10 +41,14 @@ FORMAT = 1
 SNAPSHOT_FILES = ("index.faiss", "labels.npy", "alive.npy", "payloads.jsonl")
 # Written since issue 20; snapshots without them still load (columns rebuilt from payloads.jsonl).
 COLUMN_FILES = ("payload_offsets.npy", "payload_columns.npz", "payload_columns.json")
+# The vocabulary texts apart from payload_columns.json, parsed on first use (optional on load).
+TEXTS_FILE = "payload_texts.json"
 
 
-class SnapshotError(Exception):
+class SnapshotError(MetamediaError):
     """A snapshot is missing, incomplete or does not match its manifest."""
+
+    status_code = 500
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -72,11 +83,15 @@ def write_snapshot(directory: Path, config: CollectionConfig, state: CollectionS
     np.save(temp / "payload_offsets.npy", offsets)
     with open(temp / "payload_columns.npz", "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
+    texts = [info.pop("texts") for info in meta["fields"]]
     (temp / "payload_columns.json").write_text(json.dumps(meta, separators=(",", ":")))
-    files = {}
-    for name in (*SNAPSHOT_FILES, *COLUMN_FILES):
+    (temp / TEXTS_FILE).write_text(json.dumps(texts, separators=(",", ":")))  # JSON keeps every character
+    files, stamps = {}, {}
+    for name in (*SNAPSHOT_FILES, *COLUMN_FILES, TEXTS_FILE):
         fsync_path(temp / name)
         files[name] = file_sha256(temp / name)
+        size = (temp / name).stat().st_size
+        stamps[name] = {"size": size, "sample": sampled_sha256(temp / name, size)}
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "collection": config.name,
@@ -86,13 +101,16 @@ def write_snapshot(directory: Path, config: CollectionConfig, state: CollectionS
         "labels": state.size,
         "generation": state.generation,
         "files": files,
+        "stamps": stamps,
     }
     if state.index.vectors is not None:
         state.index.vectors.flush()
+        length = state.index.vectors.count * config.dim * 4
         manifest["vectors"] = {
             "file": vectors_path(directory, state.generation).name,
             "rows": state.index.vectors.count,
             "sha256": state.index.vectors.checksum(),
+            "sample": sampled_sha256(state.index.vectors.path, length),
         }
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     fsync_path(temp / "manifest.json")
@@ -133,20 +151,36 @@ def read_manifest(snapshot: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_snapshot(directory: Path, snapshot: Path, manifest: dict[str, Any]) -> None:
-    """Raise SnapshotError unless every file matches its recorded sha256."""
+def verify_snapshot(directory: Path, snapshot: Path, manifest: dict[str, Any], full: bool = True) -> None:
+    """Raise SnapshotError unless every file matches its manifest: its full sha256, or with
+    `full=False` its stamp (size + sampled sha256; snapshots written before stamps get full)."""
+    stamps = manifest.get("stamps") if not full else None
     for name, digest in manifest["files"].items():
         path = snapshot / name
-        if not path.is_file() or file_sha256(path) != digest:
+        if stamps is not None and name in stamps:
+            stamp = stamps[name]
+            try:
+                good = path.stat().st_size == stamp["size"] and (
+                    sampled_sha256(path, stamp["size"]) == stamp["sample"]
+                )
+            except (OSError, ValueError):
+                good = False
+        else:
+            good = path.is_file() and file_sha256(path) == digest
+        if not good:
             raise SnapshotError(f"{path} is missing or does not match its checksum")
     if "vectors" in manifest:
         info = manifest["vectors"]
         path = directory / info["file"]
+        length = info["rows"] * manifest["config"]["dim"] * 4
         try:
-            actual = prefix_sha256(path, info["rows"] * manifest["config"]["dim"] * 4)
+            if stamps is not None and "sample" in info:
+                good = sampled_sha256(path, length) == info["sample"]
+            else:
+                good = prefix_sha256(path, length) == info["sha256"]
         except (OSError, ValueError) as exc:
             raise SnapshotError(f"{path}: {exc}") from exc
-        if actual != info["sha256"]:
+        if not good:
             raise SnapshotError(f"{path} does not match its checksum")
 
 
@@ -159,7 +193,7 @@ def load_snapshot(directory: Path, config: CollectionConfig) -> CollectionState:
     saved = CollectionConfig.from_dict(manifest["config"])
     if saved.with_ef_search(config.ef_search) != config:
         raise SnapshotError("snapshot was written for another collection configuration")
-    verify_snapshot(directory, snapshot, manifest)
+    verify_snapshot(directory, snapshot, manifest, full=False)
     generation = int(manifest["generation"])
     try:
         index = AnnIndex.load(
@@ -180,15 +214,15 @@ def load_snapshot(directory: Path, config: CollectionConfig) -> CollectionState:
                     arrays,
                     (snapshot / "payloads.jsonl").read_bytes(),
                     np.load(snapshot / "payload_offsets.npy", allow_pickle=False),
+                    (snapshot / TEXTS_FILE).read_bytes() if TEXTS_FILE in manifest["files"] else None,
                 )
         except (ValueError, KeyError, OSError) as exc:
             raise SnapshotError(f"cannot read payload columns in {snapshot}: {exc}") from exc
     else:
         with open(snapshot / "payloads.jsonl", encoding="utf-8") as handle:
             state.columns.append(json.loads(line) for line in handle)
-    alive_labels = np.flatnonzero(alive)
-    state.id_to_label = dict(zip(label_ids[alive_labels].tolist(), alive_labels.tolist(), strict=True))
-    state.n_alive = len(alive_labels)
+    state._id_to_label = None  # built on first use
+    state.n_alive = int(np.count_nonzero(alive))
     if (
         not (len(label_ids) == len(alive) == state.columns.size == index.size)
         or state.n_alive != manifest["count"]

@@ -28,7 +28,8 @@ class CollectionState:
     version: int = 0
     label_ids: Growable = field(default_factory=lambda: Growable(np.int64, -1))
     alive: Growable = field(default_factory=lambda: Growable(np.bool_, False))
-    id_to_label: dict[int, int] = field(default_factory=dict)
+    # None after a snapshot load: built from label_ids/alive on first use (a reader never needs it).
+    _id_to_label: dict[int, int] | None = field(default_factory=dict)
     columns: PayloadColumns = field(default_factory=PayloadColumns)
     n_alive: int = 0
     _alive_bitmap: np.ndarray | None = None
@@ -40,6 +41,15 @@ class CollectionState:
         path = vectors_path(directory, generation)
         path.unlink(missing_ok=True)
         return cls(AnnIndex.create(config, path), generation, version)
+
+    @property
+    def id_to_label(self) -> dict[int, int]:
+        """Label of every live point id."""
+        if self._id_to_label is None:
+            labels = np.flatnonzero(self.alive.view())
+            ids = self.label_ids.view()[labels].tolist()
+            self._id_to_label = dict(zip(ids, labels.tolist(), strict=True))
+        return self._id_to_label
 
     @property
     def size(self) -> int:
