@@ -36,6 +36,7 @@ import faiss as _faiss
 import numpy as np
 
 from ..errors import DimensionMismatch, InvalidFilter, InvalidInput, NotFound
+from ..fsutil import fsync_path
 from .base import MAX_K, Hit
 from .validation import check_ids
 
@@ -171,7 +172,7 @@ class CompactCollection:
         )
         self.config["count"] = self._count
         _atomic(self.directory / _CONFIG, lambda handle: handle.write(json.dumps(self.config).encode()))
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
 
     # ---- writes -----------------------------------------------------------------------------
 
@@ -485,11 +486,3 @@ def _atomic(path: Path, write: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
