@@ -29,7 +29,7 @@ from .itemknn import ItemKNNRecommender
 from .popularity import PopularityRecommender
 from .precompute import PrecomputedScores, precompute_scores
 from .rerank import liked_columns
-from .serving import SERVING, FusedRecommender
+from .serving import SERVING, FusedRecommender, most_interacted
 from .storage import interactions
 
 log = logging.getLogger("metamedia.recommend.models")
@@ -228,7 +228,7 @@ def _fit_all(
         "trending": lambda: PopularityRecommender(TRENDING_HALF_LIFE_DAYS).fit(matrix, timestamps=stamps),
         "itemknn": lambda: ItemKNNRecommender(neighbours=100).fit(matrix),
         "als": lambda: ALSRecommender(factors=64, iterations=15, num_threads=1).fit(matrix),
-        "ease": lambda: EASERecommender(l2=300.0).fit(_most_interacted(matrix, item_users)),
+        "ease": lambda: EASERecommender(l2=300.0).fit(most_interacted(matrix, item_users, EASE_MAX_ITEMS)),
         "graph": lambda: GraphFilterRecommender(
             alpha=0.3 if graph_factors >= 1 else 0.0, factors=max(1, graph_factors)
         ).fit(matrix),
@@ -241,17 +241,6 @@ def _fit_all(
             errors[name] = str(exc)
             log.warning("recommender %s could not be fitted: %s", name, exc)
     return models, errors
-
-
-def _most_interacted(matrix: sp.csr_matrix, item_users: np.ndarray) -> sp.csr_matrix:
-    """The matrix with all but the EASE_MAX_ITEMS most-interacted columns zeroed."""
-    if int((item_users > 0).sum()) <= EASE_MAX_ITEMS:
-        return matrix
-    keep = np.zeros(matrix.shape[1], dtype=np.float32)
-    keep[np.argsort(-item_users, kind="stable")[:EASE_MAX_ITEMS]] = 1.0
-    trimmed = sp.csr_matrix(matrix @ sp.diags(keep))
-    trimmed.eliminate_zeros()
-    return trimmed
 
 
 def allowed_mask(

@@ -104,7 +104,7 @@ class FusedRecommender(ScoringRecommender):
         weights = self.config.weights
         self.ease = (
             EASERecommender(self.config.ease_l2).fit(
-                _most_interacted(matrix, item_users, self.config.ease_max_items)
+                most_interacted(matrix, item_users, self.config.ease_max_items)
             )
             if weights.get("ease-signal")
             else None
@@ -171,7 +171,7 @@ class FusedRecommender(ScoringRecommender):
         return fused
 
 
-def _most_interacted(matrix: sp.csr_matrix, item_users: np.ndarray, limit: int) -> sp.csr_matrix:
+def most_interacted(matrix: sp.csr_matrix, item_users: np.ndarray, limit: int) -> sp.csr_matrix:
     """The matrix with all but the ``limit`` most-interacted columns zeroed."""
     if int((item_users > 0).sum()) <= limit:
         return matrix
