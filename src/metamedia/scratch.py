@@ -7,6 +7,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from .embed.model import TextEmbedder
 from .engine import Engine
@@ -23,7 +26,17 @@ def scratch_engine(settings: Settings, embedder: TextEmbedder | None = None) -> 
         data_dir = Path(tmp) / "data"
         shutil.copytree(Path(settings.data_dir), data_dir)
         engine = Engine(settings.replace(data_dir=data_dir), embedder=embedder)
+        # The copy is thrown away afterwards: its commits need not reach the disk (no fsync per
+        # commit). This changes durability only, never what is stored or ranked.
+        event.listen(engine.db, "connect", _no_fsync)
+        engine.db.dispose()
         try:
             yield engine
         finally:
             engine.close()
+
+
+def _no_fsync(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()

@@ -133,6 +133,7 @@ def catalog_content(engine: Engine, links_csv: Path) -> tuple[dict[int, np.ndarr
     return {movie_of[i]: vectors[p] for p, i in enumerate(ids)}, genres
 
 
+REPLAY_USERS = 200  # served-path replay sample: ~5 minutes on 2 cores (evaluation.served)
 BANDIT_REPORT = Path("bench/results/bandit-replay/report.json")  # where `metamedia eval bandit` writes
 
 
@@ -147,7 +148,7 @@ def _read_report(path: Path) -> dict[str, Any] | None:
 
 def run_eval(
     ratings: Path, links: Path, out: Path, seed: int, quick: bool, catalog_vectors: bool,
-    replay_users: int = 60, cold_seeds: tuple[int, ...] = (0, 1), bandit_report: Path = BANDIT_REPORT,
+    replay_users: int = REPLAY_USERS, cold_seeds: tuple[int, ...] = (0, 1), bandit_report: Path = BANDIT_REPORT,
 ) -> dict[str, Any]:  # fmt: skip
     # deferred: keeps `metamedia --help` and light commands from loading the recommenders and scipy
     from ..evaluation.algorithms import default_algorithms
@@ -225,7 +226,7 @@ def eval_recommend(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     replay_users: Annotated[
         int, typer.Option(help="Test users replayed through Engine.recommend on a copy of the store (0: skip).")
-    ] = 60,
+    ] = REPLAY_USERS,
     cold_seeds: Annotated[
         str, typer.Option(help="Comma-separated seeds of the cold-item and cold-user splits ('' skips them).")
     ] = "0,1",
@@ -256,6 +257,6 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         """Offline evaluations; `metamedia eval --ratings R --links L` runs the recommender report."""
         if ctx.invoked_subcommand is not None:
             return
-        eval_recommend(ratings, links, out, seed, quick, catalog_vectors, False, 60, "0,1")
+        eval_recommend(ratings, links, out, seed, quick, catalog_vectors, False, REPLAY_USERS, "0,1")
 
     eval_app.callback(invoke_without_command=True)(eval_default)

@@ -61,6 +61,9 @@ def served_sections(serving: dict[str, Any]) -> list[str]:
                 f"titles outside the ratings data (never a hit): {replay['served_outside_ratings_share']:.1%}.",
                 "",
             ]
+        if "diagnosis_ndcg@10" in replay:
+            parts = ", ".join(f"{name} {value:.4f}" for name, value in replay["diagnosis_ndcg@10"].items())
+            lines += [f"Where the served lists lose (NDCG@10, same users, same fitted state): {parts}.", ""]
     else:
         lines += ["Served-path replay: not run (needs the catalog on an SQLite store).", ""]
     if serving.get("cold_items"):

@@ -18,6 +18,7 @@ The sample keeps the replay affordable (a request is tens of milliseconds on the
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .data import RatingsLog
 from .metrics import ndcg_at_k, paired_bootstrap_ratio
 from .protocol import CUTOFF, Phase
 
-SAMPLE_USERS = 60
+SAMPLE_USERS = 200
 ASK_LAST = 3
 PREFIX = "replay-"
 
@@ -39,6 +40,18 @@ def _reset(engine: Any) -> None:
     with engine.store.engine.begin() as conn:
         for table in (interactions, preferences, users):
             conn.execute(delete(table))
+
+
+@dataclass
+class Replay:
+    """The fed state of one replay: who was sampled, their held-out positives, how items map."""
+
+    recs: Any
+    chosen: np.ndarray  # positions in phase.users
+    names: list[str]  # the sampled users' ids in the engine
+    wanted: list[set[int]]  # their held-out positives (log item indices)
+    index_of_item: dict[int, int]  # catalog item id -> log item index
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def served_replay(
@@ -51,6 +64,17 @@ def served_replay(
     over ``phase.users``; ``held_out`` marks the test ratings of the log.
     """
     started = time.perf_counter()
+    replay = feed_replay(engine, log, phase, held_out, links_csv, sample=sample, ask_last=ask_last, seed=seed)
+    replay.recs.refresh(wait=True)
+    out = score_replay(replay, offline_ndcg[replay.chosen], seed=seed)
+    return {**out, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def feed_replay(
+    engine: Any, log: RatingsLog, phase: Phase, held_out: np.ndarray,
+    links_csv: Path, *, sample: int = SAMPLE_USERS, ask_last: int = ASK_LAST, seed: int = 0,
+) -> Replay:  # fmt: skip
+    """Bulk-import the others, fit, feed the sampled users through ``record_interaction`` (not refitted)."""
     _reset(engine)
     recs = engine.recs
     movies = {int(m) for m in log.item_ids}
@@ -89,41 +113,75 @@ def served_replay(
                 recs.recommend(name, CUTOFF)
                 latencies.append(time.perf_counter() - tick)
                 asked += 1
-    recs.refresh(wait=True)
-    served_ndcg = np.zeros(len(sampled))
-    arms: dict[str, int] = {}
-    arm_of: list[str] = []
-    unrated_served = 0  # catalog titles outside the ratings data: never a hit, whatever their merit
     relevant = phase.relevant[chosen]
-    for position, user in enumerate(sampled.tolist()):
-        result = recs.recommend(f"{PREFIX}{int(log.user_ids[user])}", CUTOFF)
-        arm_of.append(str(result["arm"] or result["algorithm"]))
-        arms[arm_of[-1]] = arms.get(arm_of[-1], 0) + 1
-        served = [index_of_item.get(int(row["id"]), -1) for row in result["results"]]
-        unrated_served += sum(i < 0 for i in served)
-        wanted = set(relevant[position].indices.tolist())
-        hits = np.array([[i in wanted for i in served] + [False] * (CUTOFF - len(served))], dtype=bool)
-        served_ndcg[position] = ndcg_at_k(hits, np.array([len(wanted)]), CUTOFF)[0]
-    offline = offline_ndcg[chosen]
-    ratio = float(served_ndcg.mean() / offline.mean()) if offline.mean() > 0 else None
     ms = np.array(latencies) * 1000.0 if latencies else np.zeros(1)
+    return Replay(
+        recs, chosen, [f"{PREFIX}{int(log.user_ids[user])}" for user in sampled.tolist()],
+        [set(relevant[p].indices.tolist()) for p in range(len(sampled))], index_of_item,
+        {
+            "users": int(len(sampled)), "fed_interactions": fed, "bulk_imported": len(rows),
+            "requests_while_feeding": asked, "catalog_items_linked": int((item_of_index >= 0).sum()),
+            "request_ms_p50": round(float(np.percentile(ms, 50)), 2),
+            "request_ms_p99": round(float(np.percentile(ms, 99)), 2),
+        },
+    )  # fmt: skip
+
+
+def score_replay(replay: Replay, offline: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+    """Ask every sampled user at the split point and score the lists (``offline``: the offline
+    best's NDCG@10 of the same users, in the same order)."""
+    recs, names, wanted, index_of_item = replay.recs, replay.names, replay.wanted, replay.index_of_item
+    served_ndcg, arm_of, unrated_served = _score_lists(recs, names, wanted, index_of_item, "auto")
+    # Where the served lists lose, on the same users and the same fitted state: the same request
+    # without the bandit (the served model itself, so no exploration), and the served list with the
+    # catalog titles outside the ratings data dropped (asked for 2k, the first k rated ones kept).
+    unexplored = _score_lists(recs, names, wanted, index_of_item, "fused")[0]
+    rated_only = _score_lists(recs, names, wanted, index_of_item, "auto", rated_only=True)[0]
+    arms: dict[str, int] = {}
+    for arm in arm_of:
+        arms[arm] = arms.get(arm, 0) + 1
+    ratio = float(served_ndcg.mean() / offline.mean()) if offline.mean() > 0 else None
     return {
-        "users": int(len(sampled)),
-        "fed_interactions": fed,
-        "bulk_imported": len(rows),
-        "requests_while_feeding": asked,
+        **replay.info,
         "served_ndcg@10": float(served_ndcg.mean()),
         "offline_best_ndcg@10_same_users": float(offline.mean()),
         "ratio": ratio,
         "ratio_95ci": list(paired_bootstrap_ratio(served_ndcg, offline, seed=seed)) if ratio else None,
         "served_arms": arms,
         "ndcg@10_by_arm": {
-            arm: [float(served_ndcg[np.array(arm_of) == arm].mean()), float(offline[np.array(arm_of) == arm].mean())]
+            arm: [
+                float(served_ndcg[np.array(arm_of) == arm].mean()),
+                float(offline[np.array(arm_of) == arm].mean()),
+            ]
             for arm in arms
         },
-        "served_outside_ratings_share": unrated_served / max(1, CUTOFF * len(sampled)),
-        "catalog_items_linked": int((item_of_index >= 0).sum()),
-        "request_ms_p50": round(float(np.percentile(ms, 50)), 2),
-        "request_ms_p99": round(float(np.percentile(ms, 99)), 2),
-        "seconds": round(time.perf_counter() - started, 1),
+        "served_outside_ratings_share": unrated_served / max(1, CUTOFF * len(names)),
+        "diagnosis_ndcg@10": {
+            "served (auto)": float(served_ndcg.mean()),
+            "fused asked explicitly (no exploration)": float(unexplored.mean()),
+            "served list without titles outside the ratings data": float(rated_only.mean()),
+            "offline best": float(offline.mean()),
+        },
     }
+
+
+def _score_lists(
+    recs: Any, names: list[str], wanted: list[set[int]], index_of_item: dict[int, int], algorithm: str,
+    *, rated_only: bool = False,
+) -> tuple[np.ndarray, list[str], int]:  # fmt: skip
+    """NDCG@10 of each user's list from ``recs.recommend``, the arm that served it, and how many
+    served titles are outside the ratings data (``rated_only``: those are dropped from a longer list)."""
+    ndcg = np.zeros(len(names))
+    arm_of: list[str] = []
+    unrated = 0
+    for position, name in enumerate(names):
+        result = recs.recommend(name, 2 * CUTOFF if rated_only else CUTOFF, algorithm=algorithm)
+        arm_of.append(str(result["arm"] or result["algorithm"]))
+        served = [index_of_item.get(int(row["id"]), -1) for row in result["results"]]
+        unrated += sum(i < 0 for i in served)
+        served = [i for i in served if i >= 0][:CUTOFF] if rated_only else served
+        hits = np.array(
+            [[i in wanted[position] for i in served] + [False] * (CUTOFF - len(served))], dtype=bool
+        )
+        ndcg[position] = ndcg_at_k(hits, np.array([len(wanted[position])]), CUTOFF)[0]
+    return ndcg, arm_of, unrated
