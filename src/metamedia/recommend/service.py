@@ -46,7 +46,7 @@ from .models import (
     top_up,
     trending_rank,
 )
-from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
+from .ports import AlgorithmPicker, ItemSource, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
@@ -103,6 +103,7 @@ class RecommendService(ProfileMixin):
         bandit: Callable[[], AlgorithmPicker],
         memory: Callable[[], MemoryFeedback],
         publish: EventSink,
+        items: ItemSource | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -111,6 +112,7 @@ class RecommendService(ProfileMixin):
         self._bandit = bandit
         self._memory = memory
         self.publish = publish
+        self.items = items if items is not None else store  # result rows; writes validate against `store`
         create_tables(self.db)
         self.models = ModelCache(db, store, media, changes)
         # One interaction in, handed to each learner in turn (profile, bandit + memory, events).
@@ -367,7 +369,7 @@ class RecommendService(ProfileMixin):
             diversity="mmr", mmr_lambda=SERVING.mmr_lambda, explainer=explainer,
         )  # fmt: skip
         final, notes, strategy_ids = memory_rerank(self._memory().reranker, user, ranked, catalog, ctx, k)
-        items = self.store.get_items([item_id for item_id, _, _ in final])
+        items = self.items.get_items([item_id for item_id, _, _ in final])
         results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
         served = [r["id"] for r in results]
         if decision is not None:
