@@ -72,7 +72,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     report: dict[str, object] = {
         "catalog": repo_relative(args.catalog),
-        "data_dir": repo_relative(data_dir) if args.data_dir else "a temporary folder",
+        "data_dir": "reused (--data-dir)" if args.data_dir else "a temporary folder",
     }
     run_started = time.perf_counter()
     loads = [os.getloadavg()[0]]
