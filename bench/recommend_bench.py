@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metamedia.demo import load_demo_catalog, load_demo_community
+from metamedia.demo import DemoFiles, load_demo_catalog, load_demo_community
 from metamedia.engine import Engine
 from metamedia.settings import Settings
 
@@ -82,7 +82,10 @@ def main() -> None:
         report["items"] = engine.count()
         report["ingest_s"] = round(time.perf_counter() - tick, 1)
         recs = engine.recs
-        report["import"] = load_demo_community(engine, args.catalog) or "already imported in --data-dir"
+        report["import"] = load_demo_community(engine, args.catalog)
+        if report["import"] is None:  # a store not loaded by the demo loader (make bench's shared one)
+            files = DemoFiles.beside(args.catalog)  # re-importing is idempotent: duplicates are counted
+            report["import"] = recs.import_ratings(files.ratings, files.links)
         report["fit"] = recs.refresh()
         users = sorted(recs.models.fitted().user_rows)
         algorithms = [a for a in args.algorithms.split(",") if a]
