@@ -71,6 +71,8 @@ POOL_DEPTH = 200
 # The arms the bandit may explore besides the fused default, scored per request otherwise (EASE and
 # ALS ~50 ms, GF-CF ~150 ms on the demo catalog: a few percent of explored requests set the p99).
 POOL_ARMS = ("itemknn", "als", "ease", "graph")
+# Users with stored heads per arm (the most recently active first): 16 MB per arm; the others score live.
+POOL_USERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def precompute_pools(
     n_items: int,
     *,
     depth: int = POOL_DEPTH,
-    max_users: int = MAX_CELLS // (2 * POOL_DEPTH),
+    max_users: int = POOL_USERS,
 ) -> PrecomputedPools:
     """The head of every known user's ranking by ``model`` (most recent users first, up to ``max_users``)."""
     users = [u for u in per_user if per_user[u]]
