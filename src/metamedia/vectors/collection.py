@@ -218,8 +218,9 @@ class Collection(CollectionMaintenance):
         found = self._lean_search(queries, k, ef) if filter is None and threshold is None else None
         if found is not None:
             distances, labels, label_ids = found
-            if labels.shape[1] and labels[0, -1] >= 0:  # a full row: two gathers, no masks
-                return Neighbours(label_ids[labels], raw_to_scores(self._config.metric, distances))
+            if labels.shape[1] and labels[0, -1] >= 0:  # a full row: one gather, no masks
+                scores = distances if self._config.metric != "l2" else raw_to_scores("l2", distances)
+                return _TUPLE_NEW(Neighbours, (label_ids[labels], scores))  # type: ignore[no-any-return]
             ids, scores, _ = _to_neighbours(self._config.metric, distances, labels, label_ids, None)
         else:
             array = np.asarray(queries)
@@ -285,7 +286,7 @@ class Collection(CollectionMaintenance):
             if (
                 state.n_alive == state.size > config.exact_max
                 and fetch <= state.size
-                and not config.quantised
+                and config.precision == "float32"  # not quantised: nothing to re-rank
                 and index.graph_ready
             ):
                 # The planner's answer for this case (graph, unfiltered, ef widened to fetch), without
