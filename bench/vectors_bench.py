@@ -404,10 +404,10 @@ def paired_overhead(col: Any, queries: np.ndarray) -> dict[str, Any]:
     # must give exactly our ids.
     ours_ids = col.search_arrays(queries, K).ids
     agreement = float((index.search(queries, K)[1] == ours_ids).mean())
-    normalised = queries / np.linalg.norm(queries, axis=1, keepdims=True, dtype=np.float64)
     from metamedia.vectors.validation import check_vectors  # deferred: worker-only import
 
-    exact = bool(np.array_equal(index.search(check_vectors(normalised, col.config), K)[1], ours_ids))
+    normalised = check_vectors(queries, col.config, what="queries")  # exactly what search_arrays searches
+    exact = bool(np.array_equal(index.search(normalised, K)[1], ours_ids))
     return {
         "design": "rotated",
         "queries_per_engine": len(queries),
