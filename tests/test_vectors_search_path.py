@@ -54,6 +54,13 @@ def test_single_search_and_arrays_match_the_batch_path(tmp_path: Path, data, met
         one = col.search_arrays(query, k=7)
         assert one.ids.tolist() == [arrays.ids[i].tolist()]
         assert type(single[0]).__name__ == "Hit" and single[0].id == single[0][0]
+    # Unit-length queries (what embedding models return) are searched as they are, on both paths.
+    unit = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    unit_batch = col.search_arrays(unit, k=7)
+    assert unit_batch.ids.tolist() == arrays.ids.tolist()
+    for i, query in enumerate(unit):
+        assert [h.id for h in col.search(query, k=7)] == unit_batch.ids[i].tolist()
+        np.testing.assert_allclose([h.score for h in col.search(query, k=7)], unit_batch.scores[i], rtol=1e-6)
     # A float64 list takes the general path and answers the same.
     assert [h.id for h in col.search(queries[0].astype(np.float64).tolist(), k=7)] == arrays.ids[0].tolist()
     db.close()

@@ -33,6 +33,7 @@ from .planner import EF_PER_SELECTIVITY, PROBE, Plan, plan_search, refine_with_p
 from .state import CollectionState
 from .store import PointStore
 from .validation import (
+    UNIT_TOLERANCE,
     check_ef,
     check_ids,
     check_k,
@@ -273,7 +274,9 @@ class Collection(CollectionMaintenance):
         if config.metric == "cosine":
             if not 0.0 < square < math.inf:
                 return None
-            row = query.reshape(1, -1) * np.float32(1.0 / math.sqrt(square))
+            row = query.reshape(1, -1)  # a view: faiss only reads it
+            if abs(square - 1.0) > UNIT_TOLERANCE:
+                row = row * np.float32(1.0 / math.sqrt(square))
         elif square < math.inf:
             row = query.reshape(1, -1)
         else:

@@ -16,6 +16,8 @@ from .payloads import Payload, validate_payload
 
 faiss: Any = _faiss  # its bundled stubs miss the SWIG helpers
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Squared norms within this of 1 count as unit length (float32 normalisation leaves ~1e-7).
+UNIT_TOLERANCE = 1e-6
 
 
 def check_ids(
@@ -78,16 +80,21 @@ def check_vectors(
     # One pass finds the squared norms and checks finiteness: a NaN or infinite component makes its
     # row's sum non-finite. A float32 sum can also overflow for huge finite values: then the float64
     # path decides. One row (a query) skips numpy's per-call overhead for the scalar steps.
+    # A row already of unit length to float32 precision (what embedding models return) is kept as
+    # it is: dividing by its norm would only move the last bits.
     if len(array) == 1:
         # The same arithmetic as Collection's lean single-query path, so both give identical rows.
         square = squared_norm(array[0])
         if 0.0 < square < math.inf:
-            array *= np.float32(1.0 / math.sqrt(square))
+            if abs(square - 1.0) > UNIT_TOLERANCE:
+                array *= np.float32(1.0 / math.sqrt(square))
             return array
     else:
         squares = np.einsum("ij,ij->i", array, array)
         if np.isfinite(squares).all() and squares.all():
-            array /= np.sqrt(squares)[:, None]
+            norms = np.sqrt(squares)
+            norms[np.abs(squares - 1.0) <= UNIT_TOLERANCE] = 1.0
+            array /= norms[:, None]
             return array
     norms = np.sqrt(np.einsum("ij,ij->i", array, array, dtype=np.float64))
     if not np.isfinite(norms).all():
