@@ -57,7 +57,8 @@ def test_single_search_and_arrays_match_the_batch_path(tmp_path: Path, data, met
     # Unit-length queries (what embedding models return) are searched as they are, on both paths.
     unit = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
     unit_batch = col.search_arrays(unit, k=7)
-    assert unit_batch.ids.tolist() == arrays.ids.tolist()
+    if metric == "cosine":  # the same directions as the scaled queries
+        assert unit_batch.ids.tolist() == arrays.ids.tolist()
     for i, query in enumerate(unit):
         assert [h.id for h in col.search(query, k=7)] == unit_batch.ids[i].tolist()
         np.testing.assert_allclose([h.score for h in col.search(query, k=7)], unit_batch.scores[i], rtol=1e-6)
