@@ -42,16 +42,20 @@ class ServingConfig:
     # (0, .5, 1, 1.5, 2, 3, 4) x (0, .5, 1, 2, 3, 4, 6, 8) with the best mean NDCG@10 over the cold-user
     # validation users of seeds 0 and 1 (`metamedia eval`, evaluation.coldstart).
     popularity_blend: dict[int, float] = field(
-        default_factory=lambda: {1: 3.0, 2: 1.5, 3: 1.5, 4: 2.0, 5: 1.0}
+        default_factory=lambda: {1: 2.0, 2: 1.5, 3: 1.5, 4: 2.0, 5: 1.0}
     )
     # Recent likes (standardised), each like weighted 0.5 ** (age / half-life) from a reference time, added
     # with this weight when a user has n rated items: what was liked lately, the served form of "popular
     # when this user arrived". Served: the reference is the newest interaction at fit time (now, as
     # trending); evaluated: the time of the cold user's latest rating, counting only likes before it.
     recent_popularity_blend: dict[int, float] = field(
-        default_factory=lambda: {1: 6.0, 2: 6.0, 3: 6.0, 4: 3.0, 5: 0.5}
+        default_factory=lambda: {1: 4.0, 2: 6.0, 3: 6.0, 4: 3.0, 5: 0.5}
     )
     recent_half_life_days: float = 365.0
+    # A quiet spell falls back to popularity: the decayed likes are topped up to this many with pseudo-likes
+    # spread as all likes up to the reference time, so a handful of fresh likes on a stale catalog cannot
+    # take over every newcomer's list (in the evaluation a year holds thousands of likes: no effect there).
+    recent_min_likes: float = 200.0
     mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
     # Items nobody interacted with yet are scored through the content -> CF map (recommend.coldstart,
     # settings chosen on the cold-item validation split on both seeds), as a z-score over the warm
@@ -73,8 +77,8 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.ease_l2 <= 0 or self.knn_neighbours <= 0 or self.ease_max_items <= 0:
             raise InvalidInput("ease_l2, knn_neighbours and ease_max_items must be positive")
-        if self.recent_half_life_days <= 0:
-            raise InvalidInput("recent_half_life_days must be positive")
+        if self.recent_half_life_days <= 0 or self.recent_min_likes < 0:
+            raise InvalidInput("recent_half_life_days must be positive and recent_min_likes not negative")
         unknown = set(self.weights) - {"ease-signal", "item-knn-signal"}
         if unknown or not any(self.weights.values()):
             raise InvalidInput(f"fusion weights need ease-signal and/or item-knn-signal, got {self.weights}")
@@ -182,6 +186,10 @@ class FusedRecommender(ScoringRecommender):
             decay = 0.5 ** (np.clip(ages, 0.0, None) / self.config.recent_half_life_days)
             weights = np.where(ages >= 0.0, decay, 0.0)
             out[row] = np.bincount(self._liked_items, weights=weights, minlength=self.n_items)
+            missing = self.config.recent_min_likes - float(weights.sum())
+            if missing > 0:
+                before = np.bincount(self._liked_items, weights=ages >= 0.0, minlength=self.n_items)
+                out[row] += np.float32(missing / max(float(before.sum()), 1.0)) * before.astype(np.float32)
         return standardise(out, self.candidates)
 
     def score(
