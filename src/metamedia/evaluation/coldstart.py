@@ -210,7 +210,7 @@ def _cold_user_scores(
     reference = np.zeros(len(users), dtype=np.float64)
     for position, user in enumerate(users.tolist()):
         rows = ordered[user]
-        reference[position] = float(log.timestamps[rows[: n][-1]])
+        reference[position] = float(log.timestamps[rows[:n][-1]])
         for r in rows[:n]:
             h_rows.append(position)
             h_cols.append(int(log.items[r]))
