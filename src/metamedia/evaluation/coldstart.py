@@ -9,11 +9,14 @@ content -> collaborative map (recommend.coldstart.ContentMap), whose factors and
 chosen on a validation split made the same way inside the warm items.
 
 Cold users. A seeded 15% of the users with at least 15 ratings are "new" (a further 15% are the
-validation users that choose the popularity blend of recommend.serving). Models are fitted on
+validation users that choose the blend weights of recommend.serving). Models are fitted on
 everyone else's ratings. A new user's first n ratings in time order (n = 1..5) are their
 history; the positives among their later ratings are the targets; every item anyone rated in
-training is ranked (history excluded). Compared: popularity and the served model
-(``FusedRecommender(SERVING)``, which blends in popularity for short histories).
+training is ranked (history excluded). Compared: popularity (all-time interaction counts, the
+yardstick) and the served model (``FusedRecommender(SERVING)``, which blends in the popularity of
+liked items and the recent likes for short histories). The served model dates its recent-likes
+prior at the user's n-th rating and counts only other users' likes up to then: what "now" is for
+a user who arrived at that time (served: the newest interaction at fit time).
 """
 
 from __future__ import annotations
