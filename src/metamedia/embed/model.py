@@ -106,7 +106,6 @@ class TextEmbedder:
         self._worker: threading.Thread | None = None
         self._waiting_lock = threading.Lock()
         self.query_batches = 0
-        self.concurrent_queries = True  # ONNX queries embed in their own threads, not in batches
 
     def _load(self) -> Any:
         if self._model is not None:
@@ -267,18 +266,11 @@ class TextEmbedder:
         return future
 
     def _encode_now(self, text: str) -> np.ndarray | None:
-        """Embed on ONNX Runtime in the calling thread. With `concurrent_queries` always: a session
-        runs from several threads at once, outside the interpreter lock, so concurrent queries use
-        every core the kernel gives the process, however many other processes compete for them, and
-        pay no hand-over to a worker. Without, only when nothing else wants the model (no queued
-        query, model free). None = take the queue (always on torch)."""
-        if not self.onnx_available():
+        """Embed in the calling thread when nothing else wants the model (no queued query, model
+        free): one query alone pays no hand-over to the worker thread. None = take the queue."""
+        if not self._queries.empty() or not self.onnx_available():
             return None
         model = self._runner(small=True)
-        if self.concurrent_queries:
-            return np.asarray(self._forward(model, [text], threads=self.query_threads)[0])
-        if not self._queries.empty():
-            return None
         if not self._model_lock.acquire(blocking=False):
             return None
         try:
