@@ -5,6 +5,7 @@ filtered field as a list, and an older collection's layout is brought up to date
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,13 @@ def test_migration_brings_an_older_typed_layout_up_to_date(pgdb: PgVectorDB, pg_
     assert any(name.startswith("mmv_cv_") for name in after_indexes)
     pgdb.index_filter_fields("old", {"bucket": "number"})  # again, without covering: the covering index stays
     assert any(name.startswith("mmv_cv_") for name in index_names(pgdb, "mmv_old"))
+
+    # nothing left to migrate: no DDL, so it neither waits for nor blocks a reader's open transaction
+    with pgdb.engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM mmv_old"))  # holds ACCESS SHARE until rollback
+        done = ThreadPoolExecutor(1).submit(pgdb.index_filter_fields, "old", {"bucket": "number"})
+        assert done.result(timeout=20).typed["bucket"].covering
+        reader.rollback()
 
     other = PgVectorDB(make_pg_engine(pg_url))  # a fresh catalog reader
     try:

@@ -15,7 +15,7 @@ from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
 from .collection import METRIC_SQL, PgCollection, search_connections
-from .typed import TypedField, check_typed_fields
+from .typed import TypedField, check_typed_fields, expected_indexes
 
 _md = MetaData()
 pg_collections = Table(
@@ -95,8 +95,16 @@ class PgVectorDB:
                 for f, t in typed.items()
             }
             new = {f: t for f, t in wanted.items() if collection.typed.get(f) != t}
-            # idempotent DDL for every typed field: adds what an older layout lacks
-            collection.add_typed_columns(conn, {**collection.typed, **wanted}, analyze=bool(new))
+            every = {**collection.typed, **wanted}
+            present = set(
+                conn.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename = :t"),
+                    {"t": collection.table.name},
+                ).scalars()
+            )
+            if new or not expected_indexes(collection.table.name, every) <= present:
+                # idempotent DDL for every typed field: adds what an older layout lacks
+                collection.add_typed_columns(conn, every, analyze=bool(new))
             if new:
                 conn.execute(
                     update(pg_collections)

@@ -96,7 +96,7 @@ def add_columns_sql(
         column = quote(typed.column)
 
         def index(prefix: str, typed: TypedField = typed) -> str:
-            return quote(prefix + hashlib.sha1(f"{table_name}.{typed.column}".encode()).hexdigest()[:24])  # noqa: S324
+            return quote(index_name(prefix, table_name, typed))
 
         statements.append(
             f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {KINDS[typed.kind]} "
@@ -113,6 +113,20 @@ def add_columns_sql(
             f"CREATE INDEX IF NOT EXISTS {index('mmv_od_')} ON {table} (id) WHERE {typed.odd_rows}"
         )
     return statements
+
+
+def index_name(prefix: str, table_name: str, typed: TypedField) -> str:
+    """Unquoted name of one of a field's indexes: mmv_ix_ (plain btree), mmv_cv_ (covering), mmv_od_ (odd rows)."""
+    return prefix + hashlib.sha1(f"{table_name}.{typed.column}".encode()).hexdigest()[:24]  # noqa: S324
+
+
+def expected_indexes(table_name: str, fields: Mapping[str, TypedField]) -> set[str]:
+    """The index names the current layout gives `fields` (to tell whether a migration has work to do)."""
+    names = set()
+    for typed in fields.values():
+        names.add(index_name("mmv_cv_" if typed.covering else "mmv_ix_", table_name, typed))
+        names.add(index_name("mmv_od_", table_name, typed))
+    return names
 
 
 def typed_condition(typed: TypedField, column_test: str, jsonb_test: str | None) -> str:
