@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,9 @@ PGVECTOR_MAX_EF = 1000  # hnsw.ef_search upper bound in pgvector
 EXACT_SELECTIVITY = 0.2
 FILTERED_EF_FACTOR = 10  # candidates per wanted match: 200 at k=10 and 50% selectivity
 DEFAULT_EXACT_MAX = 20_000
+TABLE_SIZE_TTL_S = 1.0  # how long a search reuses the table size it looked up
+ESTIMATE_TTL_S = 30.0  # ... and the planner's row estimate for one filter and its values
+ESTIMATES_KEPT = 256
 # metric -> (distance operator, HNSW operator class or None)
 METRIC_SQL = {
     "cosine": ("<=>", "vector_cosine_ops"),
@@ -120,6 +124,8 @@ class PgCollection:
         self.last_seq = 0  # change-log number of this object's latest write (vectors_pg.changes)
         self._quoted = engine.dialect.identifier_preparer.quote(self.table.name)
         self.exact_max = config.exact_max or DEFAULT_EXACT_MAX
+        self._size: tuple[float, int] | None = None  # (monotonic time, table size) of the last look
+        self._estimates: dict[tuple[str, str], tuple[float, int]] = {}  # filter -> (time, rows)
         op = METRIC_SQL[config.metric][0]
         self._distance = (
             f"l1_distance(embedding, {_VECTOR_PARAM})" if op == "<+>" else f"embedding {op} {_VECTOR_PARAM}"
@@ -329,6 +335,17 @@ class PgCollection:
         """Most matches answered exactly: `exact_max`, or fewer than EXACT_SELECTIVITY of the table."""
         return max(self.exact_max, k, math.ceil(EXACT_SELECTIVITY * total) - 1)
 
+    def _table_size_recent(self, search: SearchConnection) -> int:
+        """`_table_size`, remembered for TABLE_SIZE_TTL_S: it only sizes the exact cap and the
+        widened ef, and a stale value can cost speed, never an answer (the capped query counts)."""
+        remembered = self._size
+        now = time.monotonic()
+        if remembered is not None and now - remembered[0] < TABLE_SIZE_TTL_S:
+            return remembered[1]
+        size = self._table_size(search)
+        self._size = (now, size)
+        return size
+
     def _table_size(self, search: SearchConnection) -> int:
         """Rows in the table as the planner estimates them (statistics scaled to the current
         size); an exact count when the table was never analysed."""
@@ -349,16 +366,17 @@ class PgCollection:
     ) -> list[Hit]:
         """Exact over the matching rows when at most the cap match, else HNSW with a widened ef.
 
-        With typed columns only (`estimable`), the planner's row estimate (btree statistics) picks
-        HNSW for large matches without ranking `cap` rows first; otherwise, and when the estimate
-        says few, one capped exact query ranks the matches and counts them."""
+        With typed columns only (`estimable`), the planner's row estimate (btree statistics, looked
+        up once per filter and value every ESTIMATE_TTL_S) picks HNSW for large matches without
+        ranking `cap` rows first; otherwise, and when the estimate says few, one capped exact query
+        ranks the matches and counts them: one statement per search in the steady state."""
         if self._exact_only(k):
             return self._exact(search, vector, k, compiled)
         if compiled.where == "TRUE":
             return self._hnsw(search, vector, k, ef, compiled)
-        total = self._table_size(search)
+        total = self._table_size_recent(search)
         cap = self._exact_cap(total, k)
-        matching = self._estimate(search, compiled) if compiled.estimable else 0
+        matching = self._estimate_recent(search, compiled) if compiled.estimable else 0
         if matching <= cap:
             hits, matching = self._exact_capped(search, vector, k, compiled, cap)
             if matching <= cap:
@@ -385,6 +403,21 @@ class PgCollection:
             f"WHERE {compiled.where} ORDER BY d LIMIT {k}"
         )
         return self._hits(search, sql, vector, compiled.params)
+
+    def _estimate_recent(self, search: SearchConnection, compiled: CompiledFilter) -> int:
+        """`_estimate`, remembered per filter and values for ESTIMATE_TTL_S (statistics change only
+        on ANALYZE; a stale estimate costs speed, never an answer: the capped query counts, and a
+        short HNSW answer is redone exactly)."""
+        key = (compiled.typed_where or compiled.where, repr(sorted(compiled.params.items())))
+        now = time.monotonic()
+        remembered = self._estimates.get(key)
+        if remembered is not None and now - remembered[0] < ESTIMATE_TTL_S:
+            return remembered[1]
+        if len(self._estimates) >= ESTIMATES_KEPT:
+            self._estimates.clear()
+        estimate = self._estimate(search, compiled)
+        self._estimates[key] = (now, estimate)
+        return estimate
 
     def _estimate(self, search: SearchConnection, compiled: CompiledFilter) -> int:
         """Rows matching the filter as the planner estimates them for these values (from the
