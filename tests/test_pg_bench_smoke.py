@@ -63,7 +63,7 @@ def test_pg_bench_runs_and_metamedia_keeps_its_contract(pg_url: str, tmp_path: P
         assert block["metamedia_pg"]["short_queries"] == 0
         assert block["metamedia_pg"]["recall_at_10"] >= 0.99
         assert block["embedded"]["short_queries"] == 0
-        assert set(block["metamedia_pg_statements"]) == {"table_size", "capped_exact_query"}
+        assert set(block["metamedia_pg_statements"]) == {"table_size", "planner_estimate", "exact_query"}
 
     assert {
         "raw_binary_prepared",

@@ -368,19 +368,24 @@ class PgCollection:
 
         With typed columns only (`estimable`), the planner's row estimate (btree statistics, looked
         up once per filter and value every ESTIMATE_TTL_S) picks HNSW for large matches without
-        ranking `cap` rows first; otherwise, and when the estimate says few, one capped exact query
-        ranks the matches and counts them: one statement per search in the steady state."""
+        ranking `cap` rows first, and for few it ranks every match exactly with no count; other
+        filters get one capped exact query that ranks the matches and counts them. One statement
+        per search in the steady state."""
         if self._exact_only(k):
             return self._exact(search, vector, k, compiled)
         if compiled.where == "TRUE":
             return self._hnsw(search, vector, k, ef, compiled)
         total = self._table_size_recent(search)
         cap = self._exact_cap(total, k)
-        matching = self._estimate_recent(search, compiled) if compiled.estimable else 0
-        if matching <= cap:
-            hits, matching = self._exact_capped(search, vector, k, compiled, cap)
+        if compiled.estimable:
+            matching = self._estimate_recent(search, compiled)
             if matching <= cap:
-                return hits
+                # exact over every match, uncapped and uncounted: always the right answer, and a
+                # low estimate (stale statistics) costs at most a full exact scan
+                return self._exact(search, vector, k, compiled)
+        hits, matching = self._exact_capped(search, vector, k, compiled, cap)
+        if matching <= cap:
+            return hits
         # more than `cap` match (`matching` is a lower bound): widen ef for the selectivity
         ef = max(ef, math.ceil(FILTERED_EF_FACTOR * k * max(total, matching) / matching))
         hits = self._hnsw(search, vector, k, ef, compiled)
