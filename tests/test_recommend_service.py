@@ -358,3 +358,39 @@ def test_scores_precomputed_at_fit_time_equal_live_scoring_until_the_user_writes
     unseen = next(int(i) for i in fitted.catalog.item_ids if int(i) not in consumed(engine, user))
     engine.recs.record_interaction(user, unseen, "like")
     assert fitted.served_scores.get(user, engine.recs._events(user)) is None  # scored live from now on
+
+
+def test_explored_arms_serve_fit_time_heads_equal_to_live_scoring_until_the_user_writes(
+    engine: Engine, imported: dict[str, Any]
+) -> None:
+    from dataclasses import replace
+
+    recs = engine.recs
+    recs.refresh()
+    fitted = recs.models.fitted()
+    assert set(fitted.pools) == {"itemknn", "als", "ease", "graph"}
+    live_models = replace(fitted, pools={})  # what scoring every column per request gives
+    user = min(fitted.pools["ease"].index, key=lambda u: fitted.pools["ease"].index[u][1])  # fewest events
+    events = recs._events(user)
+    seen = consumed(engine, user)
+    for name, heads in fitted.pools.items():
+        allowed = np.array([int(i) not in seen for i in fitted.catalog.item_ids])
+        stored = heads.pool(user, events, allowed, 20)
+        assert stored is not None, name
+        live = recs._pool(name, user, live_models, fitted.catalog, events, seen, 20, (None, None),
+                          ([], None, None, None), frozenset())  # fmt: skip
+        assert stored[0].tolist() == live[0].tolist(), name
+        assert np.allclose(stored[1], live[1], atol=1e-4), name
+        assert heads.pool(user, events, allowed, 10_000) is None  # deeper than the head: scored live
+        drama = np.array(["Drama" in g for g in fitted.catalog.genres]) & allowed
+        filtered = heads.pool(user, events, drama, 5)  # a filter keeps the head's order among what passes
+        want = recs._pool(name, user, live_models, fitted.catalog, events, seen, 5, (None, None),
+                          (["Drama"], None, None, None), frozenset())  # fmt: skip
+        assert filtered is None or filtered[0].tolist() == want[0].tolist(), name
+    served = recs.recommend(user, 5, algorithm="ease")["results"]
+    unseen = next(int(i) for i in fitted.catalog.item_ids if int(i) not in seen)
+    recs.record_interaction(user, unseen, "like")
+    after = recs._events(user)
+    assert all(h.pool(user, after, np.ones(len(fitted.catalog), bool), 5) is None for h in fitted.pools.values())
+    again = recs.recommend(user, 5, algorithm="ease")["results"]
+    assert unseen not in [r["id"] for r in again] and served  # their write is in their next list

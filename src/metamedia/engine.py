@@ -126,6 +126,7 @@ class Engine:
                         bandit=lambda: self.bandit,
                         memory=lambda: self.memory,
                         publish=self.publish,
+                        items=self.search_pipeline.items,
                     )
         return self._recs
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from ..memory.reranker import RerankResult
 from ..memory.rules import Candidate as MemoryCandidate
 from ..memory.users import UserConstraint
+from ..models import MediaItem
 
 
 class ArmChoice(Protocol):
@@ -94,3 +95,9 @@ class MemoryFeedback(Protocol):
         context: dict[str, Any],
         recommended: list[str] | None = None,
     ) -> Any: ...
+
+
+class ItemSource(Protocol):
+    """Catalog items by id (the search layer's per-process cache, emptied when the catalog generation moves)."""
+
+    def get_items(self, item_ids: Sequence[int]) -> dict[int, MediaItem]: ...

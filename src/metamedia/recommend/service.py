@@ -35,6 +35,7 @@ from ..search.pipeline import result_row
 from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
+from .memory_rerank import memory_rerank
 from .models import (
     FittedModels,
     ModelCache,
@@ -45,7 +46,7 @@ from .models import (
     top_up,
     trending_rank,
 )
-from .ports import AlgorithmPicker, LoggedChoice, MemoryFeedback
+from .ports import AlgorithmPicker, ItemSource, LoggedChoice, MemoryFeedback
 from .preference import PreferenceEvent
 from .preferences import blocked_mask, user_limits
 from .profiles import ProfileMixin
@@ -102,6 +103,7 @@ class RecommendService(ProfileMixin):
         bandit: Callable[[], AlgorithmPicker],
         memory: Callable[[], MemoryFeedback],
         publish: EventSink,
+        items: ItemSource | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -110,6 +112,7 @@ class RecommendService(ProfileMixin):
         self._bandit = bandit
         self._memory = memory
         self.publish = publish
+        self.items = items if items is not None else store  # result rows; writes validate against `store`
         create_tables(self.db)
         self.models = ModelCache(db, store, media, changes)
         # One interaction in, handed to each learner in turn (profile, bandit + memory, events).
@@ -365,8 +368,8 @@ class RecommendService(ProfileMixin):
             candidates, k + MEMORY_SPARE, consumed=consumed, constraints=constraints,
             diversity="mmr", mmr_lambda=SERVING.mmr_lambda, explainer=explainer,
         )  # fmt: skip
-        final, notes, strategy_ids = self._memory_rerank(user, ranked, catalog, ctx, k)
-        items = self.store.get_items([item_id for item_id, _, _ in final])
+        final, notes, strategy_ids = memory_rerank(self._memory().reranker, user, ranked, catalog, ctx, k)
+        items = self.items.get_items([item_id for item_id, _, _ in final])
         results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
         served = [r["id"] for r in results]
         if decision is not None:
@@ -400,6 +403,11 @@ class RecommendService(ProfileMixin):
         query, seed = steer
         allowed = allowed_mask(fitted, catalog, genres, rating_min, runtime_max, media_type, consumed)
         allowed &= ~blocked_mask(catalog.genres, blocked)
+        stored = fitted.pools.get(effective) if fitted is not None and query is None and seed is None else None
+        if stored is not None and fitted is not None and fitted.catalog.same_columns(catalog):
+            ready = stored.pool(user, events, allowed, pool)  # None: their history or the filters outgrew it
+            if ready is not None:
+                return ready
         scores = self._scores(effective, user, fitted, catalog, events, allowed)
         if int((allowed & np.isfinite(scores)).sum()) < pool:
             # the fused model cannot rank items nobody interacted with, content only its nearest hits
@@ -518,32 +526,6 @@ class RecommendService(ProfileMixin):
             if column is not None:
                 out.append(HistoryItem(item_id, catalog.titles[column], catalog.vectors[column], strength))
         return out
-
-    def _memory_rerank(
-        self, user: str, ranked: list[Any], catalog: Any, ctx: dict[str, Any], k: int
-    ) -> tuple[list[tuple[int, float, list[str]]], list[str], dict[int, list[str]]]:
-        """Agent memory's reranker over the list (position scores, so it keeps the MMR order unless a rule acts)."""
-        memory_in = []
-        for position, item in enumerate(ranked):
-            column = catalog.position[item.item_id]
-            memory_in.append(
-                MemoryCandidate(
-                    item_id=str(item.item_id),
-                    score=1.0 - position / max(1, len(ranked)),
-                    genres=list(catalog.genres[column]),
-                    title=catalog.titles[column],
-                    runtime=None if math.isnan(catalog.runtime[column]) else int(catalog.runtime[column]),
-                    vote_average=None
-                    if math.isnan(catalog.rating[column])
-                    else float(catalog.rating[column]),
-                    reasons=[item.explanation],
-                )  # fmt: skip
-            )
-        result = self._memory().reranker.rerank(user, memory_in, ctx, {})
-        out = [
-            (int(c.item_id), float(c.score), list(dict.fromkeys(c.reasons))) for c in result.candidates[:k]
-        ]
-        return out, list(result.notes), {int(c.item_id): list(c.strategy_ids) for c in result.candidates[:k]}
 
     def _remember_served(
         self, decision_id: str, final: list[tuple[int, float, list[str]]], strategy_ids: dict[int, list[str]]

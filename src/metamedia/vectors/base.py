@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+import numpy as np
+
 Metric = Literal["cosine", "l2", "dot", "manhattan"]
 Precision = Literal["float32", "float16", "int8", "pq"]
 
@@ -31,6 +33,18 @@ class Hit(NamedTuple):
 
     id: int
     score: float
+
+
+class Neighbours(NamedTuple):
+    """A batch of search results as arrays (no Python object per hit), like faiss's own answer.
+
+    `ids` (n, k) int64 and `scores` (n, k) float32, best first per row. Where a query has fewer
+    than k results the row is padded with id -1 and score NaN: test `np.isnan(scores)`, since -1
+    may also be a real point id.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
 
 
 def higher_is_better(metric: str) -> bool:

@@ -179,19 +179,33 @@ class AnnIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW search; `bitmap` (packed little-endian bits over labels) restricts the labels."""
         if bitmap is None:
-            # Unfiltered parameters are read-only during a search: one object per ef, shared.
-            params = self._params.get(max(ef, k))
-            if params is None:
-                params = faiss.SearchParametersHNSW()
-                params.efSearch = max(ef, k)
-                self._params[max(ef, k)] = params
-            return self.index.search(queries, k, params=params)  # type: ignore[no-any-return]
+            return self.search_unfiltered(np.ascontiguousarray(queries, dtype=np.float32), k, ef)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(ef, k)
         selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         params.sel = selector
         distances, labels = self.index.search(queries, k, params=params)
         del selector
+        return distances, labels
+
+    def search_unfiltered(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """HNSW search of C-contiguous float32 `queries` (n, dim) with efSearch max(ef, k).
+
+        Calls the index's `search_c` (what faiss's `index.search` wrapper calls after checking its
+        arguments) with the parameters object of this ef, built once and shared: it is read-only
+        during a search.
+        """
+        ef = max(ef, k)
+        params = self._params.get(ef)
+        if params is None:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef
+            self._params[ef] = params
+        n = len(queries)
+        distances = np.empty((n, k), dtype=np.float32)
+        labels = np.empty((n, k), dtype=np.int64)
+        swig_ptr = faiss.swig_ptr
+        self.index.search_c(n, swig_ptr(queries), k, swig_ptr(distances), swig_ptr(labels), params)
         return distances, labels
 
     def search_exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
