@@ -9,11 +9,14 @@ content -> collaborative map (recommend.coldstart.ContentMap), whose factors and
 chosen on a validation split made the same way inside the warm items.
 
 Cold users. A seeded 15% of the users with at least 15 ratings are "new" (a further 15% are the
-validation users that choose the popularity blend of recommend.serving). Models are fitted on
+validation users that choose the blend weights of recommend.serving). Models are fitted on
 everyone else's ratings. A new user's first n ratings in time order (n = 1..5) are their
 history; the positives among their later ratings are the targets; every item anyone rated in
-training is ranked (history excluded). Compared: popularity and the served model
-(``FusedRecommender(SERVING)``, which blends in popularity for short histories).
+training is ranked (history excluded). Compared: popularity (all-time interaction counts, the
+yardstick) and the served model (``FusedRecommender(SERVING)``, which blends in the popularity of
+liked items and the recent likes for short histories). The served model dates its recent-likes
+prior at the user's n-th rating and counts only other users' likes up to then: what "now" is for
+a user who arrived at that time (served: the newest interaction at fit time).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ MAP_GRID: tuple[dict[str, Any], ...] = (
     *({"factors": f, "neighbours": n} for f in (64, 128) for n in (10, 50)),
 )
 BLEND_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+RECENT_LEVELS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 BOOTSTRAP = 1000
 
 
@@ -178,17 +182,38 @@ def _first_ratings(log: RatingsLog, users: np.ndarray) -> dict[int, np.ndarray]:
     return out
 
 
+def _timestamps(log: RatingsLog, rows: np.ndarray) -> sp.csr_matrix:
+    """Users x items rating times (unix seconds) of the selected ratings."""
+    shape = (len(log.user_ids), len(log.item_ids))
+    times = log.timestamps[rows].astype(np.float64)
+    return sp.csr_matrix((times, (log.users[rows], log.items[rows])), shape=shape, dtype=np.float64)
+
+
+def _fit_served(
+    log: RatingsLog, strengths: np.ndarray, fit_rows: np.ndarray, positive: float, config: ServingConfig
+) -> tuple[FusedRecommender, PopularityRecommender]:
+    """The served model and the popularity baseline, fitted on ``fit_rows`` as models.fit_models does."""
+    confidence, _, _ = _matrices(log, strengths, fit_rows, positive)
+    fused = FusedRecommender(config).fit(confidence, timestamps=_timestamps(log, fit_rows))
+    return fused, PopularityRecommender().fit(confidence)
+
+
 def _cold_user_scores(
-    log: RatingsLog, strengths: np.ndarray, users: np.ndarray, fit_rows: np.ndarray, n: int, positive: float,
+    log: RatingsLog, strengths: np.ndarray, users: np.ndarray, n: int, positive: float,
     models: tuple[FusedRecommender, PopularityRecommender],
 ) -> tuple[dict[str, np.ndarray], sp.csr_matrix, sp.csr_matrix, np.ndarray] | None:  # fmt: skip
-    """Per-user NDCG@10 inputs of one history length: scores, history, targets, candidate mask."""
+    """Per-user NDCG@10 inputs of one history length: scores, history, targets, reference times.
+
+    A user's reference time is that of their n-th rating: the served model's recent-likes prior
+    counts only other users' likes up to it (what "now" is for a user arriving then)."""
     fused, popularity = models
     shape = (len(users), len(log.item_ids))
     ordered = _first_ratings(log, users)
     h_rows, h_cols, h_vals, t_rows, t_cols = [], [], [], [], []
+    reference = np.zeros(len(users), dtype=np.float64)
     for position, user in enumerate(users.tolist()):
         rows = ordered[user]
+        reference[position] = float(log.timestamps[rows[:n][-1]])
         for r in rows[:n]:
             h_rows.append(position)
             h_cols.append(int(log.items[r]))
@@ -203,38 +228,49 @@ def _cold_user_scores(
     candidates = fused.candidates
     scores = {
         "popularity": popularity.score(np.zeros(len(users), np.int64)),
-        "served": fused.score(np.arange(len(users)), history=history),
+        "served": fused.score(np.arange(len(users)), history=history, reference_times=reference),
     }
     for name in scores:
         scores[name] = np.where(candidates[None, :], scores[name], -np.inf).astype(np.float32)
     keep = np.diff(targets.indptr) > 0
     if not keep.any():
         return None
-    return {k: v[keep] for k, v in scores.items()}, history[keep], targets[keep], candidates
+    return {k: v[keep] for k, v in scores.items()}, history[keep], targets[keep], reference[keep]
 
 
 def _blend_choice(
     log: RatingsLog, strengths: np.ndarray, users: np.ndarray, fit_rows: np.ndarray, positive: float,
     config: ServingConfig,
-) -> dict[int, float]:  # fmt: skip
-    """Per history length, the popularity blend weight with the best validation NDCG@10."""
-    confidence, _, _ = _matrices(log, strengths, fit_rows, positive)
-    fused = FusedRecommender(replace(config, popularity_blend={})).fit(confidence)
-    pop = PopularityRecommender().fit(confidence)
-    chosen: dict[int, float] = {}
+) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Per history length, the (popularity, recent likes) blend weights with the best validation NDCG@10."""
+    blank = replace(config, popularity_blend={}, recent_popularity_blend={n: 1.0 for n in HISTORY_LENGTHS})
+    fused, pop = _fit_served(log, strengths, fit_rows, positive, blank)
+    fused.config = replace(blank, recent_popularity_blend={})  # scores without either prior
+    chosen: dict[int, dict[str, Any]] = {}
     for n in HISTORY_LENGTHS:
-        out = _cold_user_scores(log, strengths, users, fit_rows, n, positive, (fused, pop))
+        out = _cold_user_scores(log, strengths, users, n, positive, (fused, pop))
         if out is None:
-            chosen[n] = 0.0
             continue
-        scores, history, targets, _ = out
+        scores, history, targets, reference = out
+        recent = fused.recent_popularity(reference)
         values = {
-            level: float(
-                _ndcg(scores["served"] + np.float32(level) * fused.popularity, targets, history).mean()
+            (level, recent_level): float(
+                _ndcg(
+                    scores["served"] + np.float32(level) * fused.popularity + np.float32(recent_level) * recent,
+                    targets, history,
+                ).mean()
             )
             for level in BLEND_LEVELS
-        }
-        chosen[n] = max(values, key=lambda level: (values[level], -level))
+            for recent_level in RECENT_LEVELS
+        }  # fmt: skip
+        best = max(values, key=lambda pair: (values[pair], -pair[0] - pair[1]))
+        chosen[n] = {
+            "popularity": best[0], "recent": best[1], "ndcg@10": values[best],
+            "ndcg@10_at_serving": values.get(
+                (config.popularity_blend.get(n, 0.0), config.recent_popularity_blend.get(n, 0.0))
+            ),
+            "ndcg@10_popularity_only": max(values[(level, 0.0)] for level in BLEND_LEVELS),
+        }  # fmt: skip
     return chosen
 
 
@@ -252,12 +288,10 @@ def cold_user_evaluation(
     fit_validation = ~np.isin(log.users, np.concatenate([test_users, validation_users]))
     blend = _blend_choice(log, strengths, validation_users, fit_validation, positive, config)
     fit_rows = ~np.isin(log.users, test_users)
-    confidence, _, _ = _matrices(log, strengths, fit_rows, positive)
-    fused = FusedRecommender(config).fit(confidence)
-    popularity = PopularityRecommender().fit(confidence)
+    fused, popularity = _fit_served(log, strengths, fit_rows, positive, config)
     rows = []
     for n in HISTORY_LENGTHS:
-        out = _cold_user_scores(log, strengths, test_users, fit_rows, n, positive, (fused, popularity))
+        out = _cold_user_scores(log, strengths, test_users, n, positive, (fused, popularity))
         if out is None:
             continue
         scores, history, targets, _ = out
@@ -276,6 +310,8 @@ def cold_user_evaluation(
         "seed": seed,
         "test_users": int(len(test_users)),
         "popularity_blend": {str(k): v for k, v in config.popularity_blend.items()},
+        "recent_popularity_blend": {str(k): v for k, v in config.recent_popularity_blend.items()},
+        "recent_half_life_days": config.recent_half_life_days,
         "blend_chosen_on_validation": {str(k): v for k, v in blend.items()},
         "rows": rows,
     }

@@ -95,9 +95,12 @@ def served_sections(serving: dict[str, Any]) -> list[str]:
                 )
         lines += [""]
         for r in serving["cold_users"]:
+            chosen = {n: (c["popularity"], c["recent"]) for n, c in r["blend_chosen_on_validation"].items()}
             lines.append(
-                f"- seed {r['seed']}: served popularity blend {r['popularity_blend']}, validation users would "
-                f"choose {r['blend_chosen_on_validation']}"
+                f"- seed {r['seed']}: served blend per history length (popularity, recent likes with a "
+                f"{r['recent_half_life_days']:g}-day half-life) "
+                f"{ {n: (v, r['recent_popularity_blend'].get(n, 0.0)) for n, v in r['popularity_blend'].items()} }, "
+                f"validation users would choose {chosen}"
             )
         lines.append("")
     return lines

@@ -47,6 +47,7 @@ def served_row(phases: dict[str, Phase], vectors: np.ndarray) -> tuple[dict[str,
 def serving_params(config: ServingConfig = SERVING) -> dict[str, Any]:
     out = asdict(config)
     out["popularity_blend"] = {str(k): v for k, v in config.popularity_blend.items()}
+    out["recent_popularity_blend"] = {str(k): v for k, v in config.recent_popularity_blend.items()}
     return out
 
 

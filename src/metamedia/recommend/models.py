@@ -242,7 +242,7 @@ def _fit_all(
         "graph": lambda: GraphFilterRecommender(
             alpha=0.3 if graph_factors >= 1 else 0.0, factors=max(1, graph_factors)
         ).fit(matrix),
-        "fused": lambda: FusedRecommender(SERVING).fit(matrix, vectors),
+        "fused": lambda: FusedRecommender(SERVING).fit(matrix, vectors, timestamps=stamps),
     }
     for name, build in builders.items():
         try:

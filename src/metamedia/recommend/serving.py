@@ -22,6 +22,7 @@ from .coldstart import ContentMap
 from .ease import EASERecommender
 from .hybrid import standardise
 from .itemknn import ItemKNNRecommender
+from .popularity import SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,24 @@ class ServingConfig:
     weights: dict[str, float] = field(default_factory=lambda: {"ease-signal": 1.0, "item-knn-signal": 0.1})
     ease_max_items: int = 12000
     # Popularity of liked items (standardised) added with this weight when a user has n rated items,
-    # n = 1..5; chosen on validation users by `metamedia eval` (evaluation.coldstart): seeds 0 and 1
-    # chose {3|4, 3, 2, 2|1.5, 1.5} from (0, .5, 1, 1.5, 2, 3, 4).
+    # n = 1..5, together with the recent-likes prior below: both weights per n are the pair of
+    # (0, .5, 1, 1.5, 2, 3, 4) x (0, .5, 1, 2, 3, 4, 6, 8) with the best mean NDCG@10 over the cold-user
+    # validation users of seeds 0 and 1 (`metamedia eval`, evaluation.coldstart).
     popularity_blend: dict[int, float] = field(
-        default_factory=lambda: {1: 4.0, 2: 3.0, 3: 2.0, 4: 2.0, 5: 1.5}
+        default_factory=lambda: {1: 2.0, 2: 1.5, 3: 1.5, 4: 2.0, 5: 1.0}
     )
+    # Recent likes (standardised), each like weighted 0.5 ** (age / half-life) from a reference time, added
+    # with this weight when a user has n rated items: what was liked lately, the served form of "popular
+    # when this user arrived". Served: the reference is the newest interaction at fit time (now, as
+    # trending); evaluated: the time of the cold user's latest rating, counting only likes before it.
+    recent_popularity_blend: dict[int, float] = field(
+        default_factory=lambda: {1: 4.0, 2: 6.0, 3: 6.0, 4: 3.0, 5: 0.5}
+    )
+    recent_half_life_days: float = 365.0
+    # A quiet spell falls back to popularity: the decayed likes are topped up to this many with pseudo-likes
+    # spread as all likes up to the reference time, so a handful of fresh likes on a stale catalog cannot
+    # take over every newcomer's list (in the evaluation a year holds thousands of likes: no effect there).
+    recent_min_likes: float = 200.0
     mmr_lambda: float = 0.8  # the served list's diversity re-rank (rerank.rerank)
     # Items nobody interacted with yet are scored through the content -> CF map (recommend.coldstart,
     # settings chosen on the cold-item validation split on both seeds), as a z-score over the warm
@@ -56,12 +70,15 @@ class ServingConfig:
     chosen_on: str = (
         "validation NDCG@10 of `metamedia eval` (temporal split, MovieLens latest-small, seeds 0 and 1): "
         "ease-signal l2 50 from {50..1000}, item-knn-signal 200 neighbours, fusion weights by coordinate ascent; "
-        "popularity blend per history length on the cold-user validation users (the same on seeds 0 and 1)"
+        "popularity and recent-likes blends per history length: best mean over the cold-user validation users "
+        "of seeds 0 and 1"
     )
 
     def __post_init__(self) -> None:
         if self.ease_l2 <= 0 or self.knn_neighbours <= 0 or self.ease_max_items <= 0:
             raise InvalidInput("ease_l2, knn_neighbours and ease_max_items must be positive")
+        if self.recent_half_life_days <= 0 or self.recent_min_likes < 0:
+            raise InvalidInput("recent_half_life_days must be positive and recent_min_likes not negative")
         unknown = set(self.weights) - {"ease-signal", "item-knn-signal"}
         if unknown or not any(self.weights.values()):
             raise InvalidInput(f"fusion weights need ease-signal and/or item-knn-signal, got {self.weights}")
@@ -90,7 +107,14 @@ class FusedRecommender(ScoringRecommender):
         self.content_map: ContentMap | None = None
         self.item_vectors: np.ndarray | None = None
 
-    def fit(self, interactions: sp.csr_matrix, item_features: np.ndarray | None = None) -> Self:
+    def fit(
+        self,
+        interactions: sp.csr_matrix,
+        item_features: np.ndarray | None = None,
+        *,
+        timestamps: sp.csr_matrix | None = None,
+    ) -> Self:
+        """``timestamps`` (unix seconds, the interactions' cells) enable the recent-likes prior."""
         matrix = as_interactions(interactions)
         self._interactions = matrix
         self.n_items = matrix.shape[1]
@@ -101,6 +125,16 @@ class FusedRecommender(ScoringRecommender):
         liked = sp.csc_matrix(matrix >= np.float32(LIKED_CONFIDENCE))
         liked_users = np.diff(liked.indptr).astype(np.float32)
         self.popularity = standardise(liked_users[None, :], self.candidates)
+        self._liked_items = self._liked_times = np.zeros(0)
+        self.recent = np.zeros((1, 0), dtype=np.float32)
+        if timestamps is not None and self.config.recent_popularity_blend:
+            when = sp.csr_matrix(timestamps, dtype=np.float64)
+            if when.shape != matrix.shape:
+                raise InvalidInput("fused: timestamps must have the interactions' shape")
+            cells = sp.coo_matrix(when.multiply(liked.tocsr()))
+            self._liked_items, self._liked_times = cells.col, cells.data
+            newest = float(cells.data.max()) if cells.nnz else 0.0
+            self.recent = self.recent_popularity(np.array([newest]))
         weights = self.config.weights
         self.ease = (
             EASERecommender(self.config.ease_l2).fit(
@@ -144,15 +178,43 @@ class FusedRecommender(ScoringRecommender):
             out["item-knn-signal"] = self.knn.score(np.arange(rows.shape[0]), history=rows)
         return out
 
-    def score(self, user_rows: np.ndarray, history: sp.csr_matrix | None = None) -> np.ndarray:
+    def recent_popularity(self, reference_times: np.ndarray) -> np.ndarray:
+        """Standardised recency-weighted like counts, one row per reference time (likes after it: 0)."""
+        out = np.zeros((len(reference_times), self.n_items), dtype=np.float32)
+        for row, reference in enumerate(np.asarray(reference_times, dtype=np.float64)):
+            ages = (reference - self._liked_times) / SECONDS_PER_DAY
+            decay = 0.5 ** (np.clip(ages, 0.0, None) / self.config.recent_half_life_days)
+            weights = np.where(ages >= 0.0, decay, 0.0)
+            out[row] = np.bincount(self._liked_items, weights=weights, minlength=self.n_items)
+            missing = self.config.recent_min_likes - float(weights.sum())
+            if missing > 0:
+                before = np.bincount(self._liked_items, weights=ages >= 0.0, minlength=self.n_items)
+                out[row] += np.float32(missing / max(float(before.sum()), 1.0)) * before.astype(np.float32)
+        return standardise(out, self.candidates)
+
+    def score(
+        self,
+        user_rows: np.ndarray,
+        history: sp.csr_matrix | None = None,
+        *,
+        reference_times: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Fused scores; ``reference_times`` (one per user) date the recent-likes prior (default: the
+        newest interaction at fit time, i.e. now), as the cold-user evaluation does per user."""
         parts = self.component_scores(user_rows, history)
         fused = np.zeros(next(iter(parts.values())).shape, dtype=np.float32)
         for name, scores in parts.items():
             fused += np.float32(self.config.weights[name]) * standardise(scores, self.candidates)
+        lengths = np.diff(self._input_rows(user_rows, history).indptr)
         if self.config.popularity_blend:
-            lengths = np.diff(self._input_rows(user_rows, history).indptr)
             blend = np.array([self.config.popularity_blend.get(int(n), 0.0) for n in lengths], np.float32)
             fused += blend[:, None] * self.popularity
+        recent_blend = self.config.recent_popularity_blend
+        if recent_blend and self.recent.shape[1] == self.n_items:
+            blend = np.array([recent_blend.get(int(n), 0.0) for n in lengths], np.float32)
+            if blend.any():
+                recent = self.recent if reference_times is None else self.recent_popularity(reference_times)
+                fused += blend[:, None] * recent
         fused[:, ~self.candidates] = -np.inf
         if self.content_map is not None and self.mapped_factors is not None:
             rows = self._input_rows(user_rows, history)
