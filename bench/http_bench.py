@@ -46,10 +46,25 @@ from paths import repo_relative, shared_file  # noqa: E402
 
 
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
+    """A server in a session of its own. Linux with autogroup scheduling (the default on desktop and
+    many server kernels) shares the CPU fairly between sessions, then between the threads inside
+    one: a server in the bench's own session would share its slice with the load clients (4 busy
+    processes), so the server with fewer runnable threads would lose CPU to its own clients — not
+    what a deployment sees, where clients are other machines. Both servers are started alike."""
+    return subprocess.Popen(
+        cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+    )
 
 
 CLIENT_PROCESSES = 4
+
+
+def autogroup_enabled() -> bool | None:
+    """Whether the kernel shares CPU between sessions first (None: not Linux, or not known)."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return None
 
 
 def first_rows(catalog: Path, rows: int, folder: Path) -> Path:
@@ -100,6 +115,7 @@ def main() -> int:
     if args.catalog is None:
         args.catalog = shared_file("tmdb-5000/tmdb_5000_movies.csv")
     machine = describe_machine()
+    machine["sched_autogroup"] = autogroup_enabled()
     d = args.duration
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:

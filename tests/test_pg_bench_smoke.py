@@ -63,7 +63,7 @@ def test_pg_bench_runs_and_metamedia_keeps_its_contract(pg_url: str, tmp_path: P
         assert block["metamedia_pg"]["short_queries"] == 0
         assert block["metamedia_pg"]["recall_at_10"] >= 0.99
         assert block["embedded"]["short_queries"] == 0
-        assert set(block["metamedia_pg_statements"]) == {"table_size", "capped_exact_query"}
+        assert set(block["metamedia_pg_statements"]) == {"table_size", "planner_estimate", "exact_query"}
 
     assert {
         "raw_binary_prepared",
@@ -81,3 +81,20 @@ def test_pg_bench_runs_and_metamedia_keeps_its_contract(pg_url: str, tmp_path: P
     ):
         assert heading in page
     assert "Goal metamedia-pg ≤ 1.3x raw pgvector" in page
+
+
+def test_pg_bench_filtered_only_run_keeps_the_contract(pg_url: str, tmp_path: Path) -> None:
+    pg_bench = load_bench()
+    report = pg_bench.run(
+        pg_url, n=2000, dim=32, n_queries=20, filter_queries=20, filtered_only=True, log=lambda _: None
+    )
+    assert "search" not in report and "overhead" not in report and "embedded_upsert" not in report["insert"]
+    assert report["insert"]["metamedia_pg_upsert"]["index_build_s"] >= 0
+    for selectivity in ("0.01", "0.1"):
+        block = report["filtered"][selectivity]
+        assert "embedded" not in block
+        assert block["metamedia_pg"]["short_queries"] == 0 and block["metamedia_pg"]["recall_at_10"] == 1.0
+        assert block["metamedia_pg_plan"]["typed_only_scan"] is True
+        assert block["metamedia_pg_plan"]["covering"] == ["bucket"]
+    page = pg_bench.filtered_markdown(report, tmp_path / "pg.json")
+    assert "### Filtered search contract" in page and "--filtered-only" in page

@@ -96,3 +96,35 @@ def test_cached_search_text_is_the_search_answer_until_the_next_write(
         assert "Lighthouse Keeper" in titles
     finally:
         engine.close()
+
+
+def test_a_pending_write_admits_searches_to_one_slot_until_it_is_done() -> None:
+    slots = CpuSlots(4)
+    lock = threading.Lock()
+    running, peak = [0], [0]
+    release = threading.Event()
+
+    def search() -> None:
+        with slots.hold():
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            release.wait(10)
+            with lock:
+                running[0] -= 1
+
+    with slots.writing():
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        assert running[0] == 1  # three searches wait while the write is pending
+        assert slots.writes_pending == 1
+    deadline = time.monotonic() + 10
+    while running[0] < 4 and time.monotonic() < deadline:  # the write is done: all four run
+        time.sleep(0.01)
+    assert peak[0] == 4
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert slots.writes_pending == 0

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -267,11 +268,17 @@ class Engine:
     def put_item(self, fields: dict[str, Any], item_id: int | None = None) -> MediaItem:
         """Create (no id) or update one item from JSON fields (docs/catalog-jsonl.md); API-written
         fields override dataset values. Committed and indexed before it returns."""
-        return self.catalog_writes.put_item(api_row(fields), item_id)
+        with self.writing():
+            return self.catalog_writes.put_item(api_row(fields), item_id)
 
     def delete_item(self, item_id: int) -> None:
         """Delete an item from the store of record and the index (ItemNotFound if absent)."""
-        self.catalog_writes.delete_item(item_id)
+        with self.writing():
+            self.catalog_writes.delete_item(item_id)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Mark a catalog write pending: searches give the interpreter lock room meanwhile."""
+        return self.search_pipeline.slots.writing()
 
     def get_item(self, item_id: int) -> MediaItem:
         return self.store.get_item(item_id)

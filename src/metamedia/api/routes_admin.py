@@ -92,7 +92,8 @@ def _put_item(request: Request, fields: dict[str, Any], item_id: int | None) -> 
 @router.post("/items", status_code=status.HTTP_201_CREATED, summary="Create a catalog item")
 async def create_item(body: ItemIn, request: Request) -> dict[str, Any]:
     fields = body.model_dump(exclude_none=True)
-    return await anyio.to_thread.run_sync(_put_item, request, fields, None, limiter=WRITE_THREADS)
+    with engine_of(request).writing():  # searches make room from now, not once the thread starts
+        return await anyio.to_thread.run_sync(_put_item, request, fields, None, limiter=WRITE_THREADS)
 
 
 @router.put("/items/{item_id}", summary="Replace an item's API-written fields (they override dataset values)")
@@ -100,7 +101,8 @@ async def update_item(
     item_id: Annotated[int, PathParam(ge=1, le=2**62)], body: ItemIn, request: Request
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_none=True)
-    return await anyio.to_thread.run_sync(_put_item, request, fields, item_id, limiter=WRITE_THREADS)
+    with engine_of(request).writing():  # searches make room from now, not once the thread starts
+        return await anyio.to_thread.run_sync(_put_item, request, fields, item_id, limiter=WRITE_THREADS)
 
 
 @router.delete("/items/{item_id}", summary="Delete an item from the store and the index")

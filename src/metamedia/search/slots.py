@@ -21,29 +21,52 @@ R = TypeVar("R")
 
 
 class CpuSlots:
-    """A semaphore that knows which threads hold it (so `paused` is a no-op for any other thread)."""
+    """Counted slots that know which threads hold them (so `paused` is a no-op for any other thread).
 
-    def __init__(self, slots: int) -> None:
+    While a catalog write is pending (`writing`), searches are admitted to at most `write_slots`
+    slots: a write's thread then shares the interpreter lock with one search instead of several,
+    between each of its SQL round trips and fsyncs. Searches already running finish their turn; a
+    search coming back from the embedder waits like a new one.
+    """
+
+    def __init__(self, slots: int, *, write_slots: int = 1) -> None:
         self.slots = max(1, int(slots))
-        self._semaphore = threading.BoundedSemaphore(self.slots)
+        self.write_slots = max(1, min(int(write_slots), self.slots))
+        self._cond = threading.Condition(threading.Lock())
+        self._busy = 0
+        self._writes = 0
         self._local = threading.local()
 
     def _depth(self) -> int:
         return getattr(self._local, "depth", 0)  # type: ignore[no-any-return]
+
+    def _limit(self) -> int:
+        return self.write_slots if self._writes else self.slots
+
+    def _acquire(self) -> None:
+        with self._cond:
+            while self._busy >= self._limit():
+                self._cond.wait()
+            self._busy += 1
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify()
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Take a slot for the duration (re-entrant within a thread)."""
         depth = self._depth()
         if depth == 0:
-            self._semaphore.acquire()
+            self._acquire()
         self._local.depth = depth + 1
         try:
             yield
         finally:
             self._local.depth = depth
             if depth == 0:
-                self._semaphore.release()
+                self._release()
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -53,12 +76,29 @@ class CpuSlots:
             yield
             return
         self._local.depth = 0
-        self._semaphore.release()
+        self._release()
         try:
             yield
         finally:
-            self._semaphore.acquire()
+            self._acquire()
             self._local.depth = depth
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Mark a catalog write pending for the duration (nestable, from any thread)."""
+        with self._cond:
+            self._writes += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writes -= 1
+                if not self._writes:
+                    self._cond.notify_all()
+
+    @property
+    def writes_pending(self) -> int:
+        return self._writes
 
 
 class HasSlots(Protocol):

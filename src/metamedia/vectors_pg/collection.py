@@ -18,6 +18,11 @@ in the common case: the table size comes from the planner statistics, which fixe
 first cap + 1 matching rows and counts them (`count(*) OVER ()`). At most cap matched → that is
 the answer. More → HNSW with ef raised for the selectivity, and an exact re-query when fewer
 than k rows came back (pgvector < 0.8 cannot continue an index scan past ef_search).
+
+Exact scans of a filter on typed columns (typed.py) read the rows through the columns alone when
+no row holds a tested field as a list or object (checked in the same statement through a partial
+index), and through the full filter with its JSONB fallback otherwise; with a covering field that
+is an index-only scan.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,6 +56,9 @@ PGVECTOR_MAX_EF = 1000  # hnsw.ef_search upper bound in pgvector
 EXACT_SELECTIVITY = 0.2
 FILTERED_EF_FACTOR = 10  # candidates per wanted match: 200 at k=10 and 50% selectivity
 DEFAULT_EXACT_MAX = 20_000
+TABLE_SIZE_TTL_S = 1.0  # how long a search reuses the table size it looked up
+ESTIMATE_TTL_S = 30.0  # ... and the planner's row estimate for one filter and its values
+ESTIMATES_KEPT = 256
 # metric -> (distance operator, HNSW operator class or None)
 METRIC_SQL = {
     "cosine": ("<=>", "vector_cosine_ops"),
@@ -62,6 +72,21 @@ def search_connections(engine: Engine, pgvector: PgVectorInfo) -> SearchConnecti
     """The bounded connection pool searches run on, with iterative index scans where available."""
     session = {"hnsw.iterative_scan": "strict_order"} if pgvector.iterative_scan else {}
     return SearchConnections(engine, session=session)
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A filter as SQL: the full condition, the typed-columns-only form with the list of typed
+    fields it relies on (or None), the bound values, and whether row estimates can be trusted."""
+
+    where: str
+    params: dict[str, Any]
+    estimable: bool = False
+    typed_where: str | None = None
+    typed_fields: tuple[TypedField, ...] = ()
+
+
+NO_FILTER = CompiledFilter("TRUE", {})
 
 
 def table_name(collection: str) -> str:
@@ -99,6 +124,8 @@ class PgCollection:
         self.last_seq = 0  # change-log number of this object's latest write (vectors_pg.changes)
         self._quoted = engine.dialect.identifier_preparer.quote(self.table.name)
         self.exact_max = config.exact_max or DEFAULT_EXACT_MAX
+        self._size: tuple[float, int] | None = None  # (monotonic time, table size) of the last look
+        self._estimates: dict[tuple[str, str], tuple[float, int]] = {}  # filter -> (time, rows)
         op = METRIC_SQL[config.metric][0]
         self._distance = (
             f"l1_distance(embedding, {_VECTOR_PARAM})" if op == "<+>" else f"embedding {op} {_VECTOR_PARAM}"
@@ -126,12 +153,14 @@ class PgCollection:
         )
         self.add_typed_columns(conn, self.typed)
 
-    def add_typed_columns(self, conn: Connection, fields: dict[str, TypedField]) -> None:
-        """Add generated columns + btree indexes for `fields` (existing ones are kept), then ANALYZE."""
+    def add_typed_columns(
+        self, conn: Connection, fields: dict[str, TypedField], *, analyze: bool = True
+    ) -> None:
+        """Add generated columns + indexes for `fields` (existing ones are kept), then ANALYZE."""
         quote = self.engine.dialect.identifier_preparer.quote
         for statement in add_columns_sql(self._quoted, self.table.name, fields, quote):
             conn.execute(text(statement))
-        if fields:
+        if fields and analyze:
             conn.execute(text(f"ANALYZE {self._quoted}"))
         self.typed.update(fields)
 
@@ -227,8 +256,8 @@ class PgCollection:
         k = check_k(k)
         ef_value = check_ef(ef, self.config.ef_search)
         limit = check_threshold(threshold)
-        where, params, estimable = self._compile(filter)
-        hits = self.searches.run(lambda s: self._plan_and_run(s, vector, k, ef_value, where, params, estimable))
+        compiled = self._compile(filter)
+        hits = self.searches.run(lambda s: self._plan_and_run(s, vector, k, ef_value, compiled))
         if limit is not None:
             better = higher_is_better(self.config.metric)
             hits = [h for h in hits if (h.score >= limit if better else h.score <= limit)]
@@ -240,37 +269,60 @@ class PgCollection:
         matrix = check_vectors(queries, self.config, what="queries")
         k = check_k(k)
         ef_value = check_ef(ef, self.config.ef_search)
-        where, params, estimable = self._compile(filter)
-        return self.searches.run(
-            lambda s: [self._plan_and_run(s, q, k, ef_value, where, params, estimable) for q in matrix]
-        )
+        compiled = self._compile(filter)
+        return self.searches.run(lambda s: [self._plan_and_run(s, q, k, ef_value, compiled) for q in matrix])
 
-    def _compile(self, filter: dict[str, Any] | None) -> tuple[str, dict[str, Any], bool]:
-        """(WHERE, parameters, whether the planner's row estimate for it can be trusted)."""
+    def _compile(self, filter: dict[str, Any] | None) -> CompiledFilter:
         group = parse_filter(filter)
         if group is None:
-            return "TRUE", {}, False
+            return NO_FILTER
         compiler = FilterCompiler(typed=self.typed)
-        return compiler.compile(group), compiler.params, compiler.all_typed
+        where = compiler.compile(group)
+        typed_where = compiler.compile_typed_only(group) if compiler.used_typed else None
+        return CompiledFilter(
+            where, compiler.params, compiler.all_typed, typed_where, tuple(compiler.used_typed.values())
+        )
+
+    def _matching(self, compiled: CompiledFilter) -> str:
+        """SELECT (id, distance d) of the rows matching the filter. With typed fields: the typed-only
+        condition while no row holds one of them as a list or object (one probe of each field's
+        partial index, evaluated once per statement), the full condition otherwise."""
+        rows = f"SELECT id, {self._distance} AS d FROM {self._quoted} WHERE "  # noqa: S608
+        if compiled.typed_where is None:
+            return rows + compiled.where
+        clean = " AND ".join(
+            f"NOT EXISTS (SELECT 1 FROM {self._quoted} WHERE {t.odd_rows})"  # noqa: S608
+            for t in compiled.typed_fields
+        )
+        return (
+            f"{rows}{compiled.typed_where} AND (SELECT {clean}) "
+            f"UNION ALL {rows}{compiled.where} AND NOT (SELECT {clean})"
+        )
 
     def explain(self, k: int = 10, *, filter: dict[str, Any] | None = None) -> dict[str, Any]:
         """How a search with this filter would run: matching rows, selectivity, exact or HNSW."""
-        where, params, estimable = self._compile(filter)
-        sql = f"SELECT count(*) FROM {self._quoted} WHERE {where}"  # noqa: S608
+        compiled = self._compile(filter)
+        sql = f"SELECT count(*) FROM {self._quoted} WHERE {compiled.where}"  # noqa: S608
+        odd = " OR ".join(t.odd_rows for t in compiled.typed_fields) or "FALSE"
+        odd_sql = f"SELECT EXISTS (SELECT 1 FROM {self._quoted} WHERE {odd})"  # noqa: S608
 
-        def counts(search: SearchConnection) -> tuple[int, int, int | None]:
-            row = search.conn.execute(_pyformat(sql), params, prepare=False).fetchone()
-            estimate = self._estimate(search, where, params) if estimable else None
-            return self._table_size(search), int(row[0]) if row else 0, estimate
+        def counts(search: SearchConnection) -> tuple[int, int, int | None, bool]:
+            row = search.conn.execute(_pyformat(sql), compiled.params, prepare=False).fetchone()
+            estimate = self._estimate(search, compiled) if compiled.estimable else None
+            odd_row = search.conn.execute(odd_sql, prepare=False).fetchone()
+            return self._table_size(search), int(row[0]) if row else 0, estimate, bool(odd_row and odd_row[0])
 
-        total, matching, estimate = self.searches.run(counts)
+        total, matching, estimate, odd_rows = self.searches.run(counts)
         cap = self._exact_cap(total, k)
-        exact = self._exact_only(k) or (where != "TRUE" and matching <= cap)
+        exact = self._exact_only(k) or (compiled.where != "TRUE" and matching <= cap)
         return {
             "total": total,
             "matching": matching,
             "estimated_matching": estimate,
-            "typed_columns": estimable,
+            "typed_columns": compiled.estimable,
+            # exact scans test the typed columns alone (no row holds a tested field as a list/object)
+            "typed_only_scan": compiled.typed_where is not None and not odd_rows,
+            "covering": [t.field for t in compiled.typed_fields if t.covering],
             "exact_cap": cap,
             "plan": "exact" if exact else "hnsw",
             "iterative_scan": self.pgvector.iterative_scan,
@@ -282,6 +334,17 @@ class PgCollection:
     def _exact_cap(self, total: int, k: int) -> int:
         """Most matches answered exactly: `exact_max`, or fewer than EXACT_SELECTIVITY of the table."""
         return max(self.exact_max, k, math.ceil(EXACT_SELECTIVITY * total) - 1)
+
+    def _table_size_recent(self, search: SearchConnection) -> int:
+        """`_table_size`, remembered for TABLE_SIZE_TTL_S: it only sizes the exact cap and the
+        widened ef, and a stale value can cost speed, never an answer (the capped query counts)."""
+        remembered = self._size
+        now = time.monotonic()
+        if remembered is not None and now - remembered[0] < TABLE_SIZE_TTL_S:
+            return remembered[1]
+        size = self._table_size(search)
+        self._size = (now, size)
+        return size
 
     def _table_size(self, search: SearchConnection) -> int:
         """Rows in the table as the planner estimates them (statistics scaled to the current
@@ -299,32 +362,36 @@ class PgCollection:
         vector: np.ndarray,
         k: int,
         ef: int,
-        where: str,
-        params: dict[str, Any],
-        estimable: bool = False,
+        compiled: CompiledFilter,
     ) -> list[Hit]:
         """Exact over the matching rows when at most the cap match, else HNSW with a widened ef.
 
-        With typed columns only (`estimable`), the planner's row estimate (btree statistics) picks
-        HNSW for large matches without ranking `cap` rows first; otherwise, and when the estimate
-        says few, one capped exact query ranks the matches and counts them."""
+        With typed columns only (`estimable`), the planner's row estimate (btree statistics, looked
+        up once per filter and value every ESTIMATE_TTL_S) picks HNSW for large matches without
+        ranking `cap` rows first, and for few it ranks every match exactly with no count; other
+        filters get one capped exact query that ranks the matches and counts them. One statement
+        per search in the steady state."""
         if self._exact_only(k):
-            return self._exact(search, vector, k, where, params)
-        if where == "TRUE":
-            return self._hnsw(search, vector, k, ef, where, params)
-        total = self._table_size(search)
+            return self._exact(search, vector, k, compiled)
+        if compiled.where == "TRUE":
+            return self._hnsw(search, vector, k, ef, compiled)
+        total = self._table_size_recent(search)
         cap = self._exact_cap(total, k)
-        matching = self._estimate(search, where, params) if estimable else 0
-        if matching <= cap:
-            hits, matching = self._exact_capped(search, vector, k, where, params, cap)
+        if compiled.estimable:
+            matching = self._estimate_recent(search, compiled)
             if matching <= cap:
-                return hits
+                # exact over every match, uncapped and uncounted: always the right answer, and a
+                # low estimate (stale statistics) costs at most a full exact scan
+                return self._exact(search, vector, k, compiled)
+        hits, matching = self._exact_capped(search, vector, k, compiled, cap)
+        if matching <= cap:
+            return hits
         # more than `cap` match (`matching` is a lower bound): widen ef for the selectivity
         ef = max(ef, math.ceil(FILTERED_EF_FACTOR * k * max(total, matching) / matching))
-        hits = self._hnsw(search, vector, k, ef, where, params)
+        hits = self._hnsw(search, vector, k, ef, compiled)
         if len(hits) < k:
             # the graph walk ran out of matching candidates (no iterative scan): answer exactly
-            hits = self._exact(search, vector, k, where, params)
+            hits = self._exact(search, vector, k, compiled)
         return hits
 
     def _hnsw(
@@ -333,47 +400,62 @@ class PgCollection:
         vector: np.ndarray,
         k: int,
         ef: int,
-        where: str,
-        params: dict[str, Any],
+        compiled: CompiledFilter,
     ) -> list[Hit]:
         search.ensure("hnsw.ef_search", str(min(PGVECTOR_MAX_EF, max(ef, k))))
-        sql = f"SELECT id, {self._distance} AS d FROM {self._quoted} WHERE {where} ORDER BY d LIMIT {k}"  # noqa: S608
-        return self._hits(search, sql, vector, params)
+        sql = (
+            f"SELECT id, {self._distance} AS d FROM {self._quoted} "  # noqa: S608
+            f"WHERE {compiled.where} ORDER BY d LIMIT {k}"
+        )
+        return self._hits(search, sql, vector, compiled.params)
 
-    def _estimate(self, search: SearchConnection, where: str, params: dict[str, Any]) -> int:
-        """Rows matching `where` as the planner estimates them for these values."""
+    def _estimate_recent(self, search: SearchConnection, compiled: CompiledFilter) -> int:
+        """`_estimate`, remembered per filter and values for ESTIMATE_TTL_S (statistics change only
+        on ANALYZE; a stale estimate costs speed, never an answer: the capped query counts, and a
+        short HNSW answer is redone exactly)."""
+        key = (compiled.typed_where or compiled.where, repr(sorted(compiled.params.items())))
+        now = time.monotonic()
+        remembered = self._estimates.get(key)
+        if remembered is not None and now - remembered[0] < ESTIMATE_TTL_S:
+            return remembered[1]
+        if len(self._estimates) >= ESTIMATES_KEPT:
+            self._estimates.clear()
+        estimate = self._estimate(search, compiled)
+        self._estimates[key] = (now, estimate)
+        return estimate
+
+    def _estimate(self, search: SearchConnection, compiled: CompiledFilter) -> int:
+        """Rows matching the filter as the planner estimates them for these values (from the
+        typed columns' statistics when the filter is on typed columns only)."""
+        where = compiled.typed_where or compiled.where
         sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._quoted} WHERE {where}"  # noqa: S608
-        row = search.conn.execute(_pyformat(sql), params, prepare=False).fetchone()
+        row = search.conn.execute(_pyformat(sql), compiled.params, prepare=False).fetchone()
         try:
             return int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
         except (KeyError, IndexError, TypeError, ValueError):
             return 0
 
     def _exact(
-        self, search: SearchConnection, vector: np.ndarray, k: int, where: str, params: dict[str, Any]
+        self, search: SearchConnection, vector: np.ndarray, k: int, compiled: CompiledFilter
     ) -> list[Hit]:
         # OFFSET 0 keeps the subquery apart, so the ORDER BY cannot become an HNSW index scan
-        sql = (
-            f"SELECT id, d FROM (SELECT id, {self._distance} AS d FROM {self._quoted} "  # noqa: S608
-            f"WHERE {where} OFFSET 0) m ORDER BY d LIMIT {k}"
-        )
-        return self._hits(search, sql, vector, params)
+        sql = f"SELECT id, d FROM ({self._matching(compiled)} OFFSET 0) m ORDER BY d LIMIT {k}"  # noqa: S608
+        return self._hits(search, sql, vector, compiled.params)
 
     def _exact_capped(
         self,
         search: SearchConnection,
         vector: np.ndarray,
         k: int,
-        where: str,
-        params: dict[str, Any],
+        compiled: CompiledFilter,
         cap: int,
     ) -> tuple[list[Hit], int]:
         """Exact top k when at most `cap` rows match, and how many matched (cap + 1 means more)."""
         sql = (
-            f"SELECT id, d, count(*) OVER () FROM (SELECT id, {self._distance} AS d "  # noqa: S608
-            f"FROM {self._quoted} WHERE {where} LIMIT {cap + 1}) m ORDER BY d LIMIT {k}"
+            f"SELECT id, d, count(*) OVER () FROM ({self._matching(compiled)} "  # noqa: S608
+            f"LIMIT {cap + 1}) m ORDER BY d LIMIT {k}"
         )
-        rows = search.conn.execute(_pyformat(sql), {**params, "q": vector}, prepare=False).fetchall()
+        rows = search.conn.execute(_pyformat(sql), {**compiled.params, "q": vector}, prepare=False).fetchall()
         matching = int(rows[0][2]) if rows else 0
         return [Hit(int(r[0]), self._score(float(r[1]))) for r in rows], matching
 

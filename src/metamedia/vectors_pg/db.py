@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, Text, delete, insert, select, text, update
@@ -15,7 +15,7 @@ from ..store.migrations import upgrade_schema
 from ..store.postgres import PgVectorInfo, ensure_pgvector
 from ..vectors.config import CollectionConfig
 from .collection import METRIC_SQL, PgCollection, search_connections
-from .typed import TypedField, check_typed_fields
+from .typed import TypedField, check_typed_fields, expected_indexes
 
 _md = MetaData()
 pg_collections = Table(
@@ -38,11 +38,17 @@ class PgVectorDB:
         self.searches = search_connections(engine, self.pgvector)  # shared by every collection
 
     def create_collection(
-        self, config: CollectionConfig, *, filter_fields: Mapping[str, str] | None = None
+        self,
+        config: CollectionConfig,
+        *,
+        filter_fields: Mapping[str, str] | None = None,
+        covering_fields: Iterable[str] = (),
     ) -> PgCollection:
         """A new collection; `filter_fields` ({field: "number" | "string"}) get typed, indexed
-        columns so filters on them run through btree indexes (see typed.py)."""
-        typed = check_typed_fields(filter_fields)
+        columns so filters on them run through btree indexes (see typed.py). `covering_fields`
+        (some of them) get a btree that also holds (id, embedding): exact filtered scans on them
+        read the index alone, for one more copy of every vector on disk per field."""
+        typed = check_typed_fields(filter_fields, covering_fields)
         if config.precision != "float32":
             raise InvalidInput(
                 f"precision {config.precision!r} is not available on PostgreSQL (pgvector "
@@ -63,21 +69,43 @@ class PgVectorDB:
             collection.create_tables(conn)
         return collection
 
-    def index_filter_fields(self, name: str, filter_fields: Mapping[str, str]) -> PgCollection:
+    def index_filter_fields(
+        self, name: str, filter_fields: Mapping[str, str], covering_fields: Iterable[str] = ()
+    ) -> PgCollection:
         """Migration for an existing collection: add typed, indexed columns for `filter_fields`
-        (a table rewrite; fields already indexed are kept) and record them in the catalog."""
-        typed = check_typed_fields(filter_fields)
+        (a table rewrite; fields already indexed are kept; `covering_fields` as in
+        `create_collection`, a covering index once given is kept) and record them in the catalog.
+        Also brings the indexes of fields typed by an older version up to the current layout
+        (the partial index of list/object rows, issue 20), so calling it again is the upgrade."""
+        typed = check_typed_fields(filter_fields, covering_fields)
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('metamedia_pgvector_catalog'))"))
             collection = self.get_collection(name, conn)
-            new = {f: t for f, t in typed.items() if collection.typed.get(f) != t}
-            changed = [f for f in new if f in collection.typed]
+            changed = [
+                f for f, t in typed.items() if f in collection.typed and collection.typed[f].kind != t.kind
+            ]
             if changed:
                 raise Conflict(
                     f"fields {changed} are already indexed with another kind; drop and recreate the collection"
                 )
+            wanted = {
+                f: dataclasses.replace(
+                    t, covering=t.covering or (f in collection.typed and collection.typed[f].covering)
+                )
+                for f, t in typed.items()
+            }
+            new = {f: t for f, t in wanted.items() if collection.typed.get(f) != t}
+            every = {**collection.typed, **wanted}
+            present = set(
+                conn.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename = :t"),
+                    {"t": collection.table.name},
+                ).scalars()
+            )
+            if new or not expected_indexes(collection.table.name, every) <= present:
+                # idempotent DDL for every typed field: adds what an older layout lacks
+                collection.add_typed_columns(conn, every, analyze=bool(new))
             if new:
-                collection.add_typed_columns(conn, new)
                 conn.execute(
                     update(pg_collections)
                     .where(pg_collections.c.name == name)
@@ -129,6 +157,7 @@ class PgVectorDB:
         return {
             "config": dataclasses.asdict(collection.config),
             "filter_fields": {f: t.kind for f, t in collection.typed.items()},
+            "covering_fields": sorted(f for f, t in collection.typed.items() if t.covering),
             "count": count,
             "table_bytes": int(sizes[0]),
             "index_bytes": int(sizes[1]),
@@ -143,11 +172,19 @@ class PgVectorDB:
 
 
 def _catalog_json(config: CollectionConfig, typed: Mapping[str, TypedField]) -> str:
-    """The catalog row: the CollectionConfig plus the typed filter fields (absent before issue 20)."""
-    return json.dumps({**dataclasses.asdict(config), "filter_fields": {f: t.kind for f, t in typed.items()}})
+    """The catalog row: the CollectionConfig plus the typed filter fields and the covering ones
+    (both absent before issue 20)."""
+    return json.dumps(
+        {
+            **dataclasses.asdict(config),
+            "filter_fields": {f: t.kind for f, t in typed.items()},
+            "covering_fields": sorted(f for f, t in typed.items() if t.covering),
+        }
+    )
 
 
 def _from_catalog(raw: str) -> tuple[CollectionConfig, dict[str, TypedField]]:
     data = json.loads(raw)
     fields = data.pop("filter_fields", None) or {}
-    return CollectionConfig(**data), check_typed_fields(fields)
+    covering = data.pop("covering_fields", None) or []
+    return CollectionConfig(**data), check_typed_fields(fields, covering)

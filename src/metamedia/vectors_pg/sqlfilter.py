@@ -38,6 +38,8 @@ class FilterCompiler:
         self.id = id_column
         self.typed = dict(typed or {})
         self.all_typed = True  # every field condition ran on a typed column (estimates are sound)
+        self.used_typed: dict[str, TypedField] = {}  # typed fields the filter tests
+        self.typed_only = False  # compile typed conditions without their JSONB fallback
         self.params: dict[str, Any] = {}
         self._names = itertools.count()
 
@@ -48,6 +50,16 @@ class FilterCompiler:
 
     def compile(self, group: Group) -> str:
         return self._group(group)
+
+    def compile_typed_only(self, group: Group) -> str:
+        """The same filter with typed conditions on their columns alone (no JSONB fallback): exact
+        on rows where no tested typed field is a list or an object (see typed.py). Parameters are
+        added to the same `params`, so it can run in one statement with `compile`'s output."""
+        self.typed_only = True
+        try:
+            return self._group(group)
+        finally:
+            self.typed_only = False
 
     def _group(self, group: Group) -> str:
         parts = [self._node(n) for n in group.must]
@@ -64,11 +76,13 @@ class FilterCompiler:
             return self._id_condition(node)
         if isinstance(node, Eq | In | Range):
             column = self._typed(node)
-            jsonb = self._jsonb(node)
             if column is None:
                 self.all_typed = False
-                return jsonb
-            return typed_condition(self.typed[node.field], column, jsonb)
+                return self._jsonb(node)
+            self.used_typed[node.field] = self.typed[node.field]
+            return typed_condition(
+                self.typed[node.field], column, None if self.typed_only else self._jsonb(node)
+            )
         self.all_typed = False
         if isinstance(node, Exists):
             present = (
