@@ -536,3 +536,37 @@ def test_any_rating_round_trips(rating: float) -> None:
 def test_request_words_do_not_change_the_parse(query: str, filler: str) -> None:
     plain = parse_query(query, today=TODAY).to_dict() | {"raw": ""}
     assert parse_query(f"{filler} {query}", today=TODAY).to_dict() | {"raw": ""} == plain
+
+
+_PHRASES = sorted({q["q"] for q in json.loads((DATA / "golden_queries.json").read_text())["queries"]})
+
+
+def _scan_every_rule(text: str, today: date) -> list[tuple[Any, int]]:
+    """The scan without the literal-prefix gate: every rule's pattern run over the text."""
+    from metamedia.search.grammar import _normalize  # deferred: private helpers, this test only
+    from metamedia.search.parser import _ALL_RULES  # deferred: private helpers, this test only
+
+    text = _normalize(text)
+    found = []
+    for index, rule in enumerate(_ALL_RULES):
+        for m in rule.pattern.finditer(text):
+            hit = rule.interpret(m, today) if m.end() > m.start() else None
+            if hit is not None:
+                found.append((hit, index))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PHRASES), min_size=1, max_size=3),
+    st.text(alphabet=st.characters(codec="ascii"), max_size=30),
+)
+def test_rule_gate_skips_only_rules_that_cannot_match(phrases: list[str], noise: str) -> None:
+    """The parser skips a rule whose literal start is absent from an ASCII query; that must never
+    drop a match (mixed case, punctuation and noise included)."""
+    from metamedia.search.grammar import _candidates, _normalize  # deferred: private helpers, this test only
+    from metamedia.search.parser import _ALL_RULES  # deferred: private helpers, this test only
+
+    today = date(2026, 6, 15)
+    for query in (" ".join(phrases) + noise, (noise + " ".join(phrases)).upper(), " ".join(phrases).title()):
+        assert _candidates(_normalize(query), today, _ALL_RULES) == _scan_every_rule(query, today)

@@ -8,7 +8,8 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from re import _parser as re_parser  # type: ignore[attr-defined]  # the stdlib regex parser (3.11+)
 
 from . import lexicon as lx
 
@@ -58,6 +59,39 @@ Interpreter = Callable[[re.Match[str], dt.date], Hit | None]
 class Rule:
     pattern: re.Pattern[str]
     interpret: Interpreter
+    # The ASCII text every match starts with, lower-cased ("" = none known): an ASCII query that
+    # lacks it cannot match, so the scan skips the rule (most of the 300-odd rules, on most queries).
+    needs: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", _literal_prefix(self.pattern))
+
+
+def _literal_prefix(pattern: re.Pattern[str]) -> str:
+    """The literal characters every match of `pattern` begins with, when they are plain ASCII."""
+    chars: list[str] = []
+
+    def walk(items: list[tuple[object, object]]) -> bool:  # False once the prefix stops being literal
+        for op, arg in items:
+            name = str(op)
+            if name in ("ASSERT", "ASSERT_NOT", "AT"):  # zero-width: consumes nothing
+                continue
+            if name == "SUBPATTERN" and isinstance(arg, tuple):
+                if not walk(list(arg[3])):
+                    return False
+                continue
+            if name == "LITERAL" and isinstance(arg, int):
+                chars.append(chr(arg))
+                continue
+            return False
+        return True
+
+    try:
+        walk(list(re_parser.parse(pattern.pattern, pattern.flags)))
+    except Exception:  # an unexpected parse shape: no gate, the rule is always scanned
+        return ""
+    prefix = "".join(chars).lower()
+    return prefix if len(prefix) >= 2 and prefix.isascii() else ""
 
 
 def _word(fragment: str) -> re.Pattern[str]:
@@ -125,7 +159,11 @@ _FREE, _KEPT, _CONSUMED = 0, 1, 2
 
 def _candidates(text: str, today: dt.date, rules: list[Rule]) -> list[tuple[Hit, int]]:
     found: list[tuple[Hit, int]] = []
+    # On ASCII text, case-insensitive matching of ASCII literals is exactly lower-case containment.
+    lowered = text.lower() if text.isascii() else None
     for index, rule in enumerate(rules):
+        if lowered is not None and rule.needs and rule.needs not in lowered:
+            continue
         for m in rule.pattern.finditer(text):
             hit = rule.interpret(m, today) if m.end() > m.start() else None
             if hit is not None:
