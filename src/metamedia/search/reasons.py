@@ -83,6 +83,15 @@ def matched_words(terms: list[str], text: str) -> list[str]:
     return [t for t in wanted if _stem(t) in stems]
 
 
+def _may_match(terms: list[str], texts: list[str]) -> bool:
+    """False when no text can hold a query word: no stem occurs in them all joined (one test for an
+    item's dozen keywords instead of one each; a stem in any one text is in the joined texts)."""
+    if not terms or not texts:
+        return False
+    folded = "\n".join(texts).casefold()
+    return any(_stem(t) in folded for t in terms)
+
+
 @lru_cache(maxsize=16384)
 def _stems(text: str) -> frozenset[str]:
     """The stems of a text's words, remembered: the same titles, keywords and overviews come back
@@ -124,12 +133,15 @@ def search_reasons(
         in_title = matched_words(terms or [], item.title)
         if in_title:
             reasons.append("title mentions " + ", ".join(in_title))
-    makers = [c for c in item.companies if matched_words(terms or [], c)][:2]
+    terms = terms or []
+    makers = [c for c in item.companies if matched_words(terms, c)][:2] if _may_match(terms, item.companies) else []
     if makers:
         reasons.append("made by " + "; ".join(makers))
     if item.collection and not title_match and matched_words(terms or [], item.collection):
         reasons.append(f"part of the {item.collection}")
-    in_keywords = [kw for kw in item.keywords if matched_words(terms or [], kw)][:3]
+    in_keywords = (
+        [kw for kw in item.keywords if matched_words(terms, kw)][:3] if _may_match(terms, item.keywords) else []
+    )
     if in_keywords:
         reasons.append("tagged " + ", ".join(in_keywords))
     in_overview = matched_words(terms or [], item.overview or "")
