@@ -276,6 +276,39 @@ def test_weekday_of_the_request_context_reaches_memory_strategies() -> None:
     assert {"weekend", "weekday"} & context_tags(with_time({}))  # filled in from the clock
 
 
+def test_the_servers_clock_does_not_reorder_a_list_by_daypart(
+    engine: Engine, raters: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory's session_fit rule (shorter films over lunch, longer ones in the evening) is about the
+    viewer's session: it acts on an hour the client states, never on the one recommend() fills in from
+    the server's clock (issue 16: the served list, and the measured served path, changed with the
+    server's time of day)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from metamedia.recommend import storage
+
+    class Lunchtime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Lunchtime:
+            return cls(2026, 12, 7, 12, 30)  # a Monday, 12:30 on the server's clock
+
+    monkeypatch.setattr(storage, "dt", SimpleNamespace(datetime=Lunchtime))
+    user = raters[0]
+
+    def served(context: dict[str, Any] | None) -> tuple[list[int], list[str]]:
+        result = engine.recs.recommend(user, 10, algorithm="fused", context=context)
+        return [r["id"] for r in result["results"]], [x for r in result["results"] for x in r["reasons"]]
+
+    unstated, unstated_reasons = served(None)
+    morning, _ = served({"hour": 9})
+    lunch, lunch_reasons = served({"hour": 12})
+    assert unstated == morning
+    assert "short enough for a lunch break" not in unstated_reasons
+    assert "short enough for a lunch break" in lunch_reasons  # a stated hour still shapes the list
+    assert lunch != unstated
+
+
 def test_an_item_update_reaches_recommendations_at_once(engine: Engine, raters: list[str]) -> None:
     """A PUT that keeps the item count (new genres, rating, runtime) changes what is recommended."""
     user = raters[0]
