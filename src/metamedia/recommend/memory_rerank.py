@@ -19,7 +19,7 @@ def session_context(ctx: dict[str, Any], stated: dict[str, Any]) -> dict[str, An
     daypart rule (session_fit: longer films in the evening, shorter ones over lunch) is about the
     viewer's session, and the server's clock is not the viewer's (another time zone; a replay). Acting
     on it reordered every list by the server's time of day: on the served-path validation replay
-    (bench/README.md, issue 16) the lunch rule cost 4.3% of NDCG@10 whenever the server's clock said
+    (bench/README.md, issue 16) the lunch rule cost 4.2% / 3.5% of NDCG@10 (seeds 0 / 1) whenever the server's clock said
     11-14 h, and the measured served path depended on when it ran. The weekday stays filled in (it is
     the viewer's too except near midnight), so weekday/weekend strategies still match.
 
