@@ -276,6 +276,57 @@ def test_weekday_of_the_request_context_reaches_memory_strategies() -> None:
     assert {"weekend", "weekday"} & context_tags(with_time({}))  # filled in from the clock
 
 
+def test_the_servers_clock_does_not_reorder_a_list_by_daypart(
+    engine: Engine, raters: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory's session_fit rule (shorter films over lunch, longer ones in the evening) is about the
+    viewer's session: it acts on an hour the client states, never on the one recommend() fills in from
+    the server's clock (issue 16: the served list, and the measured served path, changed with the
+    server's time of day)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from metamedia.recommend import storage
+
+    class Lunchtime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Lunchtime:
+            return cls(2026, 12, 7, 12, 30)  # a Monday, 12:30 on the server's clock
+
+    monkeypatch.setattr(storage, "dt", SimpleNamespace(datetime=Lunchtime))
+    user = raters[0]
+
+    def served(context: dict[str, Any] | None) -> tuple[list[int], list[str]]:
+        result = engine.recs.recommend(user, 10, algorithm="fused", context=context)
+        return [r["id"] for r in result["results"]], [x for r in result["results"] for x in r["reasons"]]
+
+    unstated, unstated_reasons = served(None)
+    morning, _ = served({"hour": 9})
+    lunch, lunch_reasons = served({"hour": 12})
+    assert unstated == morning
+    assert "short enough for a lunch break" not in unstated_reasons
+    assert "short enough for a lunch break" in lunch_reasons  # a stated hour still shapes the list
+    assert lunch != unstated
+
+
+def test_the_served_list_is_diversified_once(engine: Engine, raters: list[str]) -> None:
+    """MMR diversifies the list; memory's slate diversity rule no longer moves genre-novel titles from
+    below the cut into it a second time (issue 16: the two passes cost 4.1% NDCG@10 on validation).
+    The rule itself still acts on a slate nobody diversified."""
+    for user in raters:
+        result = engine.recs.recommend(user, 10, algorithm="fused", context={"hour": 9})
+        reasons = [x for r in result["results"] for x in r["reasons"]]
+        assert not any(x.startswith("for variety:") for x in reasons), reasons
+    from metamedia.memory.rules import DIVERSIFIED, Candidate, diversity
+
+    slate = [Candidate(str(i), 1.0 - i / 20, genres=["Drama"] if i < 15 else ["Western"]) for i in range(20)]
+    params = {"protected_top": 3, "diverse_share": 0.25, "window": 10}
+    assert [c.item_id for c in diversity(slate, {DIVERSIFIED: True}, {}, params).candidates] == [
+        c.item_id for c in slate
+    ]
+    assert "15" in [c.item_id for c in diversity(slate, {}, {}, params).candidates[:10]]
+
+
 def test_an_item_update_reaches_recommendations_at_once(engine: Engine, raters: list[str]) -> None:
     """A PUT that keeps the item count (new genres, rating, runtime) changes what is recommended."""
     user = raters[0]

@@ -52,6 +52,10 @@ class RuleResult:
 Rule = Callable[[list[Candidate], Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]], RuleResult]
 
 
+# Context key of a slate that was already diversified upstream (the diversity rule leaves it alone).
+DIVERSIFIED = "diversified"
+
+
 def _copy(candidates: list[Candidate]) -> list[Candidate]:
     return [
         replace(c, genres=list(c.genres), reasons=list(c.reasons), strategy_ids=list(c.strategy_ids))
@@ -247,7 +251,10 @@ def diversity(
     params: Mapping[str, Any],
 ) -> RuleResult:
     """Keep the top `protected_top` (3) as ranked, then make `diverse_share` (20-30%) of the first
-    `window` slots items whose genres the rest of the slate lacks."""
+    `window` slots items whose genres the rest of the slate lacks. A slate the caller already
+    diversified (context ``DIVERSIFIED``: the recommender's MMR) is left as it is: one pass, not two."""
+    if context.get(DIVERSIFIED):
+        return RuleResult(_copy(candidates))
     protected = int(params.get("protected_top", 3))
     share = min(max(float(params.get("diverse_share", 0.25)), 0.2), 0.3)
     out = _copy(candidates)

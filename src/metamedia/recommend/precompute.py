@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,20 @@ BATCH_USERS = 256
 Event = tuple[int, float, float]  # (item_id, strength, timestamp), as models.fit_models reads them
 
 
+def current_row(
+    index: Mapping[str, tuple[int, int, float]], user: str, events: Sequence[tuple[Any, ...]]
+) -> int | None:
+    """The user's stored row while their history (``events``, oldest first, the time third) is
+    still what the fit saw: same number of events and same latest event time."""
+    entry = index.get(user)
+    if entry is None or not events:
+        return None
+    row, count, latest = entry
+    if len(events) != count or events[-1][2] != latest:
+        return None
+    return row
+
+
 @dataclass(frozen=True)
 class PrecomputedScores:
     """Score rows of users as of the fit, keyed by user with the history fingerprint they came from."""
@@ -34,13 +49,8 @@ class PrecomputedScores:
 
     def get(self, user: str, events: Sequence[tuple[int, float, float, str]]) -> np.ndarray | None:
         """The user's row when ``events`` (their current history) is still what the fit saw."""
-        entry = self.index.get(user)
-        if entry is None or not events:
-            return None
-        row, count, latest = entry
-        if len(events) != count or events[-1][2] != latest:
-            return None
-        return self.rows[row]
+        row = current_row(self.index, user, events)
+        return None if row is None else self.rows[row]
 
 
 def precompute_scores(
@@ -93,11 +103,8 @@ class PrecomputedPools:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The ``size`` best allowed columns and their scores, exactly as scoring the whole row live
         would give them, or None when the history changed or the stored head holds too few."""
-        entry = self.index.get(user)
-        if entry is None or not events:
-            return None
-        row, count, latest = entry
-        if len(events) != count or events[-1][2] != latest:
+        row = current_row(self.index, user, events)
+        if row is None:
             return None
         columns = self.columns[row]
         columns = columns[columns >= 0]

@@ -35,7 +35,7 @@ from ..search.pipeline import result_row
 from .feedback import NOT_APPLICABLE, FeedbackHub, StoredInteraction
 from .hybrid import reciprocal_rank_fusion, weighted_fusion
 from .importer import import_ratings
-from .memory_rerank import memory_rerank
+from .memory_rerank import memory_rerank, session_context
 from .models import (
     FittedModels,
     ModelCache,
@@ -304,7 +304,8 @@ class RecommendService(ProfileMixin):
         if query is not None and (not query.strip() or len(query) > 500):
             raise InvalidInput("query must be 1..500 characters")
         seed = self._item(similar_to).id if similar_to is not None else None
-        ctx = with_time(check_context(context))
+        stated = check_context(context)
+        ctx = with_time(stated)
         limits = user_limits(self._memory().users, user)
         if limits.max_runtime is not None:
             runtime_max = min(runtime_max or limits.max_runtime, limits.max_runtime)
@@ -368,7 +369,9 @@ class RecommendService(ProfileMixin):
             candidates, k + MEMORY_SPARE, consumed=consumed, constraints=constraints,
             diversity="mmr", mmr_lambda=SERVING.mmr_lambda, explainer=explainer,
         )  # fmt: skip
-        final, notes, strategy_ids = memory_rerank(self._memory().reranker, user, ranked, catalog, ctx, k)
+        final, notes, strategy_ids = memory_rerank(
+            self._memory().reranker, user, ranked, catalog, session_context(ctx, stated), k
+        )
         items = self.items.get_items([item_id for item_id, _, _ in final])
         results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
         served = [r["id"] for r in results]
