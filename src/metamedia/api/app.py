@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
 from .. import __version__
+from ..coord.metrics_dir import process_exiting
 from ..engine import Engine
 from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
@@ -22,13 +23,12 @@ from ..web.routes import PAGES
 from ..web.routes import router as web_router
 from .auth import authenticate_request, check_auth_mode, require, require_by_method
 from .errors import install_error_handlers
-from .events import EventBus
 from .events import router as events_router
 from .guards import LoopbackGuard, RequestBodyGuard
 from .keys import KeyStore
 from .logging import configure_json_logging
-from .metrics import ApiMetrics
 from .middleware import BodySizeLimitMiddleware, LoadingGate, RequestContextMiddleware
+from .processes import events_and_metrics, worker_count
 from .ratelimit import RateLimiter
 from .routes_admin import ops_router
 from .routes_admin import router as admin_router
@@ -45,11 +45,15 @@ UPLOAD_PATHS = ("/admin/ingest/upload",)
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, workers: int | None = None
+) -> FastAPI:
     """Build the app. With no engine given, one is opened at startup (and the demo loaded if empty).
 
     `settings` configure the service (and the engine opened at startup); a given engine keeps its
     own. Refuses (InvalidInput) to run without authentication unless asked for and bound to loopback.
+    `workers` (default: the settings') > 1: this is one of several server processes on one data
+    directory; events and metrics are then shared between them (api/processes.py).
     """
     settings = settings or (engine.settings if engine else Settings.from_env())
     api = settings
@@ -93,6 +97,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 stop_learner_schedule(schedule)
             if owned:
                 eng.close()
+            app.state.events.close()
+            process_exiting(metrics.multiprocess_dir)
 
     app = FastAPI(
         title="metamedia",
@@ -104,10 +110,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.started = False
     app.state.authenticate = authenticate_request  # what the MCP endpoint authenticates with
     app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
-    app.state.metrics = metrics = ApiMetrics(lambda: getattr(app.state, "engine", None))
-    app.state.events = EventBus(
-        api.events_buffer, on_publish=lambda event: metrics.learning_events.labels(event.kind).inc()
+    app.state.events, app.state.metrics = events_and_metrics(
+        settings,
+        (engine.settings if engine else settings).data_dir,
+        worker_count(settings, workers),
+        lambda: getattr(app.state, "engine", None),
     )
+    metrics = app.state.metrics
     if engine is not None:
         app.state.engine = engine
         engine.listeners.append(app.state.events.publish)

@@ -35,10 +35,13 @@ class Event:
     ts: float = field(default_factory=time.time)
 
 
+OnPublish = Callable[[Event], None]
+
+
 class EventBus:
     """Bounded history of events plus wake-ups for waiting subscribers (any thread may publish)."""
 
-    def __init__(self, capacity: int = 1000, *, on_publish: Callable[[Event], None] | None = None) -> None:
+    def __init__(self, capacity: int = 1000, *, on_publish: OnPublish | None = None) -> None:
         self._buffer: deque[Event] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._next_id = int(time.time() * 1000)
@@ -55,15 +58,36 @@ class EventBus:
             event = Event(self._next_id, kind, dict(data or {}))
             self._next_id += 1
             self._buffer.append(event)
+        self._wake()
+        if self._on_publish is not None:
+            self._on_publish(event)
+        return event
+
+    def _wake(self) -> None:
+        """Tell every waiting subscriber to look again (from any thread)."""
+        with self._lock:
             waiters = list(self._waiters)
         for loop, flag in waiters:
             try:
                 loop.call_soon_threadsafe(flag.set)
             except RuntimeError:  # that subscriber's loop has closed; it is gone
                 pass
-        if self._on_publish is not None:
-            self._on_publish(event)
-        return event
+
+    def _head(self) -> int:
+        """The newest id this bus knows (caller holds the lock): where a fresh subscription starts."""
+        return self._next_id - 1
+
+    def _subscriber_added(self) -> None:
+        """A subscription opens (the shared bus starts tailing the log here)."""
+
+    def _subscriber_removed(self) -> None:
+        """A subscription closed."""
+
+    async def _catch_up(self) -> None:
+        """Bring the buffer up to date before a subscription reads it (the shared bus reads the log)."""
+
+    def close(self) -> None:
+        """Release what the bus holds (nothing for the in-process bus)."""
 
     def since(self, last_id: int | None) -> tuple[list[Event], bool]:
         """Buffered events after `last_id`, and whether some were lost (the id fell out of the buffer)."""
@@ -88,9 +112,15 @@ class EventBus:
         """
         flag = asyncio.Event()
         waiter = (asyncio.get_running_loop(), flag)
+        self._subscriber_added()
+        try:
+            await self._catch_up()
+        except BaseException:
+            self._subscriber_removed()
+            raise
         with self._lock:
             self._waiters.add(waiter)
-            cursor = last_id if last_id is not None else self._next_id - 1
+            cursor = last_id if last_id is not None else self._head()
         checked = time.monotonic()
 
         async def allowed() -> bool:
@@ -124,6 +154,7 @@ class EventBus:
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
+            self._subscriber_removed()
 
 
 router = APIRouter(tags=["events"])

@@ -1,13 +1,26 @@
-"""Prometheus metrics of the HTTP service, on a registry of its own (one per app)."""
+"""Prometheus metrics of the HTTP service, on a registry of its own (one per app).
+
+With several server processes (`multiprocess_dir` set: prometheus_client's multiprocess mode, see
+`coord/metrics_dir.py`) every process writes its counters and histograms to its own files and a
+scrape on any process sums them all. What is read from the engine at scrape time is handled so it
+is not summed N times: the index and catalog sizes describe the one shared store and come from the
+scraping process alone; the per-process cache counters are copied into real counters after each
+request, so they are summed like the others.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from ..coord.metrics_dir import forget_dead_processes
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -15,8 +28,9 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5
 class _EngineCollector(Collector):
     """Index size and query-embedding cache figures, read from the engine at scrape time."""
 
-    def __init__(self, engine_of: Callable[[], Any]) -> None:
+    def __init__(self, engine_of: Callable[[], Any], *, cache_counters: bool = True) -> None:
         self.engine_of = engine_of
+        self.cache_counters = cache_counters
 
     def collect(self) -> Iterable[Metric]:
         engine = self.engine_of()
@@ -28,6 +42,8 @@ class _EngineCollector(Collector):
         items = GaugeMetricFamily("metamedia_catalog_items", "Items in the store of record")
         items.add_metric([], float(engine.count()))
         yield items
+        if not self.cache_counters:  # several processes: they are real counters, summed from files
+            return
         embedder = engine.embedder
         lookups = CounterMetricFamily(
             "metamedia_query_embedding_cache_lookups", "Query-embedding LRU lookups", labels=["result"]
@@ -45,10 +61,27 @@ class _EngineCollector(Collector):
         yield results
 
 
-class ApiMetrics:
-    """Every metric the service exports; other layers record through the named helpers."""
+def _cache_figures(engine: Any) -> tuple[float, float, float, float]:
+    """This process's query-embedding and result cache hits and misses."""
+    embedder = engine.embedder
+    return (
+        float(getattr(embedder, "cache_hits", 0)),
+        float(getattr(embedder, "cache_misses", 0)),
+        float(getattr(engine, "search_cache_hits", 0)),
+        float(getattr(engine, "search_cache_misses", 0)),
+    )
 
-    def __init__(self, engine_of: Callable[[], Any]) -> None:
+
+class ApiMetrics:
+    """Every metric the service exports; other layers record through the named helpers.
+
+    `multiprocess_dir`: the folder of prometheus_client's multiprocess files when this is one of
+    several server processes (the renderer then sums every process's files); None for one process.
+    """
+
+    def __init__(self, engine_of: Callable[[], Any], *, multiprocess_dir: Path | None = None) -> None:
+        self.engine_of = engine_of
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self.http_latency = Histogram(
             "metamedia_http_request_duration_seconds",
@@ -83,7 +116,34 @@ class ApiMetrics:
         self.rate_limited = Counter(
             "metamedia_rate_limited_requests", "Requests refused with 429", registry=self.registry
         )
-        self.registry.register(_EngineCollector(engine_of))
+        self.processes = Gauge(
+            "metamedia_server_processes",
+            "Server processes serving this data directory",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.processes.set(1)
+        self._engine_collector = _EngineCollector(engine_of, cache_counters=multiprocess_dir is None)
+        self._cache_lock = threading.Lock()
+        self._cache_seen = (0.0, 0.0, 0.0, 0.0)
+        if multiprocess_dir is None:
+            self.registry.register(self._engine_collector)
+            return
+        lookups = Counter(
+            "metamedia_query_embedding_cache_lookups",
+            "Query-embedding LRU lookups",
+            ["result"],
+            registry=self.registry,
+        )
+        results = Counter(
+            "metamedia_result_cache_lookups",
+            "Search result cache lookups (invalidated by writes)",
+            ["result"],
+            registry=self.registry,
+        )
+        self._cache_children = (
+            lookups.labels("hit"), lookups.labels("miss"), results.labels("hit"), results.labels("miss")
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_latency.labels(method, route, str(status)).observe(seconds)
@@ -95,6 +155,29 @@ class ApiMetrics:
             self.recommend_latency.labels("http").observe(seconds)
         if status == 429:
             self.rate_limited.inc()
+        if self.multiprocess_dir is not None:
+            self.copy_cache_counters()
+
+    def copy_cache_counters(self) -> None:
+        """Add what this process's caches counted since the last copy to the shared counters."""
+        engine = self.engine_of()
+        if engine is None or self.multiprocess_dir is None:
+            return
+        now = _cache_figures(engine)
+        with self._cache_lock:
+            seen, self._cache_seen = self._cache_seen, now
+        for child, before, after in zip(self._cache_children, seen, now, strict=True):
+            if after > before:
+                child.inc(after - before)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        self.copy_cache_counters()
+        forget_dead_processes(self.multiprocess_dir)
+        # A registry per scrape, as prometheus_client's multiprocess docs show: every process's files
+        # merged, plus the figures of the one shared store read once here.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        registry.register(self._engine_collector)
+        return generate_latest(registry)
