@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 from typing import Any
 
@@ -49,7 +50,14 @@ class SharedEventBus(EventBus):
         return self.log.last_id()
 
     def publish(self, kind: str, data: dict[str, Any] | None = None) -> Event:
-        logged = self.log.append(kind, dict(data or {}))
+        """Append to the shared log. Never raises: the write it announces has already committed, and a
+        failed request would make its client retry it; an event the log refused is logged and dropped
+        (id 0), and subscribers learn nothing of it."""
+        try:
+            logged = self.log.append(kind, dict(data or {}))
+        except sqlite3.Error:
+            log.exception("the shared event log refused a %s event; it was dropped", kind)
+            return Event(0, kind, dict(data or {}))
         event = Event(logged.id, logged.kind, logged.data, logged.ts)
         # Subscribers get it through the log, after every event with a smaller id: never out of order.
         self._poke.set()
