@@ -28,7 +28,6 @@ from .guards import LoopbackGuard, RequestBodyGuard
 from .keys import KeyStore
 from .logging import configure_json_logging
 from .middleware import BodySizeLimitMiddleware, LoadingGate, RequestContextMiddleware
-from .processes import events_and_metrics, worker_count
 from .ratelimit import RateLimiter
 from .routes_admin import ops_router
 from .routes_admin import router as admin_router
@@ -37,6 +36,7 @@ from .routes_catalog import router as catalog_router
 from .routes_memory import router as memory_router
 from .routes_users import router as users_router
 from .routes_vectors import router as vectors_router
+from .telemetry import events_and_metrics, worker_count
 
 log = logging.getLogger("metamedia.api")
 UPLOAD_PATHS = ("/admin/ingest/upload",)
@@ -53,7 +53,7 @@ def create_app(
     `settings` configure the service (and the engine opened at startup); a given engine keeps its
     own. Refuses (InvalidInput) to run without authentication unless asked for and bound to loopback.
     `workers` (default: the settings') > 1: this is one of several server processes on one data
-    directory; events and metrics are then shared between them (api/processes.py).
+    directory; events and metrics are then shared between them (api/telemetry.py).
     """
     settings = settings or (engine.settings if engine else Settings.from_env())
     api = settings
@@ -91,14 +91,14 @@ def create_app(
             yield
         finally:
             app.state.started = False
+            app.state.events.close()  # stop tailing the shared log (a no-op for one process)
+            process_exiting(metrics.multiprocess_dir)
             if loader is not None:
                 await run_in_threadpool(loader.stop)
             if schedule is not None:
                 stop_learner_schedule(schedule)
             if owned:
                 eng.close()
-            app.state.events.close()
-            process_exiting(metrics.multiprocess_dir)
 
     app = FastAPI(
         title="metamedia",
