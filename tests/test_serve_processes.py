@@ -1,6 +1,6 @@
 """Two real server processes over one data directory, as `serve --workers 2` runs them: a write handled
 by one reaches `/events` subscribers of the other, a client resumes on either with Last-Event-ID, and
-`/metrics` on either reports the requests both served."""
+`/metrics` on either reports the requests both served, also after one of them was killed."""
 
 from __future__ import annotations
 
@@ -168,3 +168,18 @@ def test_metrics_on_either_process_sum_what_both_served(workers) -> None:  # typ
     )
     assert lookups >= 5
     assert value(after_b, "metamedia_result_cache_lookups_total", result="hit") >= 3  # 2 repeats on each
+
+
+def test_a_killed_process_leaves_its_counts_in_the_sums_and_drops_from_the_live_count(workers) -> None:  # type: ignore[no-untyped-def]
+    first, second = workers
+    count = "metamedia_http_request_duration_seconds_count"
+    with MetamediaClient(first.url) as a:
+        before = a.metrics()
+        second.proc.kill()  # no goodbye: its files stay behind
+        second.proc.wait(10)
+        after = a.metrics()
+    assert value(before, "metamedia_server_processes") == 2
+    assert value(after, "metamedia_server_processes") == 1
+    # what the dead process served is still counted (counters are cumulative, as Prometheus expects)
+    assert value(after, count, route="/search", status="200") == value(before, count, route="/search", status="200")
+    assert value(after, count, route="/search", status="200") >= 5
