@@ -93,6 +93,7 @@ class ServedDecision:
     context: dict[str, Any]
     served_items: list[int]
     user_id: str = ""
+    served_detail: dict[str, Any] | None = None  # item id (text) -> {"score", "strategy_ids"}
 
 
 class BanditService:
@@ -314,6 +315,7 @@ class BanditService:
                 "arm": decision.arm,
                 "propensity": decision.propensity,
                 "served_items": [int(i) for i in served_items or ()],
+                "served_detail": None,
                 "reward": None,
                 "rewarded_at": None,
             }
@@ -331,7 +333,8 @@ class BanditService:
         if row is None:
             raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
         served = [int(i) for i in row.served_items or ()]
-        return ServedDecision(row.id, row.arm, dict(row.context or {}), served, str(row.user_id))
+        detail = dict(row.served_detail) if row.served_detail else None
+        return ServedDecision(row.id, row.arm, dict(row.context or {}), served, str(row.user_id), detail)
 
     def _await_decision(self, decision_id: str) -> None:
         """With `peer_wait_s` set: wait (polling) until another process's writer has logged the
@@ -348,15 +351,18 @@ class BanditService:
                 return
             time.sleep(min(PEER_POLL_S, max(0.0, deadline - time.monotonic())))
 
-    def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None:
-        """Record the items the chosen arm served (known only after it ran)."""
-        if self.writer.amend_items(decision_id, served_items):
+    def attach_items(
+        self, decision_id: str, served_items: Sequence[int], detail: dict[str, Any] | None = None
+    ) -> None:
+        """Record the items the chosen arm served (known only after it ran), with each one's detail
+        (score, memory strategies) when given."""
+        if self.writer.amend_items(decision_id, served_items, detail):
             return  # still queued: written with its items
         with self.engine.begin() as conn:
             done = conn.execute(
                 decisions_table.update()
                 .where(decisions_table.c.id == decision_id)
-                .values(served_items=[int(i) for i in served_items])
+                .values(served_items=[int(i) for i in served_items], served_detail=detail)
             )
             if done.rowcount == 0:
                 raise NotFound(f"no bandit decision {decision_id!r}")
