@@ -249,9 +249,9 @@ def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:
         settings = target.state.settings
         auth_disabled = bool(settings.auth_disabled)
         stateless = getattr(settings, "workers", 1) != 1  # sessions live in one process's memory
-        running = endpoint.running(target.state.engine, auth_disabled=auth_disabled, stateless=stateless)
-        async with inner(target) as state, running:
-            yield state
+        async with inner(target) as state:  # the engine exists once the app's own lifespan has started
+            async with endpoint.running(target.state.engine, auth_disabled=auth_disabled, stateless=stateless):
+                yield state
 
     app.router.lifespan_context = lifespan
     return endpoint
