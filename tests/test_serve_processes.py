@@ -23,6 +23,8 @@ from metamedia.settings import Settings
 
 from .conftest import TMDB_5000, free_port, write_csv_slice
 
+pytestmark = pytest.mark.slow  # two server processes start: ~20-40 s on a busy 2-core machine
+
 # One server process of several (what the workers supervisor starts; the port is its own here, so a
 # test can pick the process it talks to).
 WORKER = """
