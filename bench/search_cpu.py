@@ -8,6 +8,12 @@ and scores, so two versions of the code can be compared answer by answer (`--com
 
     python bench/search_cpu.py --data /tmp/search-cpu-data [--queries 300] [--dump out.json] [--profile]
     python bench/search_cpu.py --compare before.json after.json
+    python bench/search_cpu.py --data D --ab BASE_SRC --base-data D0 [--reps 6]   # interleaved A/B, JSON
+
+`--ab` runs this script alternately with PYTHONPATH=BASE_SRC (the `src/` of an earlier commit, e.g.
+`git archive <commit> src | tar -x -C /tmp/base`) over `--base-data` (a data directory as that code's
+ingest left it) and with this checkout over `--data`, `--reps` times each, checks every answer equal
+and writes the CPU figures to bench/results/search-cpu-<time>.json.
 
 To compare two checkouts in one run, alternate them over the same data directory (PYTHONPATH
 pointing at each one's src/), several times: the machine is shared, so only interleaved runs compare.
@@ -18,9 +24,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import random
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +40,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from http_bench import first_rows  # noqa: E402
 from load_test import QUERIES, unique_query  # noqa: E402
+from machine import describe_machine  # noqa: E402
 from metamedia.engine import Engine  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
-from paths import shared_file  # noqa: E402
+from paths import repo_relative, shared_file  # noqa: E402
 
 
 def query_set(n: int) -> list[str]:
@@ -86,9 +97,14 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--passes", type=int, default=3, help="repeat passes without the model's forward pass")
     ap.add_argument("--compare", nargs=2, type=Path)
+    ap.add_argument("--ab", type=Path, help="src/ folder of the code to compare against")
+    ap.add_argument("--base-data", type=Path)
+    ap.add_argument("--reps", type=int, default=6)
     args = ap.parse_args()
     if args.compare:
         return compare(*args.compare)
+    if args.ab:
+        return ab(args)
     engine = open_engine(args.data, args.rows)
     queries = query_set(args.queries)
     for q in ("warm up one", "warm up two: dark 90s thrillers", "movies like alien"):
@@ -103,7 +119,7 @@ def main() -> int:
     if prof:
         prof.disable()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    out = {"queries": len(queries), "cpu_ms_per_query": round(1000 * cpu / len(queries), 3),
+    out: dict[str, Any] = {"queries": len(queries), "cpu_ms_per_query": round(1000 * cpu / len(queries), 3),
            "wall_ms_per_query": round(1000 * wall / len(queries), 3)}
     # The same queries again with the result cache emptied: every search runs again, its query vector
     # now from the embedder's LRU cache, so this is the CPU of everything but the model's forward pass.
@@ -124,6 +140,43 @@ def main() -> int:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
         pstats.Stats(prof).sort_stats("tottime").print_stats(40)
     engine.close()
+    return 0
+
+
+def ab(args: argparse.Namespace) -> int:
+    """Alternate base and this checkout, `reps` times each, in fresh processes; answers must agree."""
+    runs: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.reps):
+            for label in ("base", "new") if rep % 2 == 0 else ("new", "base"):
+                dump = Path(tmp) / f"{label}.json"
+                env = {**os.environ}
+                if label == "base":
+                    env["PYTHONPATH"] = str(args.ab)
+                data = args.base_data if label == "base" else args.data
+                cmd = [sys.executable, __file__, "--data", str(data), "--queries", str(args.queries),
+                       "--passes", str(args.passes), "--dump", str(dump)]
+                load = os.getloadavg()[0]
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                runs[label].append({**json.loads(out.strip().splitlines()[-1]), "load_avg_1m": round(load, 2)})
+                print(label, runs[label][-1], flush=True)
+            if compare(Path(tmp) / "base.json", Path(tmp) / "new.json"):
+                raise SystemExit("answers differ")
+
+    def median(label: str, key: str) -> float:
+        values = [min(r[key]) if isinstance(r[key], list) else r[key] for r in runs[label]]
+        return round(statistics.median(values), 3)
+
+    summary = {
+        key: {"base": median("base", key), "new": median("new", key),
+              "ratio": round(median("new", key) / median("base", key), 3)}
+        for key in ("cpu_ms_per_query", "pipeline_cpu_ms_per_query")
+    }
+    print(json.dumps(summary))
+    out_path = ROOT / "bench" / "results" / f"search-cpu-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out_path.write_text(json.dumps({"machine": describe_machine(), "queries": args.queries, "reps": args.reps,
+                                    "answers_identical": True, "summary": summary, "runs": runs}, indent=2) + "\n")
+    print("wrote", repo_relative(out_path))
     return 0
 
 
