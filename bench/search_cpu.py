@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from http_bench import first_rows  # noqa: E402
 from load_test import QUERIES, unique_query  # noqa: E402
 from machine import describe_machine  # noqa: E402
+from metamedia.embed.onnx_export import onnx_model_dir  # noqa: E402
 from metamedia.engine import Engine  # noqa: E402
 from metamedia.settings import Settings  # noqa: E402
 from paths import repo_relative, shared_file  # noqa: E402
@@ -151,8 +152,9 @@ def ab(args: argparse.Namespace) -> int:
             for label in ("base", "new") if rep % 2 == 0 else ("new", "base"):
                 dump = Path(tmp) / f"{label}.json"
                 env = {**os.environ}
-                if label == "base":
+                if label == "base":  # the base code reads this checkout's ONNX export (same model files)
                     env["PYTHONPATH"] = str(args.ab)
+                    env.setdefault("METAMEDIA_ONNX_DIR", str(onnx_model_dir()))
                 data = args.base_data if label == "base" else args.data
                 cmd = [sys.executable, __file__, "--data", str(data), "--queries", str(args.queries),
                        "--passes", str(args.passes), "--dump", str(dump)]
