@@ -1,0 +1,245 @@
+"""A `limits` storage over one SQLite file, so several server processes share one count per key.
+
+The moving-window algorithm stays the library's (`MovingWindowRateLimiter`); this module supplies
+only its storage primitives, each one SQL transaction. Registered as the scheme
+`metamedia-sqlite://<path>` (`metamedia-sqlite:///abs/path` or `metamedia-sqlite://relative/path`).
+
+Layout: `hits(key, seq, at)` keeps, per key, the times of its most recent entries numbered by a
+per-key sequence, so "is the (limit - amount)-th newest entry still inside the window?" is one
+primary-key lookup however large the limit. Rows older than the newest `limit` of a key are dropped
+as the key is hit; a periodic sweep drops whole keys whose every entry has expired, so the file
+stays as large as the set of keys active in their windows.
+
+Durability: WAL with `synchronous=NORMAL`: no fsync per commit (a hit costs the same as with
+`synchronous=OFF`), and unlike OFF a power loss cannot corrupt the file; at worst the last few
+counts are forgotten, which only lets a client a few requests early. The counters are not
+acknowledged user data.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from limits.storage import MovingWindowSupport, Storage
+
+from ..errors import BackendUnavailable
+
+SCHEME = "metamedia-sqlite"
+BUSY_TIMEOUT_MS = 5_000
+SWEEP_EVERY_S = 60.0
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS hits ("
+    " key TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, expires REAL NOT NULL,"
+    " PRIMARY KEY (key, seq)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS counters ("
+    " key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID",
+)
+
+
+def sqlite_uri(path: Path) -> str:
+    """The `storage_from_string` URI for a rate-limit file at `path`."""
+    return f"{SCHEME}://{path}"
+
+
+def _path_of(uri: str) -> Path:
+    prefix = f"{SCHEME}://"
+    if not uri.startswith(prefix) or len(uri) == len(prefix):
+        raise BackendUnavailable(f"rate-limit storage URI must look like {prefix}<path>")
+    return Path(uri[len(prefix) :])
+
+
+class SQLiteStorage(Storage, MovingWindowSupport):
+    """Rate-limit counts in a SQLite file shared by every process that opens the same path."""
+
+    STORAGE_SCHEME = [SCHEME]
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        wrap_exceptions: bool = False,
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_every_s: float = SWEEP_EVERY_S,
+        **options: float | str | bool,
+    ) -> None:
+        self.path = _path_of(uri or "")
+        self.clock = clock
+        self.sweep_every_s = sweep_every_s
+        self._next_sweep = 0.0
+        self._lock = threading.Lock()  # one connection per process, used by one thread at a time
+        self._db = self._open(self.path)
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """Create or open the file (mode 0600, WAL) and check it is a usable database."""
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute("BEGIN IMMEDIATE")  # proves the file takes writes, not only reads
+                db.execute("COMMIT")
+                (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            except BaseException:
+                db.close()
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailable(
+                f"cannot use the rate-limit file {path}: {exc} (it holds only rate-limit counts:"
+                " fix its permissions or delete it)"
+            ) from exc
+        if verdict != "ok":
+            db.close()
+            raise BackendUnavailable(
+                f"the rate-limit file {path} is damaged ({verdict}); delete it (it holds only rate-limit counts)"
+            )
+        return db
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return sqlite3.Error
+
+    def _write(self, work: Callable[[sqlite3.Connection, float], object]) -> object:
+        """Run `work(db, now)` in one write transaction; sweep expired keys when one is due."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = self.clock()
+                result = work(db, now)
+                if now >= self._next_sweep:
+                    self._next_sweep = now + self.sweep_every_s
+                    self._sweep(db, now)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+    @staticmethod
+    def _sweep(db: sqlite3.Connection, now: float) -> None:
+        db.execute("DELETE FROM hits WHERE expires <= ?", (now,))
+        db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+
+    def sweep(self) -> None:
+        """Drop every expired entry and counter now (also done every `sweep_every_s` by any hit)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._sweep(db, self.clock())
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def rows(self) -> int:
+        """Entries and counters stored (for tests and operators)."""
+        with self._lock:
+            (hits,) = self._db.execute("SELECT count(*) FROM hits").fetchone()
+            (counters,) = self._db.execute("SELECT count(*) FROM counters").fetchone()
+        return int(hits) + int(counters)
+
+    # -- moving window -------------------------------------------------------------------------
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if amount > limit:
+            return False
+
+        def acquire(db: sqlite3.Connection, now: float) -> bool:
+            (newest,) = db.execute("SELECT max(seq) FROM hits WHERE key = ?", (key,)).fetchone()
+            newest = int(newest or 0)
+            # The (limit - amount)-th newest entry (0-based) decides, as in the library's memory storage.
+            deciding = newest - (limit - amount)
+            row = db.execute("SELECT at FROM hits WHERE key = ? AND seq = ?", (key, deciding)).fetchone()
+            if row is not None and row[0] >= now - expiry:
+                return False
+            db.executemany(
+                "INSERT INTO hits (key, seq, at, expires) VALUES (?, ?, ?, ?)",
+                [(key, newest + i, now, now + expiry) for i in range(1, amount + 1)],
+            )
+            # Entries beyond the newest `limit` are never consulted again.
+            db.execute("DELETE FROM hits WHERE key = ? AND seq <= ?", (key, newest + amount - limit))
+            return True
+
+        return bool(self._write(acquire))
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = self.clock()
+        with self._lock:
+            count, oldest = self._db.execute(
+                "SELECT count(*), min(at) FROM hits WHERE key = ? AND at >= ?", (key, now - expiry)
+            ).fetchone()
+        if not count:
+            return now, 0
+        return float(oldest), int(count)
+
+    # -- fixed-window counters (the base interface; the moving window does not use them) --------
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        def increment(db: sqlite3.Connection, now: float) -> int:
+            db.execute("DELETE FROM counters WHERE key = ? AND expires <= ?", (key, now))
+            db.execute(
+                "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                (key, amount, now + expiry),
+            )
+            (value,) = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
+            return int(value)
+
+        return int(self._write(increment))  # type: ignore[call-overload]
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM counters WHERE key = ? AND expires > ?", (key, self.clock())
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        now = self.clock()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)
+            ).fetchone()
+        return float(row[0]) if row else now
+
+    def clear(self, key: str) -> None:
+        def clear_key(db: sqlite3.Connection, _now: float) -> None:
+            db.execute("DELETE FROM hits WHERE key = ?", (key,))
+            db.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+        self._write(clear_key)
+
+    def check(self) -> bool:
+        with self._lock:
+            return bool(self._db.execute("SELECT 1").fetchone())
+
+    def reset(self) -> int | None:
+        def reset_all(db: sqlite3.Connection, _now: float) -> int:
+            (keys,) = db.execute(
+                "SELECT count(*) FROM (SELECT key FROM hits UNION SELECT key FROM counters)"
+            ).fetchone()
+            db.execute("DELETE FROM hits")
+            db.execute("DELETE FROM counters")
+            return int(keys)
+
+        return int(self._write(reset_all))  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
