@@ -26,14 +26,14 @@ _WORKER = """
 import json, pathlib, sys
 from fastapi import HTTPException
 from metamedia.api.ratelimit import RateLimiter
-path, spec, hits = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, spec, hits, identifier = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 limiter = RateLimiter(spec, shared_file=pathlib.Path(path))
 print("ready", flush=True)
 sys.stdin.readline()
 admitted, refused = 0, []
 for _ in range(hits):
     try:
-        limiter.hit("key:shared")
+        limiter.hit(identifier)
         admitted += 1
     except HTTPException as exc:
         refused.append((exc.status_code, exc.headers["Retry-After"]))
@@ -41,12 +41,14 @@ print(json.dumps({"admitted": admitted, "refused": refused}))
 """
 
 
-def run_processes(path: Path, spec: str, hits: int, processes: int) -> list[dict[str, Any]]:
+def run_processes(
+    path: Path, spec: str, hits: int, processes: int, identifier: str = "key:shared"
+) -> list[dict[str, Any]]:
     """`processes` OS processes hitting one key at the same moment through the file at `path`."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), spec, str(hits)],
+            [sys.executable, "-c", _WORKER, str(path), spec, str(hits), identifier],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -157,12 +159,12 @@ def test_damaged_or_unusable_file_is_a_named_error_at_startup(tmp_path: Path) ->
 def test_selection_follows_redis_then_workers(tmp_path: Path) -> None:
     one = RateLimiter.for_settings(Settings(data_dir=tmp_path, rate_limit="3/second"))
     assert one.backend == "memory"
-    several = RateLimiter.for_settings(_with_workers(Settings(data_dir=tmp_path, rate_limit="3/second"), 2))
+    several = RateLimiter.for_settings(with_workers(Settings(data_dir=tmp_path, rate_limit="3/second"), 2))
     assert several.backend == "sqlite" and several.ping()
     assert (tmp_path / "run" / "ratelimit.sqlite3").exists()
 
 
-def _with_workers(settings: Settings, workers: int) -> Settings:
+def with_workers(settings: Settings, workers: int) -> Settings:
     """`settings` with `workers` set, whether or not the field exists yet (it comes with `serve --workers`)."""
     if hasattr(settings, "workers"):
         changes: dict[str, object] = {"workers": workers}

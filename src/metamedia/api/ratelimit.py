@@ -79,7 +79,9 @@ class RateLimiter:
                 admitted = self.strategy.hit(item, namespace, identifier)
                 stats = None if admitted else self.strategy.get_window_stats(item, namespace, identifier)
             except StorageError as exc:
-                log.error("rate-limit storage (%s) failed: %s", self.backend, type(exc.storage_error).__name__)
+                log.error(
+                    "rate-limit storage (%s) failed: %s", self.backend, type(exc.storage_error).__name__
+                )
                 raise BackendUnavailable(f"rate-limit storage ({self.backend}) unavailable") from exc
             if stats is not None:
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
