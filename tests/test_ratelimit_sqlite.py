@@ -79,6 +79,7 @@ def test_three_processes_admit_the_limit_once_not_three_times(tmp_path: Path) ->
         RateLimiter("25/minute", shared_file=path).hit("key:shared")
     assert refused_here.value.status_code == 429
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(Path(f"{path}.lock").stat().st_mode & 0o777) == "0o600"
 
 
 class Clock:
