@@ -93,6 +93,13 @@ def test_rate_limit_on_sqlite_is_shared_between_server_processes(engine: Engine,
             assert 1 <= int(refused.headers["Retry-After"]) <= 60
         ready = a.get("/ready").json()
         assert ready["rate_limit_backend"] == "sqlite" and ready["rate_limit_storage"] is True
+        # A storage that fails while serving answers 503 with a JSON body, and /ready says so.
+        first.state.limiter.storage.close()
+        failed = a.get("/stats", headers=headers)
+        assert failed.status_code == 503 and "rate-limit storage (sqlite)" in failed.json()["error"]
+        not_ready = a.get("/ready")
+        assert not_ready.status_code == 503 and not_ready.json()["rate_limit_storage"] is False
+        assert b.get("/stats", headers=headers).status_code == 429  # the other server still counts
 
 
 def test_failed_authentication_is_throttled_per_address(engine: Engine) -> None:

@@ -117,7 +117,7 @@ class SQLiteStorage(Storage, MovingWindowSupport):
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return sqlite3.Error
+        return (sqlite3.Error, OSError)  # OSError: the writers' flock
 
     def _write(self, work: Callable[[sqlite3.Connection, float], object]) -> object:
         """Run `work(db, now)` in one write transaction; sweep expired keys when one is due."""
