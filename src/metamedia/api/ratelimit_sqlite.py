@@ -7,7 +7,7 @@ only its storage primitives, each one SQL transaction. Registered as the scheme
 Layout: `hits(key, seq, at)` keeps, per key, the times of its most recent entries numbered by a
 per-key sequence, so "is the (limit - amount)-th newest entry still inside the window?" is one
 primary-key lookup however large the limit. Rows older than the newest `limit` of a key are dropped
-as the key is hit; a periodic sweep drops whole keys whose every entry has expired, so the file
+as the key is hit (every 32 hits); a periodic sweep drops whole keys whose every entry has expired, so the file
 stays as large as the set of keys active in their windows.
 
 Durability: WAL with `synchronous=OFF`: a hit never waits for the disk. The counts are not
@@ -35,6 +35,7 @@ from ..errors import BackendUnavailable
 SCHEME = "metamedia-sqlite"
 BUSY_TIMEOUT_MS = 5_000
 SWEEP_EVERY_S = 60.0
+PRUNE_EVERY = 32  # a key keeps at most limit + 32 entries between two prunes
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hits ("
@@ -163,19 +164,28 @@ class SQLiteStorage(Storage, MovingWindowSupport):
             return False
 
         def acquire(db: sqlite3.Connection, now: float) -> bool:
-            (newest,) = db.execute("SELECT max(seq) FROM hits WHERE key = ?", (key,)).fetchone()
-            newest = int(newest or 0)
-            # The (limit - amount)-th newest entry (0-based) decides, as in the library's memory storage.
-            deciding = newest - (limit - amount)
-            row = db.execute("SELECT at FROM hits WHERE key = ? AND seq = ?", (key, deciding)).fetchone()
-            if row is not None and row[0] >= now - expiry:
+            # The newest entry's number, and the time of the (limit - amount)-th newest (0-based),
+            # which decides, as in the library's memory storage.
+            newest, deciding_at = db.execute(
+                "SELECT newest, (SELECT at FROM hits WHERE key = ?1 AND seq = newest - ?2)"
+                " FROM (SELECT coalesce(max(seq), 0) AS newest FROM hits WHERE key = ?1)",
+                (key, limit - amount),
+            ).fetchone()
+            if deciding_at is not None and deciding_at >= now - expiry:
                 return False
-            db.executemany(
-                "INSERT INTO hits (key, seq, at, expires) VALUES (?, ?, ?, ?)",
-                [(key, newest + i, now, now + expiry) for i in range(1, amount + 1)],
-            )
-            # Entries beyond the newest `limit` are never consulted again.
-            db.execute("DELETE FROM hits WHERE key = ? AND seq <= ?", (key, newest + amount - limit))
+            if amount == 1:
+                db.execute(
+                    "INSERT INTO hits (key, seq, at, expires) VALUES (?, ?, ?, ?)",
+                    (key, newest + 1, now, now + expiry),
+                )
+            else:
+                db.executemany(
+                    "INSERT INTO hits (key, seq, at, expires) VALUES (?, ?, ?, ?)",
+                    [(key, newest + i, now, now + expiry) for i in range(1, amount + 1)],
+                )
+            if (newest + amount) // PRUNE_EVERY != newest // PRUNE_EVERY:
+                # Entries beyond the newest `limit` are never consulted again (dropped in batches).
+                db.execute("DELETE FROM hits WHERE key = ? AND seq <= ?", (key, newest + amount - limit))
             return True
 
         return bool(self._write(acquire))
