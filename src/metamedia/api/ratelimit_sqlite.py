@@ -77,11 +77,23 @@ class SQLiteStorage(Storage, MovingWindowSupport):
         self.sweep_every_s = sweep_every_s
         self._next_sweep = 0.0
         self._lock = threading.Lock()  # one connection per process, used by one thread at a time
-        self._db = self._open(self.path)
+        self._pid = os.getpid()
+        self._db, self._writer_fd = self._connect()
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+
+    def _connect(self) -> tuple[sqlite3.Connection, int]:
+        db = self._open(self.path)
         # Writers queue on an flock, which wakes the next one the moment it is released; SQLite's own
         # busy handler would sleep 1 ms or more at every collision between processes.
-        self._writer_fd = os.open(f"{self.path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        return db, os.open(f"{self.path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+
+    def _own(self) -> sqlite3.Connection:
+        """This process's connection; a forked child opens its own (a SQLite connection and an
+        flock's open file must not be shared across a fork). Call with `_lock` held."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._db, self._writer_fd = self._connect()  # the parent's are left to the parent
+        return self._db
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -90,6 +102,8 @@ class SQLiteStorage(Storage, MovingWindowSupport):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            elif path.is_file() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # counts per key are nobody else's business
             db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
@@ -123,9 +137,9 @@ class SQLiteStorage(Storage, MovingWindowSupport):
     def _write(self, work: Callable[[sqlite3.Connection, float], object]) -> object:
         """Run `work(db, now)` in one write transaction; sweep expired keys when one is due."""
         with self._lock:
+            db = self._own()
             fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
-                db = self._db
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     now = self.clock()
@@ -153,8 +167,9 @@ class SQLiteStorage(Storage, MovingWindowSupport):
     def rows(self) -> int:
         """Entries and counters stored (for tests and operators)."""
         with self._lock:
-            (hits,) = self._db.execute("SELECT count(*) FROM hits").fetchone()
-            (counters,) = self._db.execute("SELECT count(*) FROM counters").fetchone()
+            db = self._own()
+            (hits,) = db.execute("SELECT count(*) FROM hits").fetchone()
+            (counters,) = db.execute("SELECT count(*) FROM counters").fetchone()
         return int(hits) + int(counters)
 
     # -- moving window -------------------------------------------------------------------------
@@ -193,9 +208,11 @@ class SQLiteStorage(Storage, MovingWindowSupport):
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         now = self.clock()
         with self._lock:
-            count, oldest = self._db.execute(
-                "SELECT count(*), min(at) FROM hits WHERE key = ? AND at >= ?", (key, now - expiry)
-            ).fetchone()
+            count, oldest = (
+                self._own()
+                .execute("SELECT count(*), min(at) FROM hits WHERE key = ? AND at >= ?", (key, now - expiry))
+                .fetchone()
+            )
         if not count:
             return now, 0
         return float(oldest), int(count)
@@ -217,17 +234,21 @@ class SQLiteStorage(Storage, MovingWindowSupport):
 
     def get(self, key: str) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT value FROM counters WHERE key = ? AND expires > ?", (key, self.clock())
-            ).fetchone()
+            row = (
+                self._own()
+                .execute("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, self.clock()))
+                .fetchone()
+            )
         return int(row[0]) if row else 0
 
     def get_expiry(self, key: str) -> float:
         now = self.clock()
         with self._lock:
-            row = self._db.execute(
-                "SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now)
-            ).fetchone()
+            row = (
+                self._own()
+                .execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now))
+                .fetchone()
+            )
         return float(row[0]) if row else now
 
     def clear(self, key: str) -> None:
@@ -239,7 +260,7 @@ class SQLiteStorage(Storage, MovingWindowSupport):
 
     def check(self) -> bool:
         with self._lock:
-            return bool(self._db.execute("SELECT 1").fetchone())
+            return bool(self._own().execute("SELECT 1").fetchone())
 
     def reset(self) -> int | None:
         def reset_all(db: sqlite3.Connection, _now: float) -> int:
