@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import multiprocessing
 import os
 from pathlib import Path
@@ -89,6 +90,21 @@ def test_a_forked_process_opens_its_own_connection_and_shares_the_count(tmp_path
     assert child.exitcode == 9  # ten in the window, one spent by the parent
     with pytest.raises(HTTPException):
         limiter.hit("key:forked")  # the parent's connection still works and sees the child's hits
+
+
+def test_a_process_stuck_holding_the_file_gives_503_not_a_hang(tmp_path: Path) -> None:
+    path = tmp_path / "ratelimit.sqlite3"
+    limiter = RateLimiter("10/minute", shared_file=path)
+    stuck = os.open(f"{path}.lock", os.O_RDWR)  # what a stopped process inside a write would hold
+    try:
+        fcntl.flock(stuck, fcntl.LOCK_EX)
+        with pytest.raises(BackendUnavailable, match="rate-limit storage"):
+            limiter.hit("key:a")
+    finally:
+        os.close(stuck)
+    limiter.hit("key:a")  # released: hits count again
+    key = parse("10/minute").key_for("key", "key:a")
+    assert limiter.storage.get_moving_window(key, 10, 60)[1] == 1  # type: ignore[attr-defined]
 
 
 class Clock:
