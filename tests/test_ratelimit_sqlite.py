@@ -136,6 +136,15 @@ def test_moving_window_frees_a_slot_when_the_oldest_hit_ages_out(tmp_path: Path)
     assert [limiter.hit(item, "k") for _ in range(3)] == [True, True, False]
     assert limiter.hit(item, "other")  # keys are counted apart
     assert limiter.get_window_stats(item, "k").remaining == 0
+    # A window that is not full: its count and its oldest entry.
+    t1 = clock.now
+    clock.now = t1 + 0.2
+    assert limiter.hit(item, "other")
+    partial = limiter.get_window_stats(item, "other")
+    assert partial.remaining == 1 and partial.reset_time == pytest.approx(t1 + 1.0)
+    clock.now = t1 + 1.1  # the first has aged out, the second not
+    partial = limiter.get_window_stats(item, "other")
+    assert partial.remaining == 2 and partial.reset_time == pytest.approx(t1 + 1.2)
 
 
 def test_expired_entries_are_cleaned_up(tmp_path: Path) -> None:

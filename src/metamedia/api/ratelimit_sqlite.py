@@ -46,6 +46,12 @@ _SCHEMA = (
     " key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID",
 )
 
+# A key's newest entry number, and the time of its n-th newest entry (0-based; NULL when absent).
+_NEWEST_AND_NTH = (
+    "SELECT newest, (SELECT at FROM hits WHERE key = ?1 AND seq = newest - ?2)"
+    " FROM (SELECT coalesce(max(seq), 0) AS newest FROM hits WHERE key = ?1)"
+)
+
 
 def sqlite_uri(path: Path) -> str:
     """The `storage_from_string` URI for a rate-limit file at `path`."""
@@ -199,11 +205,7 @@ class SQLiteStorage(Storage, MovingWindowSupport):
         def acquire(db: sqlite3.Connection, now: float) -> bool:
             # The newest entry's number, and the time of the (limit - amount)-th newest (0-based),
             # which decides, as in the library's memory storage.
-            newest, deciding_at = db.execute(
-                "SELECT newest, (SELECT at FROM hits WHERE key = ?1 AND seq = newest - ?2)"
-                " FROM (SELECT coalesce(max(seq), 0) AS newest FROM hits WHERE key = ?1)",
-                (key, limit - amount),
-            ).fetchone()
+            newest, deciding_at = db.execute(_NEWEST_AND_NTH, (key, limit - amount)).fetchone()
             if deciding_at is not None and deciding_at >= now - expiry:
                 return False
             if amount == 1:
@@ -225,12 +227,19 @@ class SQLiteStorage(Storage, MovingWindowSupport):
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         now = self.clock()
+        cutoff = now - expiry
         with self._lock:
-            count, oldest = (
-                self._own()
-                .execute("SELECT count(*), min(at) FROM hits WHERE key = ? AND at >= ?", (key, now - expiry))
-                .fetchone()
-            )
+            db = self._own()
+            # A window never holds more than `limit` entries (acquire_entry refuses first), so when the
+            # limit-th newest is inside it, the window is full and that entry is its oldest: one
+            # lookup on the refusal path, however large the limit.
+            newest, limit_th_at = db.execute(_NEWEST_AND_NTH, (key, limit - 1)).fetchone()
+            if limit_th_at is not None and limit_th_at >= cutoff:
+                return float(limit_th_at), limit
+            count, oldest = db.execute(
+                "SELECT count(*), min(at) FROM hits WHERE key = ? AND seq > ? AND at >= ?",
+                (key, newest - limit, cutoff),
+            ).fetchone()
         if not count:
             return now, 0
         return float(oldest), int(count)
