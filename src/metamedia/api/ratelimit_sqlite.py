@@ -154,10 +154,11 @@ class SQLiteStorage(Storage, MovingWindowSupport):
                     if now >= self._next_sweep:
                         self._next_sweep = now + self.sweep_every_s
                         self._sweep(db, now)
+                    db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # also after a failed COMMIT, so the next hit can begin
+                        db.execute("ROLLBACK")
                     raise
-                db.execute("COMMIT")
                 return result
             finally:
                 fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
