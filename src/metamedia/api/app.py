@@ -109,7 +109,7 @@ def create_app(
     app.state.settings = settings
     app.state.started = False
     app.state.authenticate = authenticate_request  # what the MCP endpoint authenticates with
-    app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
+    app.state.limiter = RateLimiter.for_settings(api)
     app.state.events, app.state.metrics = events_and_metrics(
         settings,
         (engine.settings if engine else settings).data_dir,
