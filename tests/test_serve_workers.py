@@ -148,3 +148,36 @@ def test_two_workers_one_primary_one_first_load_and_a_takeover(tmp_path: Path) -
         assert get(url, "/search?q=space+adventure&k=3").status_code == 200
         proc.terminate()
         assert proc.wait(90) in (0, -signal.SIGTERM)
+
+
+def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None:
+    from metamedia.coord.roles import ProcessRole
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from metamedia.coord.roles import ProcessRole;"
+         f"role = ProcessRole({str(tmp_path)!r}, workers=2); print(role.start(), flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        role = ProcessRole(tmp_path, workers=2, retry_seconds=0.1)
+        promoted: list[int] = []
+        role.on_promoted.append(lambda: promoted.append(role.pid))
+        assert role.start() is False and not role.is_primary
+        assert role.status() == {"pid": os.getpid(), "primary": False, "workers": 2}
+        # the marker of another run (another supervisor pid) does not count as this run's first load
+        (tmp_path / "run" / "startup-done").write_text("1")
+        assert not role.startup_done()
+        holder.kill()
+        holder.wait(10)
+        deadline = time.monotonic() + 10
+        while not promoted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert promoted == [os.getpid()] and role.is_primary
+        role.mark_startup_done()
+        assert role.startup_done()
+        role.close()
+    finally:
+        holder.kill()
+        holder.wait(10)
