@@ -181,3 +181,27 @@ def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None
     finally:
         holder.kill()
         holder.wait(10)
+
+
+@pytest.mark.slow
+def test_a_primary_killed_during_the_first_load_leaves_it_to_another_worker(tmp_path: Path) -> None:
+    catalog = demo_catalog_slice(tmp_path / "demo.jsonl", 200)  # no shipped vectors: the model embeds them
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with serve_workers(data_dir, catalog, log, workers=2) as (proc, url):
+        deadline = time.monotonic() + 240
+        while not (found := re.search(r"^process (\d+) is the primary", log.read_text(), re.M)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        while not re.search(r"^loading demo catalog", log.read_text(), re.M):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        first = int(found.group(1))
+        os.kill(first, signal.SIGKILL)  # mid-load: nothing of this run says the first load is done
+        wait_ready(proc, url, log)
+        seen = processes_seen(url, want=2)
+        assert first not in seen and len(seen) == 2, seen
+        assert sorted(p["primary"] for p in seen.values()) == [False, True]
+        for _ in range(6):
+            health = get(url, "/health").json()
+            assert health["items"] == 200 and health["indexed"] == 200, health
+        assert len(re.findall(r"^loading demo catalog", log.read_text(), re.M)) == 2  # resumed once
