@@ -44,7 +44,7 @@ def main() -> None:
     if cfg.resolved_workers > 1:  # like `metamedia serve --workers N`
         serve(cfg, factory="bench_app:bench_worker_app")
         return
-    app = create_app(cfg)
+    app = create_app(cfg.replace(workers=1))
     add_minimal(app)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, log_config=None, access_log=False)
 

@@ -86,8 +86,9 @@ def serve(settings: Settings, *, factory: str = FACTORY, **uvicorn_options: Any)
         **uvicorn_options,
     )
     check_auth_mode(settings, settings.host)  # here, not once per worker
+    settings = settings.replace(workers=workers)  # every process sees the count, never 0
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
-    os.environ[SETTINGS_ENV] = settings_to_json(settings.replace(workers=workers))
+    os.environ[SETTINGS_ENV] = settings_to_json(settings)
     uvicorn.run(factory, factory=True, workers=workers, **options)
