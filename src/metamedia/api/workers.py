@@ -26,6 +26,7 @@ from .serving import proxy_options
 
 SETTINGS_ENV = "METAMEDIA_SERVE_SETTINGS"
 FACTORY = "metamedia.api.workers:worker_app"
+WORKER_HEALTHCHECK_S = 30
 
 
 def settings_to_json(settings: Settings) -> str:
@@ -91,4 +92,7 @@ def serve(settings: Settings, *, factory: str = FACTORY, **uvicorn_options: Any)
         uvicorn.run(create_app(settings), **options)
         return
     os.environ[SETTINGS_ENV] = settings_to_json(settings)
+    # A worker answers the supervisor's ping from a thread; while it imports torch on a busy machine
+    # that thread may wait seconds for the interpreter lock, and uvicorn's default 5 s kills it.
+    options.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_S)
     uvicorn.run(factory, factory=True, workers=workers, **options)
