@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from metamedia.api.workers import settings_from_json, settings_to_json
+from metamedia.coord.roles import ProcessRole
 from metamedia.errors import InvalidInput
 from metamedia.settings import Settings
 from tests.conftest import demo_catalog_slice, free_port
@@ -76,6 +77,18 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"not ready after {timeout} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
+
+
+def answering(proc: subprocess.Popen[bytes], url: str, path: str, timeout: float = 120) -> httpx.Response:
+    """The first answer once a worker accepts (the socket listens from the first worker's start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get(url, path)
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def processes_seen(url: str, *, want: int, tries: int = 200) -> dict[int, dict[str, Any]]:
@@ -151,8 +164,6 @@ def test_two_workers_one_primary_one_first_load_and_a_takeover(tmp_path: Path) -
 
 
 def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None:
-    from metamedia.coord.roles import ProcessRole
-
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from metamedia.coord.roles import ProcessRole;"
@@ -196,6 +207,10 @@ def test_a_primary_killed_during_the_first_load_leaves_it_to_another_worker(tmp_
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.1)
         first = int(found.group(1))
+        during = answering(proc, url, "/ready")  # the other worker waits without accepting: the primary answers
+        if during.status_code == 503:  # (almost surely: 200 items take the model a while to embed)
+            assert during.json()["reason"] == "loading"
+            assert during.json()["process"] == {"pid": first, "primary": True, "workers": 2}
         os.kill(first, signal.SIGKILL)  # mid-load: nothing of this run says the first load is done
         wait_ready(proc, url, log)
         seen = processes_seen(url, want=2)
