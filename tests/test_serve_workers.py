@@ -177,11 +177,15 @@ def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None
         role.on_promoted.append(lambda: promoted.append(role.pid))
         assert role.start() is False and not role.is_primary
         assert role.status() == {"pid": os.getpid(), "primary": False, "workers": 2}
-        # the marker of another run (another supervisor pid) does not count as this run's first load
-        (tmp_path / "run" / "startup-done").write_text("1")
+        # the marker counts only when it names the live primary
+        marker = tmp_path / "run" / "startup-done"
+        marker.write_text("1")
         assert not role.startup_done()
+        marker.write_text(str(holder.pid))
+        assert role.startup_done()
         holder.kill()
         holder.wait(10)
+        assert not role.startup_done()  # a dead primary's marker no longer counts
         deadline = time.monotonic() + 10
         while not promoted and time.monotonic() < deadline:
             time.sleep(0.05)

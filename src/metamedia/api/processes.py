@@ -58,6 +58,7 @@ class ServerProcess:
         if self.is_primary:
             self._start_schedule()
         elif self.role is not None:
+            self.role.on_promoted.append(self.role.mark_startup_done)  # serving already: nothing to load
             self.role.on_promoted.append(self._start_schedule)
             self.role.start()
 

@@ -4,8 +4,9 @@ The primary holds an exclusive `fcntl` lock on `<data_dir>/run/primary.lock` for
 lives; the kernel drops it when the process dies however it dies, and a process still serving
 (or the supervisor's replacement) takes it at its next try. The primary does the single-owner
 work: the first-start load (demo catalog, index repair, demo community), the learner schedule and
-vector snapshots on close. It says its first load is done by writing `run/startup-done` holding
-the supervisor's pid, so a marker left by an earlier run of the server never counts.
+vector snapshots on close. The lock file holds the primary's pid; the primary says its first load is
+done by writing its pid into `run/startup-done`. The marker counts only while it names the live
+process holding the lock, so one left by an earlier run, or by a primary that died, never does.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ class ProcessRole:
         self.workers = workers
         self.retry_seconds = retry_seconds
         self.pid = os.getpid()
-        # the supervisor that started this worker: one run of the server, whose first load counts
-        self.run_token = str(os.getppid())
         self._fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         self._primary = threading.Event()
         self._stop = threading.Event()
@@ -100,15 +99,18 @@ class ProcessRole:
     def mark_startup_done(self) -> None:
         """The primary's first load of this run is done: the other processes may open and serve."""
         marker = self.folder / STARTUP_DONE_FILE
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(self.run_token)
+        tmp = marker.with_suffix(f".{self.pid}.tmp")
+        tmp.write_text(str(self.pid))
         os.replace(tmp, marker)
 
     def startup_done(self) -> bool:
+        """True when the live primary wrote the marker (its first load, or its promotion, is done)."""
         try:
-            return (self.folder / STARTUP_DONE_FILE).read_text() == self.run_token
+            done = (self.folder / STARTUP_DONE_FILE).read_text().strip()
+            holder = (self.folder / LOCK_FILE).read_text().strip()
         except FileNotFoundError:
             return False
+        return done.isdigit() and done == holder and _alive(int(done))
 
     def status(self) -> dict[str, Any]:
         """Which process answered: for /health and /ready."""
@@ -121,6 +123,16 @@ class ProcessRole:
             self._thread.join(self.retry_seconds * 2)
         self._primary.clear()
         os.close(self._fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def single_process_status() -> dict[str, Any]:
