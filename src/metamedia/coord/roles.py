@@ -63,7 +63,7 @@ class ProcessRole:
         except BlockingIOError:
             return False
         os.ftruncate(self._fd, 0)
-        os.write(self._fd, str(self.pid).encode())
+        os.pwrite(self._fd, str(self.pid).encode(), 0)
         self._primary.set()
         log.info("process %d is the primary of %d server processes", self.pid, self.workers)
         return True
