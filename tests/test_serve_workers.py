@@ -37,7 +37,6 @@ def base_env(data_dir: Path) -> dict[str, str]:
         **os.environ,
         "METAMEDIA_DATA_DIR": str(data_dir),
         "METAMEDIA_AUTH_DISABLED": "1",
-        "METAMEDIA_RATE_LIMIT": "",
         "METAMEDIA_LOG_JSON": "0",
     }
 
