@@ -22,9 +22,10 @@ from .metrics import ApiMetrics
 
 
 def worker_count(settings: Settings, workers: int | None = None) -> int:
-    """How many server processes serve this data directory (`workers`, else the settings; 0 = cores)."""
-    count = int(workers if workers is not None else getattr(settings, "workers", 1))
-    return count if count > 0 else len(os.sched_getaffinity(0))
+    """How many server processes serve this data directory (`workers`, else the settings'; 0 = cores)."""
+    if workers is None:
+        return settings.resolved_workers
+    return workers if workers > 0 else len(os.sched_getaffinity(0))
 
 
 def events_and_metrics(
