@@ -25,6 +25,7 @@ from .snapshot import (
 )
 from .state import CollectionState, build_state
 from .store import PointStore
+from .sync import CollectionSync, read_lineage, write_lineage
 
 logger = logging.getLogger("metamedia.vectors")
 
@@ -70,6 +71,12 @@ def open_state(
     return build_state(config, directory, next_generation(directory), live_rows, store_version), -1
 
 
+def _release_vectors(state: CollectionState) -> None:
+    """A replaced state no longer claims its full-vector file (readers keep their mapping)."""
+    if state.index.vectors is not None:
+        state.index.vectors.release()
+
+
 def _snapshot_problem(directory: Path) -> str | None:
     """Why the current snapshot fails its full checksums (a reopen checks only stamps), or None."""
     snapshot = current_snapshot(directory)
@@ -82,7 +89,7 @@ def _snapshot_problem(directory: Path) -> str | None:
     return None
 
 
-class CollectionMaintenance:
+class CollectionMaintenance(CollectionSync):
     """Maintenance half of `Collection` (kept apart to keep both modules small)."""
 
     _config: CollectionConfig
@@ -95,8 +102,9 @@ class CollectionMaintenance:
 
     @contextmanager
     def writes_paused(self) -> Iterator[None]:
-        """Hold off writers (searches continue), e.g. while a backup copies files."""
-        with self._writer:
+        """Hold off writers of every process (searches continue), e.g. while a backup copies files."""
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             yield
 
     @property
@@ -106,7 +114,7 @@ class CollectionMaintenance:
 
     def snapshot(self) -> Path:
         """Write the in-memory state to disk atomically (checksummed); returns the snapshot folder."""
-        with self._writer:
+        with self._writer, self._xlock:
             existing = current_snapshot(self.directory)
             if existing is not None and not self.dirty:
                 return existing
@@ -119,7 +127,8 @@ class CollectionMaintenance:
 
         Searches keep running on the old graph during the rebuild; writes wait for it.
         """
-        with self._writer:
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             old = self._state
             with self._rw.read():
                 labels = old.alive_labels()
@@ -131,9 +140,14 @@ class CollectionMaintenance:
             new.apply_upsert(ids, vectors, payloads)
             with self._rw.write():
                 self._state = new
+            _release_vectors(old)
             self._snapshot_version = -1
             self.snapshot()
+            # The mark first: a process replaying rows after it reloads instead of missing a delete.
+            token, _ = read_lineage(self.directory)
+            write_lineage(self.directory, token, new.version)
             purged = self._store.purge_deleted(self._config.name, new.version)
+            self._bump_after_write()
         return {
             "collection": self._config.name,
             "count": new.n_alive,
@@ -164,12 +178,14 @@ class CollectionMaintenance:
             self._config, self.directory, generation, self._store.rows(name, dim, alive_only=True), version
         )
         with self._rw.write():
-            self._state = state
+            old, self._state = self._state, state
+        _release_vectors(old)
         self._snapshot_version = -1
 
     def repair(self) -> dict[str, Any]:
         """Rebuild the index from the store of record and snapshot it; returns verify() after."""
-        with self._writer:
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             self._rebuild_locked()
             self.snapshot()
             return self.verify()
@@ -178,6 +194,7 @@ class CollectionMaintenance:
         """Compare memory with the store: counts, id sets, and a sample of vectors and payloads."""
         name, config = self._config.name, self._config
         with self._writer:
+            self._catch_up_locked()
             state = self._state
             store_version = self._store.version(name)
             store_ids = self._store.ids(name)
@@ -230,6 +247,7 @@ class CollectionMaintenance:
 
     def describe(self) -> dict[str, Any]:
         """Configuration and statistics (counts, tombstones, versions, bytes per vector)."""
+        self._fresh()
         with self._rw.read():
             state = self._state
             snapshot = current_snapshot(self.directory)
