@@ -25,13 +25,13 @@ def test_concurrent_bumps_from_several_processes_are_all_counted(tmp_path: Path)
     reader = ChangeBeacon(path)
     start = reader.value()
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_bump_many, args=(str(path), 200)) for _ in range(4)]
+    workers = [context.Process(target=_bump_many, args=(str(path), 300)) for _ in range(3)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    assert reader.value() == start + 4 * 200  # the mapped reader sees every bump, none lost
+    assert reader.value() == start + 3 * 300  # the mapped reader sees every bump, none lost
 
 
 def test_file_is_private_and_in_the_run_folder(tmp_path: Path) -> None:
@@ -71,19 +71,12 @@ def test_a_deleted_file_is_recreated_and_readers_follow_it(
     assert reader.value() == value != seen
 
 
-def test_read_only_folder_degrades_without_failing(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        beacon = ChangeBeacon(beacon_path(folder))
-        assert not beacon.available
-        first = beacon.value()
-        assert beacon.bump() != first
-    finally:
-        folder.chmod(0o700)
+def test_an_unwritable_place_degrades_without_failing(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("a file where the run folder should be")
+    beacon = ChangeBeacon(beacon_path(tmp_path))
+    assert not beacon.available  # logged; this process still answers, others just do not hear it
+    first = beacon.value()
+    assert beacon.bump() != first
 
 
 def _hold_lock(path: str, ready: object, release: object) -> None:
