@@ -14,7 +14,7 @@ from ..errors import CollectionNotFound
 from .backup import read_backup_manifest, restore_collection, write_backup
 from .collection import Collection
 from .config import CollectionConfig
-from .maintenance import open_state
+from .opening import open_state
 from .state import CollectionState
 from .store import PointStore
 from .sync import SharedDirectory, new_token, write_lineage

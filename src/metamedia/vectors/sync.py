@@ -29,6 +29,7 @@ from ..fsutil import fsync_path
 from .config import CollectionConfig
 from .fullvectors import MappedVectors
 from .locks import ReadWriteLock
+from .opening import next_generation, open_state
 from .snapshot import write_atomic
 from .state import CollectionState, vectors_path
 from .store import PointStore
@@ -155,9 +156,6 @@ class CollectionSync:
 
     def _reload_locked(self) -> None:
         """Replace memory with the newest snapshot + newer rows (another process rebuilt/purged)."""
-        # deferred: maintenance imports this module's class for Collection's bases
-        from .maintenance import open_state
-
         with self._xlock:
             name = self._config.name
             config = next((c for c, _ in self._store.catalog() if c.name == name), self._config)
@@ -181,9 +179,6 @@ class CollectionSync:
         """
         if self._owns_vectors or not self._config.quantised:
             return
-        # deferred: maintenance imports this module's class for Collection's bases
-        from .maintenance import next_generation
-
         with self._xlock:
             state = self._state
             old = state.index.vectors
