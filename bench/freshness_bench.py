@@ -71,7 +71,9 @@ def main() -> None:
         writer_db = VectorDB(sqlalchemy.create_engine(url), folder)
         col = writer_db.create_collection(CollectionConfig(name="media", dim=DIM, ef_construction=100))
         payloads = [{"year": 1950 + i % 70, "genres": ["Drama"], "rating": i % 10} for i in range(args.n)]
-        col.upsert(np.arange(args.n), unit(rng, args.n), payloads)
+        for start in range(0, args.n, 5000):
+            end = min(start + 5000, args.n)
+            col.upsert(np.arange(start, end), unit(rng, end - start), payloads[start:end])
         col.snapshot()
         reader_db = VectorDB(sqlalchemy.create_engine(url), folder)
         reader = reader_db.get_collection("media")
