@@ -44,6 +44,10 @@ BENCHES: list[tuple[str, list[str]]] = [
     ),
     ("agent memory", ["bench/memory_bench.py", "--out", "bench/results/memory.json"]),
     (
+        "rate-limit check: memory vs the SQLite file shared by server processes",
+        ["bench/ratelimit_bench.py", "--hits", "5000" if QUICK else "20000"],
+    ),
+    (
         "HTTP table vs naive endpoint and minimal endpoint",
         [
             "bench/http_bench.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from metamedia.engine import Engine
 from metamedia.settings import Settings
 
 from .conftest import TMDB_5000, write_csv_slice
+from .test_ratelimit_sqlite import run_processes, with_workers
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,38 @@ def test_rate_limit_on_redis_is_shared_between_servers(
         # Three hits on one server use up the window for the other: the counts live in Redis.
         assert [a.get("/stats", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
         assert b.get("/stats", headers=headers).status_code == 429
+
+
+def test_rate_limit_on_sqlite_is_shared_between_server_processes(engine: Engine, tmp_path: Path) -> None:
+    key, secret = KeyStore(engine.store.engine).create(["admin"], name="shared")
+    api = with_workers(Settings(log_json=False, rate_limit="8/minute", data_dir=tmp_path), 2)
+    first, second = create_app(engine=engine, settings=api), create_app(engine=engine, settings=api)
+    assert first.state.limiter.backend == "sqlite"
+    # Two other OS processes spend six of the key's eight requests in this minute...
+    spent = run_processes(
+        tmp_path / "run" / "ratelimit.sqlite3", "8/minute", 3, 2, identifier=f"key:{key.id}"
+    )
+    assert sum(int(r["admitted"]) for r in spent) == 6
+    headers = {"X-API-Key": secret}
+    with TestClient(first) as a, TestClient(second) as b:
+        # ...so the two servers here admit two more between them, then refuse with Retry-After.
+        assert [
+            a.get("/stats", headers=headers).status_code,
+            b.get("/stats", headers=headers).status_code,
+        ] == [200, 200]
+        for client in (a, b):
+            refused = client.get("/stats", headers=headers)
+            assert refused.status_code == 429 and "rate limit" in refused.json()["error"]
+            assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        ready = a.get("/ready").json()
+        assert ready["rate_limit_backend"] == "sqlite" and ready["rate_limit_storage"] is True
+        # A storage that fails while serving answers 503 with a JSON body, and /ready says so.
+        first.state.limiter.storage.close()
+        failed = a.get("/stats", headers=headers)
+        assert failed.status_code == 503 and "rate-limit storage (sqlite)" in failed.json()["error"]
+        not_ready = a.get("/ready")
+        assert not_ready.status_code == 503 and not_ready.json()["rate_limit_storage"] is False
+        assert b.get("/stats", headers=headers).status_code == 429  # the other server still counts
 
 
 def test_failed_authentication_is_throttled_per_address(engine: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import unicodedata
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -570,3 +571,12 @@ def test_rule_gate_skips_only_rules_that_cannot_match(phrases: list[str], noise:
     today = date(2026, 6, 15)
     for query in (" ".join(phrases) + noise, (noise + " ".join(phrases)).upper(), " ".join(phrases).title()):
         assert _candidates(_normalize(query), today, _ALL_RULES) == _scan_every_rule(query, today)
+
+
+def test_to_dict_is_asdict_field_for_field_with_its_own_lists() -> None:
+    for phrase in _PHRASES:
+        parsed = parse_query(phrase, today=date(2026, 6, 15))
+        out = parsed.to_dict()
+        assert out == asdict(parsed) and list(out) == list(asdict(parsed)), phrase
+        out["genres"].append("changed")  # the copy is the caller's own
+        assert "changed" not in parsed.genres

@@ -136,6 +136,28 @@ def test_auto_lets_the_bandit_choose_and_rewards_join(engine: Engine, raters: li
         engine.recs.record_interaction(user, item, "click", decision_id="no-such-decision")
 
 
+def test_a_skip_reaching_another_server_process_teaches_memory_what_was_served(
+    engine: Engine, raters: list[str], embedder: Any
+) -> None:
+    """With several server processes the skip may reach one that did not serve the list: agent memory
+    still learns the served score and strategies (from the decision log, not the serving process)."""
+    user = raters[0]
+    result = engine.recs.recommend(user, 5, context={"hour": 20})
+    served = result["results"][1]
+    engine.bandit.flush()  # what the serving process's writer does within its 50 ms interval
+    other = Engine(Settings(data_dir=engine.settings.data_dir), embedder=embedder)  # a second process's engine
+    try:
+        other.recs.record_interaction(user, served["id"], "skip", decision_id=result["decision_id"])
+        episode = other.memory.reflexion.episodes(user_id=user)[-1]
+    finally:
+        other.close()
+    assert episode.item_id == str(served["id"]) and episode.action == "skip"
+    assert episode.predicted_engagement == pytest.approx(min(max(served["score"], 0.0), 1.0))
+    logged = engine.bandit.logged_decision(result["decision_id"]).served_detail or {}
+    assert episode.strategy_ids == logged[str(served["id"])]["strategy_ids"]
+    assert [int(i) for i in logged] == [row["id"] for row in result["results"]]
+
+
 def test_business_constraints_are_honoured(engine: Engine, raters: list[str]) -> None:
     result = engine.recs.recommend(
         raters[0], 5, algorithm="hybrid", genres=["sci-fi"], rating_min=6.0, runtime_max=150

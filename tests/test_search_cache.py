@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+
 import numpy as np
 
 from metamedia.search.cache import MemoryResultCache
@@ -44,3 +47,16 @@ def test_least_recently_used_entry_is_dropped() -> None:
     assert cache.get(keys[0]) == RESULT  # keys[0] is now the most recent
     cache.put(keys[2], RESULT)
     assert cache.get(keys[1]) is None and cache.get(keys[0]) == RESULT and cache.get(keys[2]) == RESULT
+
+
+def test_text_of_gives_the_json_put_made_of_that_very_result_in_this_thread_only() -> None:
+    cache = MemoryResultCache()
+    value = {"results": [{"id": 1, "title": "Amélie", "score": 0.5}], "took_ms": 1.0}
+    cache.put((cache.generation(), "q"), value)
+    assert cache.text_of(value) == json.dumps(value, separators=(",", ":"), allow_nan=False)
+    assert cache.text_of(dict(value)) is None  # an equal copy is not the answer that was encoded
+    seen: list[str | None] = []
+    worker = threading.Thread(target=lambda: seen.append(cache.text_of(value)))
+    worker.start()
+    worker.join()
+    assert seen == [None]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy.engine import Engine as Database
 
-from .bandit.service import BanditService
+from .bandit.service import PEER_WAIT_S, BanditService
 from .catalog_writes import CatalogWrites, api_row
 from .embed.hybrid import HYBRID_DIM, HybridWeights
 from .embed.model import TextEmbedder
@@ -149,7 +149,8 @@ class Engine:
         if self._bandit is None:
             with self._lazy_lock:
                 if self._bandit is None:
-                    self._bandit = BanditService(self.db)
+                    several = getattr(self.settings, "workers", 1) != 1  # other processes log decisions too
+                    self._bandit = BanditService(self.db, peer_wait_s=PEER_WAIT_S if several else 0.0)
         return self._bandit
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:

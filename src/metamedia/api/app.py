@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.started = False
     app.state.authenticate = authenticate_request  # what the MCP endpoint authenticates with
-    app.state.limiter = RateLimiter(api.rate_limit, redis_url=api.redis_url)
+    app.state.limiter = RateLimiter.for_settings(api)
     app.state.metrics = metrics = ApiMetrics(lambda: getattr(app.state, "engine", None))
     app.state.events = EventBus(
         api.events_buffer, on_publish=lambda event: metrics.learning_events.labels(event.kind).inc()

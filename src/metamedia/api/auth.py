@@ -114,10 +114,10 @@ def _authenticate(request: Request, presented: str | None) -> Principal:
 
 async def _authenticate_async(request: Request, presented: str | None) -> Principal:
     """`_authenticate` on the event loop when it cannot block (a key verified moments ago, limits
-    counted in memory), else in a worker thread (database lookup, Redis): the common case skips a
-    thread hop per request, and no request waits on I/O inside the loop."""
+    counted in memory or the local SQLite file), else in a worker thread (database lookup, Redis):
+    the common case skips a thread hop per request, and no request waits on the network in the loop."""
     limiter: RateLimiter = request.app.state.limiter
-    if limiter.backend == "memory" and (
+    if limiter.in_process and (
         request.app.state.settings.auth_disabled
         or (presented is not None and request.app.state.keys.cached(presented) is not None)
     ):

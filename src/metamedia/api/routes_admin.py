@@ -213,7 +213,8 @@ def ready(request: Request) -> JSONResponse:
             return JSONResponse({"ready": False, "reason": "media index missing"}, status_code=503)
     except Exception:  # a closed or unreachable store means not ready, whatever the cause
         return JSONResponse({"ready": False, "reason": "store unavailable"}, status_code=503)
-    limiter_ok = request.app.state.limiter.ping()
+    limiter = request.app.state.limiter
+    limiter_ok = limiter.ping()
     ok = items == indexed and limiter_ok
     body = {
         "ready": ok,
@@ -221,5 +222,6 @@ def ready(request: Request) -> JSONResponse:
         "indexed": indexed,
         "consistent": items == indexed,
         "rate_limit_storage": limiter_ok,
+        "rate_limit_backend": limiter.backend,
     }
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..domain.limits import SEARCH_MAX_K
 from ..engine import Engine
+from ..search.cache import MemoryResultCache
 
 router = APIRouter(tags=["catalog"])
 
@@ -58,7 +59,18 @@ async def search(
     cached = engine.cached_search_text(q, k, **options)  # a repeated search needs no worker thread
     if cached is not None:
         return Response(cached, media_type="application/json")
-    return await run_in_threadpool(_json, engine.search, q, k, **options)
+    return await run_in_threadpool(_search_json, engine, q, k, options)
+
+
+def _search_json(engine: Engine, q: str, k: int, options: dict[str, Any]) -> Response:
+    """A new search, rendered in the worker thread; the JSON text the result cache just made of the
+    answer is sent as is (the same bytes `_json` would encode, without encoding them twice)."""
+    result = engine.search(q, k, **options)
+    cache = engine.result_cache
+    body = cache.text_of(result) if isinstance(cache, MemoryResultCache) else None
+    if body is None:
+        body = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/items/{item_id}", summary="One catalog item")

@@ -63,6 +63,9 @@ decisions_table = Table(
     Column("arm", String(64), nullable=False),
     Column("propensity", Float, nullable=False),
     Column("served_items", JSON, nullable=False),
+    # item id (text) -> {"score", "strategy_ids"}: what agent memory credits when a served item is
+    # skipped or watched, whichever server process the interaction reaches (migration 0007)
+    Column("served_detail", JSON, nullable=True),
     Column("reward", Float, nullable=True),
     Column("rewarded_at", Float, nullable=True),
 )

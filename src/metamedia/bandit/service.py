@@ -42,7 +42,7 @@ from .ope import LoggedDecision, off_policy_report
 from .policy import CandidatePolicy, FixedArmPolicy, ThompsonPolicy, UniformPolicy, warm_start_prior
 from .reward import Outcome, RewardWeights, composite_reward
 from .split import TrafficSplit, compare_variants
-from .writer import DecisionWriter
+from .writer import FLUSH_INTERVAL_S, DecisionWriter
 
 log = logging.getLogger("metamedia.bandit")
 
@@ -50,6 +50,8 @@ DEFAULT_ARMS = BANDIT_ARMS
 CONTROL = "control"
 EXPLORATION_WINDOW = 5000  # recent decisions the reported exploration share is measured over
 REFRESH_SECONDS = 1.0  # how old the posterior snapshot a request samples from may be
+PEER_POLL_S = 0.02  # how often a lookup re-reads the log while another process may still be writing
+PEER_WAIT_S = 10 * FLUSH_INTERVAL_S  # how long it waits: several of that writer's flush intervals
 
 
 @dataclass
@@ -91,6 +93,7 @@ class ServedDecision:
     context: dict[str, Any]
     served_items: list[int]
     user_id: str = ""
+    served_detail: dict[str, Any] | None = None  # item id (text) -> {"score", "strategy_ids"}
 
 
 class BanditService:
@@ -111,9 +114,13 @@ class BanditService:
         variant_policies: Mapping[str, CandidatePolicy] | None = None,
         guard: GuardSettings | None = None,
         refresh_seconds: float = REFRESH_SECONDS,
+        peer_wait_s: float = 0.0,
     ) -> None:
         self.engine = engine
         self.refresh_seconds = refresh_seconds
+        # Several server processes: a decision logged by another process reaches the log within its
+        # writer's flush interval, so a reward or lookup that finds nothing waits up to this long.
+        self.peer_wait_s = peer_wait_s
         self.writer = DecisionWriter(engine)
         self._snapshot: _Snapshot | None = None
         self._snapshot_lock = threading.Lock()
@@ -308,6 +315,7 @@ class BanditService:
                 "arm": decision.arm,
                 "propensity": decision.propensity,
                 "served_items": [int(i) for i in served_items or ()],
+                "served_detail": None,
                 "reward": None,
                 "rewarded_at": None,
             }
@@ -317,6 +325,7 @@ class BanditService:
     def logged_decision(self, decision_id: str) -> ServedDecision:
         """The logged decision `decision_id` (NotFound when there is none)."""
         self.flush()
+        self._await_decision(str(decision_id))
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(decisions_table).where(decisions_table.c.id == str(decision_id))
@@ -324,17 +333,36 @@ class BanditService:
         if row is None:
             raise NotFound(f"no recommendation decision {decision_id!r}", {"decision_id": decision_id})
         served = [int(i) for i in row.served_items or ()]
-        return ServedDecision(row.id, row.arm, dict(row.context or {}), served, str(row.user_id))
+        detail = dict(row.served_detail) if row.served_detail else None
+        return ServedDecision(row.id, row.arm, dict(row.context or {}), served, str(row.user_id), detail)
 
-    def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None:
-        """Record the items the chosen arm served (known only after it ran)."""
-        if self.writer.amend_items(decision_id, served_items):
+    def _await_decision(self, decision_id: str) -> None:
+        """With `peer_wait_s` set: wait (polling) until another process's writer has logged the
+        decision, or the wait is over. A decision this process logged is already written (`flush`)."""
+        if self.peer_wait_s <= 0:
+            return
+        deadline = time.monotonic() + self.peer_wait_s
+        query = select(decisions_table.c.id).where(decisions_table.c.id == decision_id)
+        while True:
+            with self.engine.connect() as conn:
+                if conn.execute(query).first() is not None:
+                    return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(min(PEER_POLL_S, max(0.0, deadline - time.monotonic())))
+
+    def attach_items(
+        self, decision_id: str, served_items: Sequence[int], detail: dict[str, Any] | None = None
+    ) -> None:
+        """Record the items the chosen arm served (known only after it ran), with each one's detail
+        (score, memory strategies) when given."""
+        if self.writer.amend_items(decision_id, served_items, detail):
             return  # still queued: written with its items
         with self.engine.begin() as conn:
             done = conn.execute(
                 decisions_table.update()
                 .where(decisions_table.c.id == decision_id)
-                .values(served_items=[int(i) for i in served_items])
+                .values(served_items=[int(i) for i in served_items], served_detail=detail)
             )
             if done.rowcount == 0:
                 raise NotFound(f"no bandit decision {decision_id!r}")
@@ -348,6 +376,7 @@ class BanditService:
         outcomes = [e if isinstance(e, Outcome) else Outcome.from_mapping(e) for e in events]
         now = time.time()
         self.flush()
+        self._await_decision(decision_id)
         with self.engine.begin() as conn:
             row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
             if row is None:

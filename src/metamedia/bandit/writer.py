@@ -24,6 +24,7 @@ from .log import decisions_table
 log = logging.getLogger("metamedia.bandit")
 
 FLUSH_INTERVAL_S = 0.05
+AMENDED_COLUMNS = ("served_items", "served_detail")  # what a decision learns after it was logged
 REMEMBER_WRITTEN = 10_000  # recent written ids whose served items may still be amended in a batch
 
 
@@ -34,8 +35,8 @@ class DecisionWriter:
         self.engine = engine
         self.interval = interval
         self._pending: dict[str, dict[str, Any]] = {}
-        # written decisions whose served items came later: the items still to update
-        self._amended: dict[str, list[int]] = {}
+        # written decisions whose served items came later: the column values still to update
+        self._amended: dict[str, dict[str, Any]] = {}
         self._written: OrderedDict[str, None] = OrderedDict()  # ids this writer wrote, newest last
         self._lock = threading.Lock()  # guards _pending
         self._write_lock = threading.Lock()  # one flush at a time, in order
@@ -53,17 +54,19 @@ class DecisionWriter:
                 self._thread = threading.Thread(target=self._run, name="metamedia-bandit-log", daemon=True)
                 self._thread.start()
 
-    def amend_items(self, decision_id: str, served_items: Sequence[int]) -> bool:
-        """Set the served items of a decision this writer queued or recently wrote (the next batch
-        writes them); False when it knows no such decision."""
-        items = [int(i) for i in served_items]
+    def amend_items(
+        self, decision_id: str, served_items: Sequence[int], detail: dict[str, Any] | None = None
+    ) -> bool:
+        """Set the served items (and their detail) of a decision this writer queued or recently
+        wrote (the next batch writes them); False when it knows no such decision."""
+        values = {"served_items": [int(i) for i in served_items], "served_detail": detail}
         with self._lock:
             row = self._pending.get(decision_id)
             if row is not None:
-                row["served_items"] = items
+                row.update(values)
                 return True
             if decision_id in self._amended or decision_id in self._written:
-                self._amended[decision_id] = items
+                self._amended[decision_id] = values
                 return True
             return False
 
@@ -82,20 +85,18 @@ class DecisionWriter:
             with self.engine.begin() as conn:
                 if rows:
                     conn.execute(decisions_table.insert(), rows)
-                for decision_id, items in amended.items():
+                for decision_id, values in amended.items():
                     conn.execute(
-                        decisions_table.update()
-                        .where(decisions_table.c.id == decision_id)
-                        .values(served_items=items)
+                        decisions_table.update().where(decisions_table.c.id == decision_id).values(**values)
                     )
             with self._lock:
-                for decision_id, items in amended.items():
-                    if self._amended.get(decision_id) is items:
+                for decision_id, values in amended.items():
+                    if self._amended.get(decision_id) is values:
                         del self._amended[decision_id]
                 for row in rows:
                     current = self._pending.pop(row["id"], None)
-                    if current is not None and current["served_items"] != row["served_items"]:
-                        self._amended[row["id"]] = current["served_items"]  # amended while writing
+                    if current is not None and any(current.get(c) != row.get(c) for c in AMENDED_COLUMNS):
+                        self._amended[row["id"]] = {c: current.get(c) for c in AMENDED_COLUMNS}  # amended while writing
                     self._written[row["id"]] = None
                 while len(self._written) > REMEMBER_WRITTEN:
                     self._written.popitem(last=False)

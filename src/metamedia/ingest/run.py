@@ -11,6 +11,7 @@ from typing import Any
 from ..embed.hybrid import item_text, text_hash
 from ..models import MediaItem, MediaRecord, Reject
 from ..store.base import ItemWrite, SourceRow
+from ..store.lexical import open_lexical_index
 from ..store.sql import SqlCatalogStore
 from .formats import detect_format, read_records
 from .merge import combine_data, differs, merge_sources, record_data
@@ -192,6 +193,8 @@ def ingest_files(
     if writes:
         report.changed_ids.extend(store.write_items(writes))
     store.replace_orphans(sorted(reread), orphans)
+    if report.changed_ids:  # one full-text segment again: every new query reads it (lexical.optimize)
+        open_lexical_index(store.db).optimize()
     return report
 
 

@@ -162,8 +162,13 @@ class McpHttpApp:
         self._owners: dict[str, str] = {}
 
     @asynccontextmanager
-    async def running(self, engine: Engine, *, auth_disabled: bool = False) -> AsyncIterator[None]:
-        """Serve MCP over `engine` while the context is open (enter it in the app's lifespan)."""
+    async def running(
+        self, engine: Engine, *, auth_disabled: bool = False, stateless: bool = False
+    ) -> AsyncIterator[None]:
+        """Serve MCP over `engine` while the context is open (enter it in the app's lifespan).
+
+        `stateless`: no MCP sessions (each request stands alone), for several server processes behind
+        one port, where a session opened in one process would be unknown to the next request's."""
         server = build_server(engine)
         self._write_tools = await write_tool_names(server)
         self._memories = MemoryFacade(engine)
@@ -175,7 +180,7 @@ class McpHttpApp:
             )
         else:  # the API's keys guard this endpoint; it must work behind any hostname
             security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        server.streamable_http_app(transport_security=security)
+        server.streamable_http_app(transport_security=security, stateless_http=stateless)
         manager = server.session_manager
         async with manager.run():
             self._manager = manager
@@ -241,9 +246,12 @@ def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:
 
     @asynccontextmanager
     async def lifespan(target: Any) -> AsyncIterator[Any]:
-        auth_disabled = bool(target.state.settings.auth_disabled)
-        async with inner(target) as state, endpoint.running(target.state.engine, auth_disabled=auth_disabled):
-            yield state
+        settings = target.state.settings
+        auth_disabled = bool(settings.auth_disabled)
+        stateless = getattr(settings, "workers", 1) != 1  # sessions live in one process's memory
+        async with inner(target) as state:  # the engine exists once the app's own lifespan has started
+            async with endpoint.running(target.state.engine, auth_disabled=auth_disabled, stateless=stateless):
+                yield state
 
     app.router.lifespan_context = lifespan
     return endpoint

@@ -39,6 +39,8 @@ class LoggedChoice(Protocol):
     def served_items(self) -> Sequence[int]: ...
     @property
     def user_id(self) -> str: ...
+    @property
+    def served_detail(self) -> Mapping[str, Any] | None: ...  # item id (text) -> score, strategy ids
 
 
 class AlgorithmPicker(Protocol):
@@ -53,7 +55,9 @@ class AlgorithmPicker(Protocol):
         eligible_arms: Sequence[str] | None = None,
     ) -> ArmChoice: ...
 
-    def attach_items(self, decision_id: str, served_items: Sequence[int]) -> None: ...
+    def attach_items(
+        self, decision_id: str, served_items: Sequence[int], detail: dict[str, Any] | None = None
+    ) -> None: ...
 
     def record_reward(self, decision_id: str, events: Iterable[Mapping[str, Any]]) -> float: ...
 

@@ -78,7 +78,6 @@ MAX_K = RECOMMEND_MAX_K
 COLLABORATIVE = {"fused", "itemknn", "als", "ease", "graph"}  # explained by who else liked what
 TRENDING_TOP = 50  # items ranked this high by trending are "popular this week"
 MEMORY_SPARE = 10  # extra items handed to memory, which may drop some
-SERVED_CACHE = 5000
 POOL_CACHE_USERS = 5000  # users whose scored candidate pool is kept (~50 ids and scores each)
 IMPORT_BATCH = 5000
 
@@ -121,7 +120,6 @@ class RecommendService(ProfileMixin):
         self.feedback.add("reward", self._reward_listener)
         self.feedback.add(None, self._event_listener)
         self._profile_lock = threading.Lock()
-        self._served: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Per user, the scored candidate pool of their last request, keyed by everything it depends
         # on (their history, the fitted models, the catalog generation, the filters); a write drops it.
         self._pools: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
@@ -255,8 +253,7 @@ class RecommendService(ProfileMixin):
             outcome, number = earned
             reward = float(self._bandit().record_reward(decision.id, [{"kind": outcome, "value": number}]))
         if kind in ("skip", "watch"):
-            served = self._served.get(decision.id, {})
-            info = served.get("items", {}).get(item.id, {})
+            info = (decision.served_detail or {}).get(str(item.id), {})  # logged, whichever process served
             candidate = MemoryCandidate(
                 item_id=str(item.id), score=float(info.get("score", 0.5)), genres=list(item.genres),
                 runtime=item.runtime, vote_average=item.vote_average, year=item.year, title=item.title,
@@ -376,8 +373,8 @@ class RecommendService(ProfileMixin):
         results = [result_row(items[i], score, reasons) for i, score, reasons in final if i in items]
         served = [r["id"] for r in results]
         if decision is not None:
-            self._bandit().attach_items(decision.id, served)
-            self._remember_served(decision.id, final, strategy_ids)
+            detail = {str(i): {"score": s, "strategy_ids": strategy_ids.get(i, [])} for i, s, _ in final}
+            self._bandit().attach_items(decision.id, served, detail)
         return {
             "user_id": user,
             "algorithm": effective,
@@ -529,15 +526,6 @@ class RecommendService(ProfileMixin):
             if column is not None:
                 out.append(HistoryItem(item_id, catalog.titles[column], catalog.vectors[column], strength))
         return out
-
-    def _remember_served(
-        self, decision_id: str, final: list[tuple[int, float, list[str]]], strategy_ids: dict[int, list[str]]
-    ) -> None:
-        self._served[decision_id] = {
-            "items": {i: {"score": s, "strategy_ids": strategy_ids.get(i, [])} for i, s, _ in final}
-        }
-        while len(self._served) > SERVED_CACHE:
-            self._served.popitem(last=False)
 
     def refresh(self, *, wait: bool = True) -> dict[str, Any]:
         """Refit the CF models on all interactions now (``wait=False``: in the background)."""

@@ -49,9 +49,16 @@ class MemoryResultCache:
         self._generation = 0
         self.hits = 0
         self.misses = 0
+        self._last = threading.local()  # this thread's last stored result and its JSON text
 
     def generation(self) -> int:
         return self._generation
+
+    def text_of(self, value: dict[str, Any]) -> str | None:
+        """The JSON text `put` made of `value` in this thread (the same object, not an equal one), or
+        None: the HTTP route sends it as is instead of encoding a new search's answer twice."""
+        last = getattr(self._last, "entry", None)
+        return last[1] if last is not None and last[0] is value else None
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         hit = self.get_text(key)
@@ -74,6 +81,7 @@ class MemoryResultCache:
         except (TypeError, ValueError):
             log.debug("result not cached: not JSON-serialisable")
             return
+        self._last.entry = (value, encoded)
         with self._lock:
             if key[0] != self._generation:
                 return  # computed before a write: already stale

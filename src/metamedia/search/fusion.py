@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -74,11 +75,12 @@ def feature_matrix(
 ) -> np.ndarray:
     """Rows = candidates, columns = FEATURES."""
     best_lex = max((c.lexical_score for c in pool), default=0.0) or 1.0
+    wanted = set(wanted_genres)
     rows = []
     for c in pool:
         it = c.item
         has_plot = bool(it.overview)
-        genre = len(set(wanted_genres) & set(it.genres)) / len(wanted_genres) if wanted_genres else 0.0
+        genre = len(wanted.intersection(it.genres)) / len(wanted_genres) if wanted_genres else 0.0
         rows.append(
             [
                 c.text_sim if has_plot else 0.0,
@@ -90,11 +92,17 @@ def feature_matrix(
                 genre,
                 moods.get(it.id, 0.0),
                 quality.get(it.id, 0.0),
-                min(1.0, math.log1p(it.vote_count or 0) / math.log1p(10000)),
+                _votes_feature(it.vote_count or 0),
                 1.0 if c.origin else 0.0,
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(pool), len(FEATURES))
+
+
+@lru_cache(maxsize=65536)
+def _votes_feature(votes: int) -> float:
+    """Log votes, 0..1 (remembered per vote count: the same items come back query after query)."""
+    return min(1.0, math.log1p(votes) / math.log1p(10000))
 
 
 def weight_vector(weights: dict[str, float] | None = None) -> np.ndarray:

@@ -189,15 +189,15 @@ class SearchPipeline:
             # The whole phrase is a title ("2001 a space odyssey"): its words are not filters.
             parsed = ParsedQuery(raw=query, text=raw)
             flt, eff = build_filter(parsed, explicit, params)
-        pool, text_vec = self._retrieve(parsed, explicit, flt, request)
+        pool, text_vec, vectors = self._retrieve(parsed, explicit, flt, request)
         title_query = _is_title_query(parsed, max((c.title_sim for c in pool), default=0.0))
         if title_query and _has_structure(parsed):  # a fuzzy title the probe missed
             parsed = ParsedQuery(raw=query, text=raw)
             flt, eff = build_filter(parsed, explicit, params)
-            pool, text_vec = self._retrieve(parsed, explicit, flt, request)
+            pool, text_vec, vectors = self._retrieve(parsed, explicit, flt, request)
         if not title_query and self._unknown_name(parsed):
             parsed.notes.append(NAME_NOTE.format(name=parsed.text))
-        return _Plan(parsed, flt, eff, pool, text_vec, title_query)
+        return _Plan(parsed, flt, eff, pool, text_vec, title_query, vectors)
 
     def _unknown_name(self, parsed: ParsedQuery) -> bool:
         """Whether the query's text looks like a name no item mentions ("tom hanks movies"): two or
@@ -212,8 +212,9 @@ class SearchPipeline:
 
     def _retrieve(
         self, parsed: ParsedQuery, explicit: list[str], flt: dict[str, Any] | None, request: _Request
-    ) -> tuple[list[Candidate], np.ndarray | None]:
-        """Dense and lexical candidates, merged, with what each retriever said about them."""
+    ) -> tuple[list[Candidate], np.ndarray | None, np.ndarray]:
+        """Dense and lexical candidates, merged, with what each retriever said about them, the query's
+        text vector and the candidates' stored vectors (one row each, in pool order)."""
         text = semantic_text(parsed, explicit, parsed.raw or "")
         # Mood words stay out: "dark" is a mood (a feature of its own), not a word to find in titles.
         words = " ".join([*(parsed.genres or explicit), parsed.text])
@@ -256,10 +257,10 @@ class SearchPipeline:
             cand.lexical_rank, cand.lexical_score = rank, hit.score
         if parsed.languages or parsed.countries:
             self._add_origin(pool, parsed, flt, excluded)
-        candidates = self._with_vectors(list(pool.values()))
+        candidates, vectors = self._with_vectors(list(pool.values()))
         terms = [normalise_title(t) for t in query_terms(parsed.text)]
         matcher = TitleMatcher(parsed.raw or "")
-        for cand, sim in zip(candidates, text_similarities(text_vec, candidates), strict=True):
+        for cand, sim in zip(candidates, text_similarities(text_vec, vectors), strict=True):
             cand.text_sim = sim
             # A title the query names is a lexical hit (its words) or near the top of the dense list
             # (a typo): the fuzzy matcher skips the rest of the pool.
@@ -268,7 +269,7 @@ class SearchPipeline:
                 cand.title_sim = matcher.similarity(cand.item)
             if WEIGHTS["title_words"]:  # a feature fitted to weight 0 is not computed
                 cand.title_cover = title_coverage(terms, cand.item)
-        return candidates, text_vec
+        return candidates, text_vec, vectors
 
     def _add_origin(
         self, pool: dict[int, Candidate], parsed: ParsedQuery, flt: dict[str, Any] | None, excluded: set[int]
@@ -286,12 +287,13 @@ class SearchPipeline:
             if passes_filters(item, flt):
                 pool[item_id] = Candidate(item, origin=True)
 
-    def _with_vectors(self, pool: list[Candidate]) -> list[Candidate]:
-        """Candidates with their stored hybrid vectors (an item not indexed yet is left out)."""
+    def _with_vectors(self, pool: list[Candidate]) -> tuple[list[Candidate], np.ndarray]:
+        """Candidates with their stored hybrid vectors (an item not indexed yet is left out), and the
+        vectors as one matrix in the same order (stacked once for every later stage)."""
         if not pool:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32)
         try:
-            vecs = list(self.media.get_vectors([c.item.id for c in pool]))
+            matrix = np.ascontiguousarray(self.media.get_vectors([c.item.id for c in pool]))
         except NotFound:  # rare: an item written but not indexed yet; look each one up
             found = []
             for cand in pool:
@@ -299,10 +301,13 @@ class SearchPipeline:
                     found.append((cand, self.media.get_vectors([cand.item.id])[0]))
                 except NotFound:
                     continue
-            pool, vecs = [c for c, _ in found], [v for _, v in found]
-        for cand, vec in zip(pool, vecs, strict=True):
+            pool = [c for c, _ in found]
+            if not pool:
+                return [], np.zeros((0, 0), dtype=np.float32)
+            matrix = np.stack([v for _, v in found])
+        for cand, vec in zip(pool, matrix, strict=True):
             cand.vector = vec
-        return pool
+        return pool, matrix
 
     def _rank(self, plan: _Plan, request: _Request) -> dict[str, Any]:
         pool, parsed, eff = plan.pool, plan.parsed, plan.eff
@@ -315,7 +320,7 @@ class SearchPipeline:
             half_life = self.settings.trend_half_life_days
             trends = np.array([trend_score(c.item, half_life, request.today) for c in pool])
             scores = scores + self.settings.trend_weight * trends
-        vecs = np.stack([c.vector for c in pool])
+        vecs = plan.vectors
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         lam = self.settings.diversity_lambda if request.diversity else 1.0
         head = order[: max(request.k * 4, 40)]
@@ -496,6 +501,7 @@ class _Plan:
     pool: list[Candidate]
     text_vec: np.ndarray | None
     title_query: bool
+    vectors: np.ndarray  # the pool's stored vectors, one row per candidate
 
 
 def _features(plan: _Plan, explicit: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -550,11 +556,12 @@ def _is_title_query(parsed: ParsedQuery, best_title_sim: float) -> bool:
     return bool(parsed.text) or (best_title_sim >= 1.0 and len(parsed.raw.split()) >= 2)
 
 
-def text_similarities(text_vec: np.ndarray | None, pool: list[Candidate]) -> list[float]:
-    """reasons.text_similarity of every candidate, in one pass over their stacked text blocks."""
-    if text_vec is None or not pool:
-        return [0.0] * len(pool)
-    blocks = np.stack([c.vector[TEXT_SLICE] for c in pool])
+def text_similarities(text_vec: np.ndarray | None, vectors: np.ndarray) -> list[float]:
+    """reasons.text_similarity of every candidate, in one pass over the text blocks of their stacked
+    vectors (rows in pool order)."""
+    if text_vec is None or not len(vectors):
+        return [0.0] * len(vectors)
+    blocks = np.ascontiguousarray(vectors[:, TEXT_SLICE])
     norms = np.sqrt(np.einsum("ij,ij->i", blocks, blocks))  # einsum: no threaded BLAS call (see mmr)
     dots = np.einsum("ij,j->i", blocks, text_vec)
     return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots.tolist(), norms.tolist(), strict=True)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 MAX_QUERY_CHARS = 500
@@ -37,8 +37,11 @@ class ParsedQuery:
     notes: list[str] = field(default_factory=list)  # what the search could not honour, in words
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy (the "query" field of the HTTP search response)."""
-        return asdict(self)
+        """A JSON-ready copy (the "query" field of the HTTP search response): what `asdict` gives for
+        these flat fields (scalars, lists of strings copied), without its recursive walk."""
+        return {
+            name: (list(v) if isinstance(v, list) else v) for name in _FIELDS for v in (getattr(self, name),)
+        }
 
     def is_empty(self) -> bool:
         """True when there is nothing at all to search on: no text and no filter."""
@@ -46,3 +49,6 @@ class ParsedQuery:
             v is None
             for v in (self.year_min, self.year_max, self.runtime_min, self.runtime_max, self.rating_min)
         )
+
+
+_FIELDS = tuple(f.name for f in fields(ParsedQuery))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -13,26 +14,38 @@ from .reasons import mood_strengths
 
 def trend_score(item: MediaItem, half_life_days: float, today: date) -> float:
     """0..1: half recency (exponential decay with the half-life) and half popularity (log-scaled)."""
+    return _trend(item.release_date, item.year, item.popularity, half_life_days, today)
+
+
+# The per-item scores below depend only on a few fields: remembered on those values (every new query
+# scores ~80 candidates, mostly the same well-known items), computed exactly as before on a miss.
+@lru_cache(maxsize=65536)
+def _trend(
+    release_date: str | None, year: int | None, popularity: float | None, half_life_days: float, today: date
+) -> float:
     recency = 0.0
-    if item.release_date or item.year:
+    if release_date or year:
         try:
-            released = (
-                date.fromisoformat(item.release_date) if item.release_date else date(item.year or 1900, 7, 1)
-            )
+            released = date.fromisoformat(release_date) if release_date else date(year or 1900, 7, 1)
             age = max(0.0, (today - released).days)
             recency = 0.5 ** (age / max(half_life_days, 1.0))
         except ValueError:
             recency = 0.0
-    pop = min(1.0, math.log1p(item.popularity or 0.0) / math.log1p(100.0))
+    pop = min(1.0, math.log1p(popularity or 0.0) / math.log1p(100.0))
     return 0.5 * recency + 0.5 * pop
 
 
 def quality_prior(item: MediaItem) -> float:
     """-1..1: rating centred on 6.5, trusted in proportion to the votes behind it."""
-    if not item.vote_average or not item.vote_count:
+    return _quality(item.vote_average, item.vote_count)
+
+
+@lru_cache(maxsize=65536)
+def _quality(vote_average: float | None, vote_count: int | None) -> float:
+    if not vote_average or not vote_count:
         return 0.0
-    trust = min(1.0, item.vote_count / 500.0)
-    return max(-1.0, min(1.0, (item.vote_average - 6.5) / 2.0)) * trust
+    trust = min(1.0, vote_count / 500.0)
+    return max(-1.0, min(1.0, (vote_average - 6.5) / 2.0)) * trust
 
 
 def mmr(order: list[int], vecs: np.ndarray, scores: np.ndarray, k: int, lam: float) -> list[int]:

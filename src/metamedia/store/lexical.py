@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -67,6 +67,10 @@ class LexicalIndex(Protocol):
         """Items holding every word of the query in any field (stop words aside)."""
         ...
 
+    def optimize(self) -> None:
+        """Compact the index after a bulk write (same answers, fewer structures to read per query)."""
+        ...
+
 
 def query_terms(query: str) -> list[str]:
     """The words of a query that are worth matching: lower-cased, alphanumeric, no stop words."""
@@ -90,11 +94,11 @@ class SqliteLexicalIndex:
         # bm25() is "lower is better" (negative); negate it so higher is better like ts_rank_cd.
         # Column weights (FTS_COLUMNS order): title 10, original title 4, keywords 4, genres 2,
         # tagline 1.5, overview 1, companies 3, collection 4.
-        self._sql = text(
+        self._sql = (
             "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0, 3.0, 4.0) AS score FROM items_fts "
             "WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
-        self._titles_sql = text(
+        self._titles_sql = (
             "SELECT rowid, -bm25(items_fts, 10.0, 4.0, 4.0, 2.0, 1.5, 1.0, 3.0, 4.0) AS score, title, "
             "original_title FROM items_fts WHERE items_fts MATCH :match ORDER BY score DESC LIMIT :limit"
         )
@@ -105,8 +109,7 @@ class SqliteLexicalIndex:
             return []
         # Each word quoted is an FTS5 string (no operators); quotes inside are doubled.
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self.engine.connect() as conn:
-            rows = conn.execute(self._sql, {"match": match, "limit": int(limit)}).all()
+        rows = self._rows(self._sql, {"match": match, "limit": int(limit)})
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
 
     def search_titles(self, query: str, limit: int = 20) -> list[LexicalHit]:
@@ -114,20 +117,39 @@ class SqliteLexicalIndex:
         if not terms:
             return []
         words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                self._titles_sql, {"match": "{title original_title} : (" + words + ")", "limit": int(limit)}
-            )
-            return [LexicalHit(int(r[0]), float(r[1]), _titles(r[2], r[3])) for r in rows.all()]
+        rows = self._rows(
+            self._titles_sql, {"match": "{title original_title} : (" + words + ")", "limit": int(limit)}
+        )
+        return [LexicalHit(int(r[0]), float(r[1]), _titles(r[2], r[3])) for r in rows]
 
     def search_all(self, query: str, limit: int = 20) -> list[LexicalHit]:
         terms = query_terms(query)
         if not terms:
             return []
         words = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self.engine.connect() as conn:
-            rows = conn.execute(self._sql, {"match": words, "limit": int(limit)}).all()
+        rows = self._rows(self._sql, {"match": words, "limit": int(limit)})
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """One parameterised read on a pooled connection's sqlite3 cursor: a new query runs two or
+        three of these, and SQLAlchemy's statement and result layers cost ~0.1 ms each around them."""
+        with self.engine.connect() as conn:
+            cursor = conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+    def optimize(self) -> None:
+        """Merge the FTS5 index's segments into one (FTS5's own 'optimize' command).
+
+        Every write transaction adds a segment; FTS5's automerge keeps a few per level, so after a
+        bulk ingest a query term is looked up in each of them. One segment makes a new query's three
+        full-text statements 2-6x cheaper (1,000 TMDB movies: 380 -> 175 us for the OR query, 130 ->
+        20 us for the title probe); the ranking (bm25 over the same documents) is unchanged. The
+        whole index is rewritten: cheap beside the embedding of a bulk ingest, so it runs after one."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
 
 
 class PostgresLexicalIndex:
@@ -172,6 +194,9 @@ class PostgresLexicalIndex:
         with self.engine.connect() as conn:
             rows = conn.execute(self._sql, {"tsquery": " & ".join(terms), "limit": int(limit)}).all()
         return [LexicalHit(int(r[0]), float(r[1])) for r in rows]
+
+    def optimize(self) -> None:
+        """Nothing to do: the GIN index takes its pending entries in as PostgreSQL's autovacuum runs."""
 
 
 def _titles(title: str | None, original_title: str | None) -> tuple[str, ...]:
