@@ -30,7 +30,6 @@ import sqlalchemy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe_machine  # noqa: E402
-
 from metamedia.coord.beacon import ChangeBeacon, beacon_path  # noqa: E402
 from metamedia.vectors import CollectionConfig, VectorDB  # noqa: E402
 
