@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -126,4 +128,24 @@ def test_an_item_written_there_is_found_here(engines: tuple[Engine, OtherEngine]
     new_id = other.ask("put", {**NEW_ITEM, "title": "Fog Island Returns", "year": 2032})
     found = [r["id"] for r in engine.search(QUERY, k=5)["results"]]
     assert new_id in found
+    assert engine.media.count() == engine.count()
+
+
+def test_a_cli_ingest_beside_a_running_engine_is_searchable_in_it(
+    engines: tuple[Engine, OtherEngine], tmp_path: Path
+) -> None:
+    engine, _ = engines
+    catalog = tmp_path / "more.jsonl"
+    record = {**NEW_ITEM, "title": "Fog Island: The Ingest", "year": 2033, "tmdb_id": 990001}
+    catalog.write_text(json.dumps(record) + "\n")
+    before = engine.search(QUERY, k=5)  # cached here
+    done = subprocess.run(
+        [sys.executable, "-m", "metamedia.cli",
+         "--data-dir", str(engine.settings.data_dir), "ingest", "--json", str(catalog)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    titles = [r["title"] for r in engine.search(QUERY, k=5)["results"]]
+    assert "Fog Island: The Ingest" in titles
+    assert before != engine.search(QUERY, k=5)
     assert engine.media.count() == engine.count()
