@@ -24,19 +24,13 @@ from .snapshot import (
 )
 from .state import CollectionState, build_state
 from .store import PointStore
-from .sync import CollectionSync, read_lineage, write_lineage
+from .sync import CollectionSync, read_lineage, release_vectors, write_lineage
 
 logger = logging.getLogger("metamedia.vectors")
 
 # Largest relative error ||index - stored|| / ||stored|| verify accepts per precision (a wrong
 # vector is typically off by ~1.0; int8 clips points outside its trained range).
 RECONSTRUCT_TOLERANCE = {"float32": 0.0, "float16": 1e-3, "int8": 0.2, "pq": 0.75}
-
-
-def _release_vectors(state: CollectionState) -> None:
-    """A replaced state no longer claims its full-vector file (readers keep their mapping)."""
-    if state.index.vectors is not None:
-        state.index.vectors.release()
 
 
 def _snapshot_problem(directory: Path) -> str | None:
@@ -77,6 +71,8 @@ class CollectionMaintenance(CollectionSync):
     def snapshot(self) -> Path:
         """Write the in-memory state to disk atomically (checksummed); returns the snapshot folder."""
         with self._writer, self._xlock:
+            # Never older than what another process purged tombstones through (its snapshot is newer).
+            self._catch_up_locked()
             existing = current_snapshot(self.directory)
             if existing is not None and not self.dirty:
                 return existing
@@ -102,7 +98,7 @@ class CollectionMaintenance(CollectionSync):
             new.apply_upsert(ids, vectors, payloads)
             with self._rw.write():
                 self._state = new
-            _release_vectors(old)
+            release_vectors(old)
             self._snapshot_version = -1
             self.snapshot()
             # The mark first: a process replaying rows after it reloads instead of missing a delete.
@@ -141,7 +137,7 @@ class CollectionMaintenance(CollectionSync):
         )
         with self._rw.write():
             old, self._state = self._state, state
-        _release_vectors(old)
+        release_vectors(old)
         self._snapshot_version = -1
 
     def repair(self) -> dict[str, Any]:

@@ -67,6 +67,12 @@ def write_lineage(directory: Path, token: str | None, purged_through: int) -> No
     write_atomic(directory / LINEAGE, json.dumps(data).encode())
 
 
+def release_vectors(state: CollectionState) -> None:
+    """A replaced state no longer claims its full-vector file (readers keep their mapping)."""
+    if state.index.vectors is not None:
+        state.index.vectors.release()
+
+
 def new_token() -> str:
     return uuid.uuid4().hex
 
@@ -130,13 +136,13 @@ class CollectionSync:
             return False
         if self._config.quantised and any((~rows.deleted).any() for rows in batches):
             self._own_vectors_locked()
-        with self._rw.write():
-            try:
+        try:
+            with self._rw.write():
                 for rows in batches:
                     state.apply_rows(rows)
-            except Exception:
-                logger.exception("collection %r: replaying rows of other processes failed; reloading", name)
-                self._reload_locked()
+        except Exception:
+            logger.exception("collection %r: replaying rows of other processes failed; reloading", name)
+            self._reload_locked()
         return True
 
     def _write_prepare_locked(self) -> None:
@@ -163,8 +169,9 @@ class CollectionSync:
                 config, self._store, self.directory, self._store.version(name)
             )
             with self._rw.write():
-                self._state = state
+                old, self._state = self._state, state
                 self._config = config
+            release_vectors(old)
             self._snapshot_version = snapshot_version
             self._lineage = read_lineage(self.directory)[0]
             self._owns_vectors = snapshot_version < 0  # a rebuilt state wrote a generation of its own
@@ -195,4 +202,5 @@ class CollectionSync:
             with self._rw.write():
                 state.index.vectors = forked
                 state.generation = generation
+            old.release()  # readers keep their mapping; the shared file is no longer claimed here
             self._owns_vectors = True
