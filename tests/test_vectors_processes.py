@@ -57,6 +57,14 @@ def _serve(folder: str, conn: Connection) -> None:
                 conn.send(col.verify())
             elif command == "compact":
                 conn.send(col.compact())
+            elif command == "reopen_many":  # fresh opens while the other process writes snapshots
+                loaded = []
+                for _ in range(args[0]):
+                    fresh = open_db(Path(folder))
+                    opened = fresh.get_collection("c")
+                    loaded.append(opened.describe()["snapshot_version"] is not None)
+                    fresh.close(snapshot=False)
+                conn.send(loaded)
             else:
                 conn.send(("error", f"unknown command {command}"))
         except Exception as exc:  # sent back so the test shows it
@@ -180,3 +188,15 @@ def test_snapshots_replace_files_that_other_processes_map(folder: Path) -> None:
         for other in others:
             other.stop()
         db.close()
+
+
+def test_opening_while_another_process_writes_snapshots_never_falls_back(folder: Path, other: Other) -> None:
+    db = open_db(folder)
+    col = db.get_collection("c")
+    other.send("reopen_many", 15)
+    for round_ in range(15):
+        col.upsert([4000 + round_], vectors(4000 + round_), [{}])
+        col.snapshot()  # a new snapshot replaces (and removes) the one the other may be opening
+    loaded = other.receive()
+    assert loaded == [True] * 15  # every open loaded a whole snapshot, none rebuilt from the store
+    db.close()
