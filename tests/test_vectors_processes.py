@@ -193,10 +193,14 @@ def test_snapshots_replace_files_that_other_processes_map(folder: Path) -> None:
 def test_opening_while_another_process_writes_snapshots_never_falls_back(folder: Path, other: Other) -> None:
     db = open_db(folder)
     col = db.get_collection("c")
-    other.send("reopen_many", 15)
-    for round_ in range(15):
-        col.upsert([4000 + round_], vectors(4000 + round_), [{}])
-        col.snapshot()  # a new snapshot replaces (and removes) the one the other may be opening
+    other.ask("ids")  # the other process is up
+    other.send("reopen_many", 30)
+    round_ = 0
+    while not other.conn.poll(0):  # snapshots replace (and remove) the one the other may be opening
+        col.upsert([4000 + round_ % 50], vectors(4000 + round_), [{}])
+        col.snapshot()
+        round_ += 1
     loaded = other.receive()
-    assert loaded == [True] * 15  # every open loaded a whole snapshot, none rebuilt from the store
+    assert round_ > 5
+    assert loaded == [True] * 30  # every open loaded a whole snapshot, none rebuilt from the store
     db.close()
