@@ -23,6 +23,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..coord.beacon import ChangeBeacon, beacon_path
 from ..coord.filelock import ProcessLock
 from ..fsutil import fsync_path
@@ -103,7 +105,12 @@ class CollectionSync:
     def _fresh(self) -> None:
         """Catch up if the beacon moved (the per-read check; never waits for a writer)."""
         if self._beacon.value() != self._seen:
-            self.catch_up(wait=False)
+            try:
+                self.catch_up(wait=False)
+            except SQLAlchemyError as exc:  # the store hiccuped: answer from memory, retry next read
+                logger.warning(
+                    "collection %r: catching up failed (%s); answering from memory", self._config.name, exc
+                )
 
     def catch_up(self, *, wait: bool = True) -> bool:
         """Apply what other processes committed since our version; True if the state changed.
