@@ -14,11 +14,23 @@ import logging
 import sys
 
 import uvicorn
-from fastapi import Depends
+from fastapi import Depends, FastAPI
 
 from metamedia.api.app import create_app
 from metamedia.api.auth import require_by_method
+from metamedia.api.workers import serve, worker_app
 from metamedia.settings import Settings
+
+
+def add_minimal(app: FastAPI) -> None:
+    @app.get("/bench/minimal", dependencies=[Depends(require_by_method("read", "admin"))])
+    def minimal() -> dict[str, bool]:
+        return {"ok": True}
+
+
+def bench_worker_app() -> FastAPI:
+    """The app factory of each worker when METAMEDIA_WORKERS > 1 (uvicorn imports it by name)."""
+    return worker_app(add_minimal)
 
 
 def main() -> None:
@@ -29,12 +41,11 @@ def main() -> None:
     logging.getLogger("metamedia").setLevel(logging.INFO)
     if not cfg.log_json:
         logging.getLogger("metamedia").addHandler(logging.StreamHandler())
-    app = create_app(cfg)
-
-    @app.get("/bench/minimal", dependencies=[Depends(require_by_method("read", "admin"))])
-    def minimal() -> dict[str, bool]:
-        return {"ok": True}
-
+    if cfg.resolved_workers > 1:  # like `metamedia serve --workers N`
+        serve(cfg, factory="bench_app:bench_worker_app")
+        return
+    app = create_app(cfg.replace(workers=1))
+    add_minimal(app)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, log_config=None, access_log=False)
 
 

@@ -8,9 +8,13 @@ is recorded before every scenario (the machine is shared: compare ratios, not ab
 
 Scenarios: one client with new queries (p50 vs naive), 20 clients with new queries (throughput vs
 naive), 20 clients on cached /search vs on /bench/minimal (server CPU per request), and 50 clients
-on the 90/10 read/write mix (item write p50).
+on the 90/10 read/write mix (item write p50). metamedia serves with `--workers` processes behind its
+port (`metamedia serve --workers N`; 2 by default, one per core here), the naive endpoint is one
+process by design; server CPU counts each server's whole process tree. With more than one worker,
+a last scenario restarts metamedia as one process over the same data and repeats the 20-client
+new-query run, so the table shows what the workers add.
 
-    python bench/http_bench.py [--duration 20] [--rows 1000] [--catalog tmdb_5000_movies.csv]
+    python bench/http_bench.py [--duration 20] [--rows 1000] [--workers 2] [--catalog tmdb_5000_movies.csv]
 
 Both servers load the first `--rows` movies of the catalog (1,000 by default: the whole TMDB 5000
 file takes ~20 min to embed twice on a shared 2-core machine; 0 = all of it).
@@ -82,6 +86,20 @@ def first_rows(catalog: Path, rows: int, folder: Path) -> Path:
     return out
 
 
+def wait_workers(url: str, key: str, workers: int, timeout: float = 300) -> list[int]:
+    """Wait until `workers` distinct processes answered /ready 200 (new connection each time)."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(seen)} of {workers} workers ready after {timeout} s")
+        answer = httpx.get(f"{url}/ready", headers={"X-API-Key": key}, timeout=30)
+        if answer.status_code == 200:
+            seen.add(answer.json().get("process", {}).get("pid", 0))
+        time.sleep(0.05)
+    return sorted(seen)
+
+
 def scenario(
     name: str, url: str, pid: int, keys: list[str], clients: int, duration: float, mix: Mix
 ) -> dict[str, Any]:
@@ -110,6 +128,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
     ap.add_argument("--catalog", type=Path, default=None, help="CSV (default: ../shared/data TMDB 5000)")
     ap.add_argument("--rows", type=int, default=1000, help="first N movies of the catalog (0 = all)")
+    ap.add_argument("--workers", type=int, default=2, help="metamedia server processes (0 = one per core)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.catalog is None:
@@ -133,13 +152,18 @@ def main() -> int:
             "TRANSFORMERS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
         }
+        workers = Settings(workers=args.workers).resolved_workers
         ours_port, naive_port = free_port(), free_port()
-        ours = start([sys.executable, "bench/bench_app.py", str(ours_port), str(catalog)], Path(tmp) / "ours.log", env)
+        ours_cmd = [sys.executable, "bench/bench_app.py", str(ours_port), str(catalog)]
+        ours_env = {**env, "METAMEDIA_WORKERS": str(workers)}
+        ours = start(ours_cmd, Path(tmp) / "ours.log", ours_env)
         ours_url, naive_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{naive_port}"
         naive = start([sys.executable, "bench/naive_server.py", str(catalog), str(naive_port)], Path(tmp) / "naive.log", env)
         try:  # both load (and embed the catalog) at once; nothing is measured before both are ready
             wait_ready(ours_url, ours, timeout=1800)
             wait_ready(naive_url, naive, timeout=1800)
+            results["workers"] = workers
+            results["worker_pids"] = wait_workers(ours_url, keys[0], workers)
             runtime = httpx.get(f"{ours_url}/stats", headers={"X-API-Key": keys[0]}, timeout=30).json()
             results["embedding_runtime"] = runtime.get("embedding_runtime")
             new = Mix(0.0, 0.0, unique=True)
@@ -157,6 +181,13 @@ def main() -> int:
             results["metamedia 50 clients, 90/10 mix with writes"] = scenario(
                 "metamedia 50 clients, 90/10 mix with writes", ours_url, ours.pid, keys, 50, d, Mix(0.10)
             )
+            if workers > 1:  # the same server as one process, over the data it already loaded
+                ours.terminate()
+                ours.wait(60)
+                ours = start(ours_cmd, Path(tmp) / "ours-1.log", {**env, "METAMEDIA_WORKERS": "1"})
+                wait_ready(ours_url, ours, timeout=600)
+                name = "metamedia 1 process, 20 clients, new queries"
+                results[name] = scenario(name, ours_url, ours.pid, keys, 20, d, new)
         finally:
             for proc in (ours, naive):
                 if proc is not None:
@@ -171,6 +202,7 @@ def main() -> int:
     cached = results["metamedia 20 clients, cached /search"]["server_cpu_ms_per_request"]
     minimal = results["metamedia 20 clients, /bench/minimal"]["server_cpu_ms_per_request"]
     write = lat("metamedia 50 clients, 90/10 mix with writes", "write")
+    single = results.get("metamedia 1 process, 20 clients, new queries")
     goals = {
         "one-client /search p50 vs naive (goal <= 1.0x)": one_ours["p50_ms"] / one_naive["p50_ms"],
         "20-client new-query throughput vs naive (goal >= 2.0x)": many_ours["rps"] / max(many_naive["rps"], 1e-9),
@@ -179,9 +211,13 @@ def main() -> int:
         "cached /search CPU vs minimal endpoint": cached / max(minimal, 1e-9),
         "50-client mix item write p50 ms (goal <= 300)": write["p50_ms"],
     }
+    if single is not None:
+        one_process = single["latency"].get("search", {"rps": 0.0})
+        goals["20-client new-query throughput, 1 process vs naive"] = one_process["rps"] / max(many_naive["rps"], 1e-9)
+        goals["20-client new-query throughput, workers vs 1 process"] = many_ours["rps"] / max(one_process["rps"], 1e-9)
     machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or ROOT / "bench" / "results" / f"http-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps({"machine": machine, "goals": goals, "scenarios": results, "catalog": args.catalog.name, "rows": args.rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"machine": machine, "goals": goals, "scenarios": results, "catalog": args.catalog.name, "rows": args.rows, "workers": results.get("workers")}, indent=2) + "\n")
     for key, value in goals.items():
         print(f"{key}: {value:.3f}")
     print("wrote", repo_relative(out))

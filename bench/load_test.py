@@ -208,10 +208,36 @@ def run_processes(url: str, keys: list[str], duration: float, mix: Mix, processe
     return summarise(samples, errors, duration)
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None when the process is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live process descending from it (Linux /proc: each process's parent)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], ()))
+    return tree
+
+
 def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the server process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of the server process and every process under it (uvicorn's
+    supervisor and its workers), including children that already exited and were waited for."""
+    ticks = 0
+    for member in process_tree(pid):
+        fields = _stat(member)
+        if fields is not None:  # utime, stime, cutime, cstime
+            ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -222,10 +222,11 @@ class Engine:
         with self.write_lock:
             return self.media_db.backup(dest)
 
-    def close(self) -> None:
+    def close(self, *, snapshot: bool = True) -> None:
+        """Close every store; `snapshot=False` leaves the vector snapshots to another process."""
         if self._bandit is not None:
             self._bandit.close()  # writes its queued decisions
-        self.vectors.close()
+        self.vectors.close(snapshot=snapshot)
         if self.media_db is not self.vectors:
             self.media_db.close()
         self.store.close()

@@ -30,6 +30,10 @@ class Settings:
     )
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8000, "Port the HTTP server listens on.")
+    workers: int = _setting(
+        1,
+        "HTTP server processes behind the one port (`metamedia serve --workers`); 0 = one per CPU core.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     demo_catalog: str = _setting(
         "",
@@ -117,6 +121,8 @@ class Settings:
             raise InvalidInput(f"request_body_timeout_s must be > 0, got {self.request_body_timeout_s}")
         if not self.key_cache_seconds >= 0:
             raise InvalidInput(f"key_cache_seconds must be >= 0, got {self.key_cache_seconds}")
+        if self.workers < 0:
+            raise InvalidInput(f"workers must be >= 0 (0 = one per CPU core), got {self.workers}")
         if not self.learn_interval >= 0:  # also rejects NaN
             raise InvalidInput(f"learn_interval must be >= 0 seconds, got {self.learn_interval}")
 
@@ -132,6 +138,11 @@ class Settings:
         if choice == "auto":
             return "pgvector" if is_pg else "faiss"
         return choice
+
+    @property
+    def resolved_workers(self) -> int:
+        """How many server processes: `workers`, or one per CPU core this process may run on when 0."""
+        return self.workers or len(os.sched_getaffinity(0))
 
     @property
     def resolved_database_url(self) -> str:

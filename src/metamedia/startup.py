@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,21 @@ log = logging.getLogger("metamedia.startup")
 class StartupLoader:
     """Runs the first-start steps of an engine on one thread and says how far they are."""
 
-    def __init__(self, engine: Engine, *, demo_catalog: Path | None = None, log_every: float = 5.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        demo_catalog: Path | None = None,
+        log_every: float = 5.0,
+        repair: bool = True,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        """`repair=False` skips the index check (another process did it); `on_ready` runs once
+        the server is ready (the primary tells the other processes its first load is done)."""
         self.engine = engine
         self.demo_catalog = demo_catalog
+        self.repair = repair
+        self.on_ready = on_ready
         self.ready = threading.Event()
         self.finished = threading.Event()
         self.progress = ProgressLog(log, every=log_every)
@@ -76,14 +89,15 @@ class StartupLoader:
                 progress.mark()
                 load_demo_catalog(engine, self.demo_catalog, progress=progress)
             progress.check()
-            self.state = "checking index"
-            progress.mark()
-            fix = engine.repair_index(progress=progress)
-            if fix["repaired"]:
-                log.warning("index disagreed with the store and was repaired: %s", fix)
-            else:
-                log.info("index consistent with the store: %d items", fix["items"])
-            progress.check()
+            if self.repair:
+                self.state = "checking index"
+                progress.mark()
+                fix = engine.repair_index(progress=progress)
+                if fix["repaired"]:
+                    log.warning("index disagreed with the store and was repaired: %s", fix)
+                else:
+                    log.info("index consistent with the store: %d items", fix["items"])
+                progress.check()
             self.state = "loading model"
             while warm.is_alive():
                 warm.join(0.5)
@@ -93,6 +107,8 @@ class StartupLoader:
             self.state = "ready"
             self.ready.set()
             log.info("ready after %.1f s", time.monotonic() - self.started_at)
+            if self.on_ready is not None:
+                self.on_ready()
             if self.demo_catalog is not None:
                 self.state = "ready; importing the demo community"
                 progress.mark()

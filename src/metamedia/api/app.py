@@ -15,7 +15,6 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..engine import Engine
-from ..memory.scheduler import start_learner_schedule, stop_learner_schedule
 from ..settings import Settings
 from ..startup import StartupLoader
 from ..web.routes import PAGES
@@ -29,6 +28,7 @@ from .keys import KeyStore
 from .logging import configure_json_logging
 from .metrics import ApiMetrics
 from .middleware import BodySizeLimitMiddleware, LoadingGate, RequestContextMiddleware
+from .processes import ServerProcess
 from .ratelimit import RateLimiter
 from .routes_admin import ops_router
 from .routes_admin import router as admin_router
@@ -64,19 +64,24 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if api.log_json:
             configure_json_logging(settings.log_level)
         owned = engine is None
+        process = app.state.process = ServerProcess(settings) if owned else None
+        # with several workers, only the primary loads; the others open once its first load is done
+        primary = await process.wait_turn() if process is not None else True
         eng = engine or Engine(settings)
         loader = None
         if owned:  # demo load, index repair, model warm-up: in the background, /health answers meanwhile
-            demo = Path(settings.demo_catalog) if settings.demo_catalog else None
+            demo = Path(settings.demo_catalog) if settings.demo_catalog and primary else None
             loader = app.state.loader = StartupLoader(
-                eng, demo_catalog=demo, log_every=settings.progress_log_seconds
-            )
+                eng, demo_catalog=demo, log_every=settings.progress_log_seconds, repair=primary,
+                on_ready=process.first_load_done if process is not None and primary else None,
+            )  # fmt: skip
             loader.start()
         else:
             await run_in_threadpool(eng.embedder.encode_query, "warm up")  # load the model before traffic
         app.state.engine = eng
         eng.listeners.append(app.state.events.publish)
-        schedule = start_learner_schedule(eng) if owned else None
+        if process is not None:
+            process.serve(eng)  # the primary's learner schedule
         app.state.keys = KeyStore(eng.db, cache_seconds=settings.key_cache_seconds)
         if not api.auth_disabled and not app.state.keys.has_active_keys():
             log.warning(
@@ -89,10 +94,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             app.state.started = False
             if loader is not None:
                 await run_in_threadpool(loader.stop)
-            if schedule is not None:
-                stop_learner_schedule(schedule)
-            if owned:
-                eng.close()
+            if process is not None:
+                process.close(eng)
 
     app = FastAPI(
         title="metamedia",

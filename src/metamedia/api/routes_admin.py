@@ -24,6 +24,7 @@ from ..engine import Engine
 from ..errors import InvalidInput, NotFound, public_detail
 from ..settings import Settings
 from .auth import require
+from .processes import process_status
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require("admin"))])
 ops_router = APIRouter(tags=["ops"])
@@ -204,9 +205,8 @@ def ready(request: Request) -> JSONResponse:
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
     loader = getattr(request.app.state, "loader", None)
     if loader is not None and not loader.ready.is_set():
-        return JSONResponse(
-            {"ready": False, "reason": "loading", "startup": loader.status()}, status_code=503
-        )
+        loading = {"ready": False, "reason": "loading", "startup": loader.status()}
+        return JSONResponse({**loading, "process": process_status(request.app.state)}, status_code=503)
     try:
         items, indexed = engine.count(), int(engine.media.count())
         if not engine.media_index_present():
@@ -223,5 +223,6 @@ def ready(request: Request) -> JSONResponse:
         "consistent": items == indexed,
         "rate_limit_storage": limiter_ok,
         "rate_limit_backend": limiter.backend,
+        "process": process_status(request.app.state),
     }
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..domain.limits import SEARCH_MAX_K
 from ..engine import Engine
 from ..search.cache import MemoryResultCache
+from .processes import process_status
 
 router = APIRouter(tags=["catalog"])
 
@@ -103,6 +104,7 @@ def health(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     items, indexed = engine.count(), int(engine.media.count())
     out: dict[str, Any] = {"status": "ok", "items": items, "indexed": indexed, "consistent": items == indexed}
+    out["process"] = process_status(request.app.state)
     loader = getattr(request.app.state, "loader", None)
     if loader is not None:
         out["startup"] = loader.status()

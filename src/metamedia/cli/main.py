@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..errors import InvalidInput
 from .common import console, emit_json, errors_to_exit, settings, state
 
 if TYPE_CHECKING:
@@ -212,16 +213,19 @@ def serve(
     replicas: Annotated[int, typer.Option(help="With --ray: replicas R of each shard.", min=1, max=64)] = 2,
     embedders: Annotated[int, typer.Option(help="With --ray: query-embedding replicas.", min=1, max=64)] = 1,
     ingresses: Annotated[int, typer.Option(help="With --ray: HTTP ingress replicas.", min=1, max=64)] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes behind the port, 0 = one per CPU core (METAMEDIA_WORKERS)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and web UI (with --ray: on a Ray cluster, PostgreSQL as the store)."""
     # deferred: keeps `metamedia --help` and light commands from loading uvicorn and FastAPI
-    import uvicorn
-
-    from ..api.app import create_app
-    from ..api.serving import proxy_options
+    from ..api.workers import serve as serve_http
 
     with errors_to_exit():
-        cfg = settings(host=host, port=port, demo_catalog=str(demo) if demo else None)
+        cfg = settings(host=host, port=port, demo_catalog=str(demo) if demo else None, workers=workers)
+        if ray and workers is not None:
+            raise InvalidInput("--workers is for the single-machine server; with --ray use --ingresses")
     logging.getLogger("metamedia").setLevel(logging.INFO)
     if not cfg.log_json:  # JSON logging installs its own handler at startup; one line per event
         logging.getLogger("metamedia").addHandler(logging.StreamHandler())
@@ -234,15 +238,8 @@ def serve(
                 cfg, address=address, shards=shards, replicas=replicas, embedders=embedders, ingresses=ingresses
             )
         return
-    uvicorn.run(
-        create_app(cfg),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=cfg.log_level,
-        log_config=None,
-        access_log=False,
-        **proxy_options(cfg),
-    )
+    with errors_to_exit():
+        serve_http(cfg)
 
 
 def _print_results(results: list[dict[str, Any]], title: str) -> None:

@@ -1,0 +1,225 @@
+"""`metamedia serve --workers N` on a real server: several processes behind one port, one primary
+that did the first load once, another that takes over when the primary dies, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from metamedia.api.workers import settings_from_json, settings_to_json
+from metamedia.coord.roles import ProcessRole
+from metamedia.errors import InvalidInput
+from metamedia.settings import Settings
+from tests.conftest import demo_catalog_slice, free_port
+
+CATALOG_ROWS = 40
+
+
+def metamedia(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "metamedia.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def base_env(data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "METAMEDIA_DATA_DIR": str(data_dir),
+        "METAMEDIA_AUTH_DISABLED": "1",
+        "METAMEDIA_LOG_JSON": "0",
+    }
+
+
+@contextmanager
+def serve_workers(data_dir: Path, catalog: Path, log: Path, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port), "--demo", str(catalog),
+           "--workers", str(workers)]  # fmt: skip
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(cmd, env=base_env(data_dir), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(90)
+
+
+def get(url: str, path: str) -> httpx.Response:
+    # a new connection per request: the kernel hands each to whichever worker accepts first
+    with httpx.Client(timeout=10) as client:
+        return client.get(url + path)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            answer = get(url, "/ready")
+            if answer.status_code == 200:
+                return dict(answer.json())
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def answering(proc: subprocess.Popen[bytes], url: str, path: str, timeout: float = 120) -> httpx.Response:
+    """The first answer once a worker accepts (the socket listens from the first worker's start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get(url, path)
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def processes_seen(url: str, *, want: int, tries: int = 200) -> dict[int, dict[str, Any]]:
+    """{pid: process status} over new connections until `want` distinct ready processes answered."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(tries):
+        answer = get(url, "/ready")
+        if answer.status_code == 200:
+            process = answer.json()["process"]
+            seen[process["pid"]] = process
+            if len(seen) >= want:
+                break
+        time.sleep(0.05)
+    return seen
+
+
+def test_settings_cross_to_the_workers_exactly() -> None:
+    cfg = Settings(data_dir=Path("some/dir"), workers=3, cors_origins=("https://a.example",), port=9123)
+    assert settings_from_json(settings_to_json(cfg)) == cfg
+    with pytest.raises(InvalidInput):
+        settings_from_json('{"no_such_setting": 1}')
+
+
+def test_workers_setting_is_validated_and_zero_means_one_per_core() -> None:
+    assert Settings.from_env({"METAMEDIA_WORKERS": "0"}).resolved_workers == len(os.sched_getaffinity(0))
+    assert Settings.from_env({"METAMEDIA_WORKERS": "3"}).resolved_workers == 3
+    with pytest.raises(InvalidInput, match="workers must be >= 0"):
+        Settings.from_env({"METAMEDIA_WORKERS": "-1"})
+
+
+def test_bad_worker_counts_exit_with_a_clear_error(tmp_path: Path) -> None:
+    env = base_env(tmp_path / "data")
+    negative = metamedia("serve", "--workers", "-1", env=env)
+    assert negative.returncode != 0 and "workers must be >= 0" in negative.stderr
+    with_ray = metamedia("serve", "--workers", "2", "--ray", env=env)
+    assert with_ray.returncode != 0 and "--workers" in with_ray.stderr and "--ray" in with_ray.stderr
+    assert not (tmp_path / "data" / "metamedia.db").exists()  # refused before anything was opened
+
+
+@pytest.mark.slow
+def test_two_workers_one_primary_one_first_load_and_a_takeover(tmp_path: Path) -> None:
+    catalog = demo_catalog_slice(tmp_path / "demo.jsonl", CATALOG_ROWS)
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with serve_workers(data_dir, catalog, log, workers=2) as (proc, url):
+        wait_ready(proc, url, log)
+        seen = processes_seen(url, want=2)
+        assert len(seen) == 2, f"only {list(seen)} answered:\n{log.read_text()[-2000:]}"
+        assert sorted(p["primary"] for p in seen.values()) == [False, True]
+        assert all(p["workers"] == 2 for p in seen.values())
+        # the demo catalog was loaded once, by the primary: not doubled, and every worker serves it
+        for _ in range(6):
+            health = get(url, "/health").json()
+            assert health["items"] == CATALOG_ROWS and health["indexed"] == CATALOG_ROWS
+        text = log.read_text()
+        assert len(re.findall(r"^loading demo catalog", text, re.M)) == 1, text[-3000:]
+        assert len(re.findall(r"^ready after", text, re.M)) == 2  # each worker became ready once
+        hits = get(url, "/search?q=space+adventure&k=3").json()
+        assert len(hits["results"]) == 3
+
+        primary = next(pid for pid, p in seen.items() if p["primary"])
+        os.kill(primary, signal.SIGKILL)
+        # the other worker (or the supervisor's replacement) takes the lock; the server keeps answering
+        deadline = time.monotonic() + 180
+        new_primary = None
+        while time.monotonic() < deadline and new_primary is None:
+            now = processes_seen(url, want=2, tries=20)
+            new_primary = next((pid for pid, p in now.items() if p["primary"] and pid != primary), None)
+        assert new_primary is not None, f"no new primary:\n{log.read_text()[-3000:]}"
+        assert get(url, "/health").json()["items"] == CATALOG_ROWS
+        assert get(url, "/search?q=space+adventure&k=3").status_code == 200
+        proc.terminate()
+        assert proc.wait(90) in (0, -signal.SIGTERM)
+
+
+def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from metamedia.coord.roles import ProcessRole;"
+         f"role = ProcessRole({str(tmp_path)!r}, workers=2); print(role.start(), flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        role = ProcessRole(tmp_path, workers=2, retry_seconds=0.1)
+        promoted: list[int] = []
+        role.on_promoted.append(lambda: promoted.append(role.pid))
+        assert role.start() is False and not role.is_primary
+        assert role.status() == {"pid": os.getpid(), "primary": False, "workers": 2}
+        # the marker counts only when it names the live primary
+        marker = tmp_path / "run" / "startup-done"
+        marker.write_text("1")
+        assert not role.startup_done()
+        marker.write_text(str(holder.pid))
+        assert role.startup_done()
+        holder.kill()
+        holder.wait(10)
+        assert not role.startup_done()  # a dead primary's marker no longer counts
+        deadline = time.monotonic() + 10
+        while not promoted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert promoted == [os.getpid()] and role.is_primary
+        role.mark_startup_done()
+        assert role.startup_done()
+        role.close()
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+@pytest.mark.slow
+def test_a_primary_killed_during_the_first_load_leaves_it_to_another_worker(tmp_path: Path) -> None:
+    catalog = demo_catalog_slice(tmp_path / "demo.jsonl", 200)  # no shipped vectors: the model embeds them
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with serve_workers(data_dir, catalog, log, workers=2) as (proc, url):
+        deadline = time.monotonic() + 240
+        while not (found := re.search(r"^process (\d+) is the primary", log.read_text(), re.M)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        while not re.search(r"^loading demo catalog", log.read_text(), re.M):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        first = int(found.group(1))
+        during = answering(proc, url, "/ready")  # the other worker waits without accepting: the primary answers
+        if during.status_code == 503:  # (almost surely: 200 items take the model a while to embed)
+            assert during.json()["reason"] == "loading"
+            assert during.json()["process"] == {"pid": first, "primary": True, "workers": 2}
+        os.kill(first, signal.SIGKILL)  # mid-load: nothing of this run says the first load is done
+        wait_ready(proc, url, log)
+        seen = processes_seen(url, want=2)
+        assert first not in seen and len(seen) == 2, seen
+        assert sorted(p["primary"] for p in seen.values()) == [False, True]
+        for _ in range(6):
+            health = get(url, "/health").json()
+            assert health["items"] == 200 and health["indexed"] == 200, health
+        assert len(re.findall(r"^loading demo catalog", log.read_text(), re.M)) == 2  # resumed once
