@@ -36,6 +36,7 @@ class ServerProcess:
         self._schedule: LearnerSchedule | None = None
         self._lock = threading.Lock()
         self.failure: str | None = None  # why this process does not serve (its primary's first load failed)
+        self._load_error: str | None = None  # the failed first load's own error, passed on at a promotion
 
     @property
     def is_primary(self) -> bool:
@@ -57,6 +58,7 @@ class ServerProcess:
         if outcome is STOPPED:
             log.info("process %d stops before it opened: the server is shutting down", self.role.pid)
         elif outcome.error is not None:
+            self._load_error = outcome.error
             self.failure = f"the primary (process {outcome.pid}) failed its first load: {outcome.error}"
             log.error("process %d opens without serving: %s", self.role.pid, self.failure)
         return False
@@ -107,13 +109,14 @@ class ServerProcess:
     def first_load_failed(self, error: str) -> None:
         """This process's first load failed; when it is the primary the others learn it."""
         self.failure = self.failure or error
+        self._load_error = self._load_error or error
         if self.role is not None and self.role.is_primary:
             self.role.mark_first_load(error)
 
     def _promoted(self) -> None:
         """Became primary while serving: nothing to load; the marker repeats this process's state."""
         if self.role is not None:
-            self.role.mark_first_load(self.failure)
+            self.role.mark_first_load(self._load_error)
 
     def serve(self, engine: Engine) -> None:
         """The engine is open: the primary starts the learner schedule; another process starts
