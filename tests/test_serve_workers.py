@@ -278,6 +278,22 @@ def test_a_failed_first_load_is_reported_by_every_worker_not_waited_on(tmp_path:
             search = get(url, "/search?q=space")
             assert search.status_code == 503 and "first load failed" in search.json()["error"]
         assert proc.poll() is None  # the server stays up and says what failed
+        # the primary dies: the worker that takes the lock over keeps the failure (the original error)
+        os.kill(pid, signal.SIGKILL)
+        other_pid = other["process"]["pid"]
+        deadline = time.monotonic() + 60
+        while json.loads((data_dir / "run" / "startup-done").read_text())["pid"] != other_pid:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        assert json.loads((data_dir / "run" / "startup-done").read_text())["error"] == primary["startup"]["error"]
+        after = answers_per_process(url, want=2, status=503)  # with the supervisor's replacement
+        assert len(after) == 2 and pid not in after, f"{list(after)}:\n{log.read_text()[-3000:]}"
+        assert all(body["reason"] == "failed" for body in after.values())
+        assert after[other_pid]["process"]["primary"] is True
+        replacement = next(body for p, body in after.items() if p != other_pid)
+        assert replacement["startup"]["error"] == (
+            f"the primary (process {other_pid}) failed its first load: {primary['startup']['error']}"
+        )
         proc.terminate()
         assert proc.wait(90) in (0, -signal.SIGTERM)
 
