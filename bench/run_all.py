@@ -48,6 +48,10 @@ BENCHES: list[tuple[str, list[str]]] = [
         ["bench/ratelimit_bench.py", "--hits", "5000" if QUICK else "20000"],
     ),
     (
+        "freshness across server processes: beacon check and catch-up cost",
+        ["bench/freshness_bench.py", "--n", "5000" if QUICK else "20000"],
+    ),
+    (
         "HTTP table vs naive endpoint and minimal endpoint",
         [
             "bench/http_bench.py",

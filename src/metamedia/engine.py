@@ -91,6 +91,9 @@ class Engine:
         self.media_db: VectorDatabase = self._open_media_db()
         self.write_lock = threading.RLock()
         self.result_cache: ResultCache = open_result_cache(self.settings.redis_url, SEARCH_CACHE_SIZE)
+        # Writes of other processes over this data dir (workers, a CLI ingest): docs/architecture.md.
+        self.beacon = self.vectors.shared.beacon
+        self._beacon_seen = self.beacon.value()
         self.media: VectorCollection = self._open_media_collection()
         if wrap_media is not None:  # e.g. searches served by Ray index shards (metamedia.distributed)
             self.media = wrap_media(self.media)
@@ -342,6 +345,8 @@ class Engine:
         Redis shared by every process when `redis_url` is set).
         """
         cacheable = "today" not in options and "exclude_ids" not in options
+        if self.beacon.value() != self._beacon_seen:
+            self._catch_up()
         generation = self.result_cache.generation() if cacheable else -1
         key = _search_key(generation, query, k, options)
         if generation >= 0:
@@ -361,6 +366,8 @@ class Engine:
         cache = self.result_cache
         if not isinstance(cache, MemoryResultCache) or "today" in options or "exclude_ids" in options:
             return None
+        if self.beacon.value() != self._beacon_seen:
+            self._catch_up()
         return cache.get_text(_search_key(cache.generation(), query, k, options))
 
     @property
@@ -373,9 +380,20 @@ class Engine:
 
     def mark_changed(self) -> None:
         """After a write to the catalog or index: move the store's generation on (every in-memory
-        view compares it before answering) and invalidate cached search results."""
+        view compares it before answering), invalidate cached search results, and bump the data
+        dir's change beacon so other processes over it do the same at their next request."""
         self.store.bump_generation()
         self.result_cache.invalidate()
+        self.beacon.bump()
+
+    def _catch_up(self) -> None:
+        """Another process committed a write: drop this process's cached results. (The vector
+        collections catch up at their own next read; the item cache and the recommender compare
+        the store's generation.) Never blocks, so the event loop may call it."""
+        seen = self.beacon.value()
+        if isinstance(self.result_cache, MemoryResultCache):  # Redis is shared: invalidated by the writer
+            self.result_cache.invalidate()
+        self._beacon_seen = seen
 
     def similar(self, item_id: int, k: int = 10, **options: Any) -> dict[str, Any]:
         """Items most like an item ("more like this")."""

@@ -7,7 +7,9 @@ better); l2 = Euclidean distance, NOT squared; manhattan = L1 distance (both low
 Consistency: a write commits to the SQL store in one transaction, then is applied to memory
 under the exclusive side of a readers-writer lock, so a reader sees a batch entirely or not at
 all. Writers (and snapshot/compaction) are serialised by a separate mutex, which readers never
-take: a compaction rebuilds the graph while searches continue on the old one.
+take: a compaction rebuilds the graph while searches continue on the old one. Between processes
+over one data directory, writers also hold a file lock and every read first checks the change
+beacon (see `sync`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .maintenance import CollectionMaintenance
 from .planner import EF_PER_SELECTIVITY, PROBE, Plan, plan_search, refine_with_probe
 from .state import CollectionState
 from .store import PointStore
+from .sync import SharedDirectory
 from .validation import (
     UNIT_TOLERANCE,
     check_ef,
@@ -55,7 +58,14 @@ class Collection(CollectionMaintenance):
     """One named set of vectors with payloads. Obtain it from `VectorDB`, not directly."""
 
     def __init__(
-        self, config: CollectionConfig, store: PointStore, directory: Path, state: CollectionState
+        self,
+        config: CollectionConfig,
+        store: PointStore,
+        directory: Path,
+        state: CollectionState,
+        shared: SharedDirectory,
+        *,
+        snapshot_version: int = -1,
     ) -> None:
         self._config = config
         self._store = store
@@ -63,7 +73,9 @@ class Collection(CollectionMaintenance):
         self._state = state
         self._rw = ReadWriteLock()
         self._writer = threading.RLock()
-        self._snapshot_version = -1
+        self._snapshot_version = snapshot_version
+        # A state loaded from a snapshot shares that snapshot's full-vector file with other processes.
+        self._init_sync(shared, owns_vectors=snapshot_version < 0)
 
     @property
     def name(self) -> str:
@@ -94,7 +106,8 @@ class Collection(CollectionMaintenance):
             return
         matrix = check_vectors(vectors, self._config, len(id_array))
         docs = check_payloads(payloads, len(id_array))
-        with self._writer:
+        with self._writer, self._xlock:
+            self._write_prepare_locked()
             version = self._store.write_upsert(self.name, self._state.version, id_array, matrix, docs)
             with self._rw.write():
                 try:
@@ -105,11 +118,13 @@ class Collection(CollectionMaintenance):
                         "collection %r: applying a committed write failed; rebuilding", self.name
                     )
                     self._rebuild_locked()
+            self._bump_after_write()
 
     def delete(self, ids: Sequence[int] | np.ndarray) -> int:
         """Delete points; returns how many existed. Unknown ids are ignored."""
         id_array = np.unique(check_ids(ids, unique=False))
-        with self._writer:
+        with self._writer, self._xlock:
+            self._write_prepare_locked()
             present = np.array([i for i in id_array.tolist() if i in self._state.id_to_label], dtype=np.int64)
             if not len(present):
                 return 0
@@ -117,12 +132,13 @@ class Collection(CollectionMaintenance):
             with self._rw.write():
                 removed = self._state.apply_delete(present)
                 self._state.version = version
+            self._bump_after_write()
         return removed
 
     def set_ef_search(self, ef_search: int) -> None:
         """Change the default efSearch (persisted in the catalog)."""
         config = self._config.with_ef_search(check_ef(ef_search, self._config.ef_search))
-        with self._writer:
+        with self._writer, self._xlock:
             self._store.save_config(config)
             self._config = config
 
@@ -130,6 +146,7 @@ class Collection(CollectionMaintenance):
 
     def get(self, point_id: int) -> tuple[np.ndarray, dict[str, Any]]:
         """(vector, payload) of a point; cosine collections return the normalised vector."""
+        self._fresh()
         with self._rw.read():
             state = self._state
             label = state.id_to_label.get(int(point_id))
@@ -139,6 +156,7 @@ class Collection(CollectionMaintenance):
 
     def get_vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Vectors of `ids` in the given order; NotFound names any missing id."""
+        self._fresh()
         id_array = check_ids(ids, unique=False, limit=None)
         with self._rw.read():
             state = self._state
@@ -152,16 +170,19 @@ class Collection(CollectionMaintenance):
 
     def payload_field(self, name: str) -> dict[int, Any]:
         """One payload field of every live point, by id (None where a point lacks it)."""
+        self._fresh()
         with self._rw.read():
             state = self._state
             return {pid: state.columns.payload(label).get(name) for pid, label in state.id_to_label.items()}
 
     def count(self) -> int:
         """Live points."""
+        self._fresh()
         return self._state.n_alive
 
     def ids(self) -> np.ndarray:
         """Sorted ids of the live points."""
+        self._fresh()
         with self._rw.read():
             return self._state.sorted_ids()
 
@@ -175,6 +196,7 @@ class Collection(CollectionMaintenance):
         threshold: float | None = None,
     ) -> list[Hit]:
         """The k nearest live points to `query` (shape (dim,)), best first."""
+        self._fresh()
         if filter is None and threshold is None:
             found = self._lean_search(query, k, ef)
             if found is not None:
@@ -201,6 +223,7 @@ class Collection(CollectionMaintenance):
         threshold: float | None = None,
     ) -> list[list[Hit]]:
         """`search` for each row of `queries` (shape (n, dim)), one result list per row."""
+        self._fresh()
         return _hit_lists(*self._search_matrix(queries, k, ef, filter, threshold))
 
     def search_arrays(
@@ -216,6 +239,7 @@ class Collection(CollectionMaintenance):
 
         One query may be given as a vector of shape (dim,); the answer still has one row.
         """
+        self._fresh()
         found = self._lean_search(queries, k, ef) if filter is None and threshold is None else None
         if found is not None:
             distances, labels, label_ids = found
@@ -309,6 +333,7 @@ class Collection(CollectionMaintenance):
         self, k: int = 10, *, ef: int | None = None, filter: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """The plan a search with these parameters would run (exact or graph, ef, selectivity)."""
+        self._fresh()
         tree = parse_filter(filter)
         k, ef_value = check_k(k), check_ef(ef, self._config.ef_search)
         with self._rw.read():

@@ -14,9 +14,10 @@ from ..errors import CollectionNotFound
 from .backup import read_backup_manifest, restore_collection, write_backup
 from .collection import Collection
 from .config import CollectionConfig
-from .maintenance import open_state
+from .opening import open_state
 from .state import CollectionState
 from .store import PointStore
+from .sync import SharedDirectory, new_token, write_lineage
 
 logger = logging.getLogger("metamedia.vectors")
 
@@ -27,12 +28,15 @@ class VectorDB:
 
     Collections are opened lazily: the first `get_collection` loads the snapshot and replays the
     writes committed after it (or rebuilds from the store when the snapshot is missing/corrupt).
+    Several processes may open one data folder: each sees the others' writes at its next read
+    (see `sync`).
     """
 
     def __init__(self, sql_engine: Engine, data_dir: Path) -> None:
         self.store = PointStore(sql_engine)
         self.root = Path(data_dir) / "vectors"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.shared = SharedDirectory(data_dir)
         self._open: dict[str, Collection] = {}
         self._lock = threading.RLock()
 
@@ -41,16 +45,17 @@ class VectorDB:
 
     def create_collection(self, config: CollectionConfig) -> Collection:
         """Create an empty collection; Conflict if the name is taken."""
-        with self._lock:
+        with self._lock, self.shared.lock(config.name):
             self.store.add_collection(config)
             directory = self.directory(config.name)
             if directory.exists():  # left over from a collection dropped while the process died
                 shutil.rmtree(directory)
             directory.mkdir(parents=True)
-            collection = Collection(
-                config, self.store, directory, CollectionState.empty(config, directory, 1)
-            )
+            write_lineage(directory, new_token(), 0)
+            state = CollectionState.empty(config, directory, 1)
+            collection = Collection(config, self.store, directory, state, self.shared)
             self._open[config.name] = collection
+            self.shared.beacon.bump()
             return collection
 
     def get_collection(self, name: str) -> Collection:
@@ -59,12 +64,16 @@ class VectorDB:
             collection = self._open.get(name)
             if collection is not None:
                 return collection
-            for config, version in self.store.catalog():
+            for config, _ in self.store.catalog():
                 if config.name == name:
                     directory = self.directory(name)
-                    state, snapshot_version = open_state(config, self.store, directory, version)
-                    collection = Collection(config, self.store, directory, state)
-                    collection._snapshot_version = snapshot_version
+                    with self.shared.lock(name):  # no other process writes a snapshot meanwhile
+                        version = self.store.version(name)
+                        state, snapshot_version = open_state(config, self.store, directory, version)
+                        collection = Collection(
+                            config, self.store, directory, state, self.shared,
+                            snapshot_version=snapshot_version,
+                        )  # fmt: skip
                     self._open[name] = collection
                     return collection
         raise CollectionNotFound(f"collection {name!r} does not exist", {"collection": name})
@@ -83,8 +92,10 @@ class VectorDB:
             if not self.has_collection(name):
                 raise CollectionNotFound(f"collection {name!r} does not exist", {"collection": name})
             self._open.pop(name, None)
-            self.store.drop_collection(name)
-            shutil.rmtree(self.directory(name), ignore_errors=True)
+            with self.shared.lock(name):
+                self.store.drop_collection(name)
+                shutil.rmtree(self.directory(name), ignore_errors=True)
+            self.shared.beacon.bump()
 
     def describe(self, name: str) -> dict[str, Any]:
         """Configuration and statistics of one collection."""
@@ -125,8 +136,11 @@ class VectorDB:
             for entry in manifest["collections"]:
                 name = entry["config"]["name"]
                 self._open.pop(name, None)
-                restore_collection(Path(src_dir), entry, self.store, self.directory(name))
+                with self.shared.lock(name):
+                    restore_collection(Path(src_dir), entry, self.store, self.directory(name))
+                    write_lineage(self.directory(name), new_token(), 0)
                 restored.append(name)
+            self.shared.beacon.bump()
             return {"restored": restored}
 
     def close(self, *, snapshot: bool = True) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import mmap
 import os
@@ -13,23 +14,40 @@ _MIN_ROWS = 1024
 
 
 class MappedVectors:
-    """Append-only float32 rows in `path`; rows below `count` never change, so readers need no copy."""
+    """Append-only float32 rows in `path`; rows below `count` never change, so readers need no copy.
+
+    The file stays open with a shared `flock` while mapped: `in_use` tells a process cleaning up
+    old generations that another one still reads this file (several processes over one folder).
+    """
 
     def __init__(self, path: Path, dim: int, count: int = 0) -> None:
         self.path = path
         self.dim = dim
         self.count = count
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as handle:
-                handle.truncate(_MIN_ROWS * dim * 4)
-        capacity = path.stat().st_size // (dim * 4)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        if os.fstat(self._fd).st_size == 0:
+            os.ftruncate(self._fd, _MIN_ROWS * dim * 4)
+        capacity = os.fstat(self._fd).st_size // (dim * 4)
         if capacity < count:
             raise ValueError(f"{path} holds {capacity} vectors, {count} expected")
         self._map: np.memmap = self._open(max(capacity, 1))
 
     def _open(self, rows: int) -> np.memmap:
-        return np.memmap(self.path, dtype=np.float32, mode="r+", shape=(rows, self.dim))
+        if self._fd is None:
+            raise ValueError(f"{self.path} was released")
+        with open(self._fd, "r+b", closefd=False) as handle:
+            return np.memmap(handle, dtype=np.float32, mode="r+", shape=(rows, self.dim))
+
+    def release(self) -> None:
+        """Stop claiming the file (it may be removed now); the mapping stays readable."""
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)  # releases the shared lock
+
+    def __del__(self) -> None:
+        self.release()
 
     @property
     def capacity(self) -> int:
@@ -41,8 +59,9 @@ class MappedVectors:
         if needed > self.capacity:
             rows = max(needed, 2 * self.capacity, _MIN_ROWS)
             self._map.flush()
-            with open(self.path, "r+b") as handle:
-                handle.truncate(rows * self.dim * 4)
+            if self._fd is None:
+                raise ValueError(f"{self.path} was released and can no longer grow")
+            os.ftruncate(self._fd, rows * self.dim * 4)
             self._map = self._open(rows)
         self._map[self.count : needed] = vectors
         self.count = needed
@@ -58,12 +77,27 @@ class MappedVectors:
     def flush(self) -> None:
         """Write dirty pages and fsync the file."""
         self._map.flush()
-        with open(self.path, "rb") as handle:
-            os.fsync(handle.fileno())
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     def checksum(self) -> str:
         """sha256 of the bytes of rows 0..count-1."""
         return prefix_sha256(self.path, self.count * self.dim * 4)
+
+
+def in_use(path: Path) -> bool:
+    """True while a process (this one included) maps the full-vector file at `path`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def prefix_sha256(path: Path, length: int) -> str:

@@ -1,9 +1,8 @@
-"""Opening (snapshot + replay, or rebuild), snapshots, compaction, verification and repair."""
+"""Snapshots, compaction, verification and repair (opening is in `opening`)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -15,59 +14,23 @@ import numpy as np
 
 from .config import CollectionConfig
 from .locks import ReadWriteLock
+from .opening import next_generation
 from .snapshot import (
     SnapshotError,
     current_snapshot,
-    load_snapshot,
     read_manifest,
     verify_snapshot,
     write_snapshot,
 )
 from .state import CollectionState, build_state
 from .store import PointStore
+from .sync import CollectionSync, read_lineage, release_vectors, write_lineage
 
 logger = logging.getLogger("metamedia.vectors")
 
 # Largest relative error ||index - stored|| / ||stored|| verify accepts per precision (a wrong
 # vector is typically off by ~1.0; int8 clips points outside its trained range).
 RECONSTRUCT_TOLERANCE = {"float32": 0.0, "float16": 1e-3, "int8": 0.2, "pq": 0.75}
-
-
-def next_generation(directory: Path, *in_use: int) -> int:
-    """A generation number no file in `directory` uses yet."""
-    found = [
-        int(m.group(1))
-        for p in directory.glob("vectors-*.f32")
-        if (m := re.match(r"vectors-(\d+)\.f32$", p.name))
-    ]
-    return max([0, *found, *in_use]) + 1
-
-
-def open_state(
-    config: CollectionConfig, store: PointStore, directory: Path, store_version: int
-) -> tuple[CollectionState, int]:
-    """Load the snapshot and replay newer store rows; rebuild from the store when that fails.
-
-    Returns the state and the version of the snapshot it came from (-1 when rebuilt).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        state = load_snapshot(directory, config)
-        snapshot_version = state.version
-        if state.version > store_version:
-            raise SnapshotError(f"snapshot version {state.version} is ahead of the store ({store_version})")
-        for rows in store.rows(config.name, config.dim, since_version=state.version):
-            state.apply_rows(rows)
-        state.version = store_version
-        stored = store.count(config.name)
-        if state.n_alive != stored:
-            raise SnapshotError(f"{state.n_alive} points after replay, the store has {stored}")
-        return state, snapshot_version
-    except SnapshotError as exc:
-        if current_snapshot(directory) is not None or store.count(config.name):
-            logger.warning("collection %r: %s; rebuilding the index from the store", config.name, exc)
-    live_rows = store.rows(config.name, config.dim, alive_only=True)
-    return build_state(config, directory, next_generation(directory), live_rows, store_version), -1
 
 
 def _snapshot_problem(directory: Path) -> str | None:
@@ -82,7 +45,7 @@ def _snapshot_problem(directory: Path) -> str | None:
     return None
 
 
-class CollectionMaintenance:
+class CollectionMaintenance(CollectionSync):
     """Maintenance half of `Collection` (kept apart to keep both modules small)."""
 
     _config: CollectionConfig
@@ -95,8 +58,9 @@ class CollectionMaintenance:
 
     @contextmanager
     def writes_paused(self) -> Iterator[None]:
-        """Hold off writers (searches continue), e.g. while a backup copies files."""
-        with self._writer:
+        """Hold off writers of every process (searches continue), e.g. while a backup copies files."""
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             yield
 
     @property
@@ -106,7 +70,9 @@ class CollectionMaintenance:
 
     def snapshot(self) -> Path:
         """Write the in-memory state to disk atomically (checksummed); returns the snapshot folder."""
-        with self._writer:
+        with self._writer, self._xlock:
+            # Never older than what another process purged tombstones through (its snapshot is newer).
+            self._catch_up_locked()
             existing = current_snapshot(self.directory)
             if existing is not None and not self.dirty:
                 return existing
@@ -119,7 +85,8 @@ class CollectionMaintenance:
 
         Searches keep running on the old graph during the rebuild; writes wait for it.
         """
-        with self._writer:
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             old = self._state
             with self._rw.read():
                 labels = old.alive_labels()
@@ -131,9 +98,14 @@ class CollectionMaintenance:
             new.apply_upsert(ids, vectors, payloads)
             with self._rw.write():
                 self._state = new
+            release_vectors(old)
             self._snapshot_version = -1
             self.snapshot()
+            # The mark first: a process replaying rows after it reloads instead of missing a delete.
+            token, _ = read_lineage(self.directory)
+            write_lineage(self.directory, token, new.version)
             purged = self._store.purge_deleted(self._config.name, new.version)
+            self._bump_after_write()
         return {
             "collection": self._config.name,
             "count": new.n_alive,
@@ -164,12 +136,14 @@ class CollectionMaintenance:
             self._config, self.directory, generation, self._store.rows(name, dim, alive_only=True), version
         )
         with self._rw.write():
-            self._state = state
+            old, self._state = self._state, state
+        release_vectors(old)
         self._snapshot_version = -1
 
     def repair(self) -> dict[str, Any]:
         """Rebuild the index from the store of record and snapshot it; returns verify() after."""
-        with self._writer:
+        with self._writer, self._xlock:
+            self._catch_up_locked()
             self._rebuild_locked()
             self.snapshot()
             return self.verify()
@@ -178,6 +152,7 @@ class CollectionMaintenance:
         """Compare memory with the store: counts, id sets, and a sample of vectors and payloads."""
         name, config = self._config.name, self._config
         with self._writer:
+            self._catch_up_locked()
             state = self._state
             store_version = self._store.version(name)
             store_ids = self._store.ids(name)
@@ -230,6 +205,7 @@ class CollectionMaintenance:
 
     def describe(self) -> dict[str, Any]:
         """Configuration and statistics (counts, tombstones, versions, bytes per vector)."""
+        self._fresh()
         with self._rw.read():
             state = self._state
             snapshot = current_snapshot(self.directory)

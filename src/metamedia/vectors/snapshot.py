@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import MetamediaError
 from ..fsutil import fsync_path
 from .config import CollectionConfig
-from .fullvectors import file_sha256, prefix_sha256, sampled_sha256
+from .fullvectors import file_sha256, in_use, prefix_sha256, sampled_sha256
 from .index import AnnIndex
 from .payloads import PayloadColumns
 from .state import CollectionState, vectors_path
@@ -127,7 +127,8 @@ def _remove_stale(directory: Path, keep_snapshot: str, keep_generation: int) -> 
         if old.name != keep_snapshot:
             shutil.rmtree(old, ignore_errors=True)
     for old in directory.glob("vectors-*.f32"):
-        if old.name != vectors_path(directory, keep_generation).name:
+        # Another process (or an older state here) may still map it: left for a later snapshot.
+        if old.name != vectors_path(directory, keep_generation).name and not in_use(old):
             old.unlink(missing_ok=True)
 
 
