@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy import event
 
 from metamedia.engine import Engine
 from metamedia.settings import Settings
+from metamedia.store.factory import open_store
+from metamedia.store.generations import CATALOG, Generation
 from tests.conftest import TMDB_5000, write_csv_slice
 from tests.test_engine_processes import NEW_ITEM, QUERY, OtherEngine
 
@@ -100,3 +103,20 @@ def test_a_cli_ingest_in_another_process_refreshes_the_item_cache(
     titles = [r["title"] for r in engine.search(query, k=10)["results"]]
     assert renamed in titles
     assert item.title not in titles
+
+
+def test_a_writer_that_does_not_know_the_beacon_is_seen_within_max_age(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'gate.db'}")
+    try:
+        watched = Generation(store.db, CATALOG)
+        watched.watch(lambda: 7)  # a beacon that never moves
+        watched.max_age_s = 1.0
+        first = watched.generation()
+        Generation(store.db, CATALOG).bump()  # e.g. a restore into the live database
+        assert watched.generation() == first  # remembered while the beacon stands still
+        time.sleep(1.1)
+        assert watched.generation() == first + 1
+        watched.bump()  # this object's own bump is read back at once
+        assert watched.generation() == first + 2
+    finally:
+        store.close()
