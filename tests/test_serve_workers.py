@@ -3,11 +3,14 @@ that did the first load once, another that takes over when the primary dies, and
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +21,7 @@ import httpx
 import pytest
 
 from metamedia.api.workers import settings_from_json, settings_to_json
-from metamedia.coord.roles import ProcessRole
+from metamedia.coord.roles import STOPPED, FirstLoad, ProcessRole
 from metamedia.errors import InvalidInput
 from metamedia.settings import Settings
 from tests.conftest import demo_catalog_slice, free_port
@@ -47,7 +50,9 @@ def serve_workers(data_dir: Path, catalog: Path, log: Path, workers: int) -> Ite
     cmd = [sys.executable, "-m", "metamedia.cli", "serve", "--port", str(port), "--demo", str(catalog),
            "--workers", str(workers)]  # fmt: skip
     with log.open("ab") as sink:
-        proc = subprocess.Popen(cmd, env=base_env(data_dir), stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(  # its own process group: a test may Ctrl-C the whole server
+            cmd, env=base_env(data_dir), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield proc, f"http://127.0.0.1:{port}"
     finally:
@@ -165,7 +170,7 @@ def test_two_workers_one_primary_one_first_load_and_a_takeover(tmp_path: Path) -
 def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from metamedia.coord.roles import ProcessRole;"
+         "import sys, time; from metamedia.coord.roles import STOPPED, FirstLoad, ProcessRole;"
          f"role = ProcessRole({str(tmp_path)!r}, workers=2); print(role.start(), flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -178,19 +183,27 @@ def test_the_primary_lock_passes_on_when_its_holder_dies(tmp_path: Path) -> None
         assert role.status() == {"pid": os.getpid(), "primary": False, "workers": 2}
         # the marker counts only when it names the live primary
         marker = tmp_path / "run" / "startup-done"
-        marker.write_text("1")
+        marker.write_text(json.dumps({"pid": 1, "state": "done"}))
         assert not role.startup_done()
-        marker.write_text(str(holder.pid))
-        assert role.startup_done()
+        marker.write_text(json.dumps({"pid": holder.pid, "state": "done"}))
+        assert role.first_load() == FirstLoad(holder.pid) and role.wait_for_first_load() == FirstLoad(holder.pid)
+        marker.write_text(json.dumps({"pid": holder.pid, "state": "failed", "error": "IngestError: bad"}))
+        assert role.wait_for_first_load() == FirstLoad(holder.pid, "IngestError: bad")  # stops waiting
+        stopping = threading.Event()
+        stopping.set()
+        assert role.wait_for_first_load(stopping) is STOPPED
         holder.kill()
         holder.wait(10)
         assert not role.startup_done()  # a dead primary's marker no longer counts
+        assert role.wait_for_first_load(stopping) is STOPPED and not role.is_primary  # never takes the lock
         deadline = time.monotonic() + 10
         while not promoted and time.monotonic() < deadline:
             time.sleep(0.05)
         assert promoted == [os.getpid()] and role.is_primary
+        role.mark_first_load("ValueError: one\ntwo")
+        assert role.first_load() == FirstLoad(os.getpid(), "ValueError: one")
         role.mark_startup_done()
-        assert role.startup_done()
+        assert role.first_load() == FirstLoad(os.getpid())
         role.close()
     finally:
         holder.kill()
@@ -223,3 +236,82 @@ def test_a_primary_killed_during_the_first_load_leaves_it_to_another_worker(tmp_
             health = get(url, "/health").json()
             assert health["items"] == 200 and health["indexed"] == 200, health
         assert len(re.findall(r"^loading demo catalog", log.read_text(), re.M)) == 2  # resumed once
+
+
+def answers_per_process(url: str, *, want: int, status: int, timeout: float = 240) -> dict[int, dict[str, Any]]:
+    """{pid: /ready body} over new connections until `want` distinct processes answered `status`."""
+    seen: dict[int, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < want and time.monotonic() < deadline:
+        try:
+            answer = get(url, "/ready")
+            if answer.status_code == status:
+                seen[answer.json()["process"]["pid"]] = answer.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_failed_first_load_is_reported_by_every_worker_not_waited_on(tmp_path: Path) -> None:
+    rows = demo_catalog_slice(tmp_path / "demo.jsonl", CATALOG_ROWS).read_bytes()
+    packed = gzip.compress(rows)
+    catalog = tmp_path / "demo.jsonl.gz"
+    catalog.write_bytes(packed[: len(packed) // 2])  # a truncated download: the load cannot read it
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with serve_workers(data_dir, catalog, log, workers=2) as (proc, url):
+        seen = answers_per_process(url, want=2, status=503)
+        assert len(seen) == 2, f"only {list(seen)} answered:\n{log.read_text()[-3000:]}"
+        primary = next(body for body in seen.values() if body["process"]["primary"])
+        other = next(body for body in seen.values() if not body["process"]["primary"])
+        for body in seen.values():
+            assert body["reason"] == "failed" and body["startup"]["state"] == "failed", body
+        assert primary["startup"]["error"].startswith("IngestError: cannot read")
+        pid = primary["process"]["pid"]
+        assert other["startup"]["error"] == (
+            f"the primary (process {pid}) failed its first load: {primary['startup']['error']}"
+        )
+        marker = json.loads((data_dir / "run" / "startup-done").read_text())
+        assert marker == {"pid": pid, "state": "failed", "error": primary["startup"]["error"]}
+        for _ in range(4):  # the API says why it does not serve, on whichever worker answers
+            search = get(url, "/search?q=space")
+            assert search.status_code == 503 and "first load failed" in search.json()["error"]
+        assert proc.poll() is None  # the server stays up and says what failed
+        # the primary dies: the worker that takes the lock over keeps the failure (the original error)
+        os.kill(pid, signal.SIGKILL)
+        other_pid = other["process"]["pid"]
+        deadline = time.monotonic() + 60
+        while json.loads((data_dir / "run" / "startup-done").read_text())["pid"] != other_pid:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        assert json.loads((data_dir / "run" / "startup-done").read_text())["error"] == primary["startup"]["error"]
+        after = answers_per_process(url, want=2, status=503)  # with the supervisor's replacement
+        assert len(after) == 2 and pid not in after, f"{list(after)}:\n{log.read_text()[-3000:]}"
+        assert all(body["reason"] == "failed" for body in after.values())
+        assert after[other_pid]["process"]["primary"] is True
+        replacement = next(body for p, body in after.items() if p != other_pid)
+        assert replacement["startup"]["error"] == (
+            f"the primary (process {other_pid}) failed its first load: {primary['startup']['error']}"
+        )
+        proc.terminate()
+        assert proc.wait(90) in (0, -signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_first_load_never_hands_it_to_a_stopping_worker(tmp_path: Path) -> None:
+    catalog = demo_catalog_slice(tmp_path / "demo.jsonl", 200)  # no shipped vectors: the model embeds them
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    with serve_workers(data_dir, catalog, log, workers=2) as (proc, url):
+        deadline = time.monotonic() + 240
+        while not (re.search(r"^loading demo catalog", text := log.read_text(), re.M) and "waits for the primary" in text):
+            assert proc.poll() is None and time.monotonic() < deadline, text[-3000:]
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the supervisor and both workers get it
+        proc.wait(120)
+        text = log.read_text()
+        assert len(re.findall(r"is the primary of", text)) == 1, text[-3000:]
+        assert len(re.findall(r"^loading demo catalog", text, re.M)) == 1, text[-3000:]
+        assert "stops before it opened" in text, text[-3000:]
+        marker = data_dir / "run" / "startup-done"
+        assert not marker.exists() or json.loads(marker.read_text())["state"] != "done"

@@ -94,6 +94,8 @@ class Engine:
         # Writes of other processes over this data dir (workers, a CLI ingest): docs/architecture.md.
         self.beacon = self.vectors.shared.beacon
         self._beacon_seen = self.beacon.value()
+        if self.store.backend == "sqlite":  # every writer shares this machine, so this beacon
+            self.store.catalog_changes.watch(self._beacon_stamp)
         self.media: VectorCollection = self._open_media_collection()
         if wrap_media is not None:  # e.g. searches served by Ray index shards (metamedia.distributed)
             self.media = wrap_media(self.media)
@@ -325,6 +327,7 @@ class Engine:
                 )
             if report["extra"]:
                 self.media.delete(report["extra"])
+                self.mark_changed()  # the recommender's snapshot holds indexed items too
             fix = report["missing"] + report["stale"]
             if fix:
                 self.index_items(fix, progress=progress)
@@ -385,6 +388,12 @@ class Engine:
         self.store.bump_generation()
         self.result_cache.invalidate()
         self.beacon.bump()
+
+    def _beacon_stamp(self) -> int:
+        """The beacon's value; a new one at every call while it is unavailable (read-only data dir),
+        so views gated on it read the store each time."""
+        value = self.beacon.value()
+        return value if self.beacon.available else -time.monotonic_ns()
 
     def _catch_up(self) -> None:
         """Another process committed a write: drop this process's cached results. (The vector

@@ -35,13 +35,19 @@ class StartupLoader:
         log_every: float = 5.0,
         repair: bool = True,
         on_ready: Callable[[], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        failed: str | None = None,
     ) -> None:
         """`repair=False` skips the index check (another process did it); `on_ready` runs once
-        the server is ready (the primary tells the other processes its first load is done)."""
+        the server is ready (the primary tells the other processes its first load is done),
+        `on_failed` with the error when the load fails before that; `failed` (another process's
+        failed first load) makes this loader fail at once with that error, loading nothing."""
         self.engine = engine
         self.demo_catalog = demo_catalog
         self.repair = repair
         self.on_ready = on_ready
+        self.on_failed = on_failed
+        self.failed = failed
         self.ready = threading.Event()
         self.finished = threading.Event()
         self.progress = ProgressLog(log, every=log_every)
@@ -79,6 +85,10 @@ class StartupLoader:
             self.warm_up_error = exc
 
     def _run(self) -> None:
+        if self.failed is not None:
+            self.state, self.error = "failed", self.failed
+            self.finished.set()
+            return
         engine, progress = self.engine, self.progress
         # The model loads on its own thread meanwhile: the catalog load is mostly one core of Python.
         warm = threading.Thread(target=self._warm_up, name="metamedia-warm-up", daemon=True)
@@ -124,5 +134,7 @@ class StartupLoader:
             self.state = "failed"
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("startup load failed")
+            if self.on_failed is not None and not self.ready.is_set():
+                self.on_failed(self.error)
         finally:
             self.finished.set()

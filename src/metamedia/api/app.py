@@ -71,13 +71,17 @@ def create_app(
         process = app.state.process = ServerProcess(settings) if owned else None
         # with several workers, only the primary loads; the others open once its first load is done
         primary = await process.wait_turn() if process is not None else True
+        if process is not None and process.stopping:  # shut down while waiting: open nothing
+            yield
+            process.close(None)
+            return
         eng = engine or Engine(settings)
         loader = None
         if owned:  # demo load, index repair, model warm-up: in the background, /health answers meanwhile
             demo = Path(settings.demo_catalog) if settings.demo_catalog and primary else None
             loader = app.state.loader = StartupLoader(
                 eng, demo_catalog=demo, log_every=settings.progress_log_seconds, repair=primary,
-                on_ready=process.first_load_done if process is not None and primary else None,
+                **(process.loader_options(primary) if process is not None else {}),
             )  # fmt: skip
             loader.start()
         else:

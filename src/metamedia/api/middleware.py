@@ -42,9 +42,11 @@ class LoadingGate:
             await self.app(scope, receive, send)
             return
         status = loader.status()
-        body = json.dumps(
-            {"error": f"still loading ({status['state']}); try again shortly", "detail": status}
-        )
+        if status["state"] == "failed":
+            error = f"the first load failed ({status.get('error')}); see /ready and the server log"
+        else:
+            error = f"still loading ({status['state']}); try again shortly"
+        body = json.dumps({"error": error, "detail": status})
         await send(
             {
                 "type": "http.response.start",

@@ -205,7 +205,8 @@ def ready(request: Request) -> JSONResponse:
         return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
     loader = getattr(request.app.state, "loader", None)
     if loader is not None and not loader.ready.is_set():
-        loading = {"ready": False, "reason": "loading", "startup": loader.status()}
+        status = loader.status()  # a failed first load says so (and why) rather than "loading"
+        loading = {"ready": False, "reason": "failed" if status["state"] == "failed" else "loading", "startup": status}
         return JSONResponse({**loading, "process": process_status(request.app.state)}, status_code=503)
     try:
         items, indexed = engine.count(), int(engine.media.count())

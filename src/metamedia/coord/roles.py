@@ -4,18 +4,22 @@ The primary holds an exclusive `fcntl` lock on `<data_dir>/run/primary.lock` for
 lives; the kernel drops it when the process dies however it dies, and a process still serving
 (or the supervisor's replacement) takes it at its next try. The primary does the single-owner
 work: the first-start load (demo catalog, index repair, demo community), the learner schedule and
-vector snapshots on close. The lock file holds the primary's pid; the primary says its first load is
-done by writing its pid into `run/startup-done`. The marker counts only while it names the live
-process holding the lock, so one left by an earlier run, or by a primary that died, never does.
+vector snapshots on close. The lock file holds the primary's pid; the primary says how its first
+load ended by writing `run/startup-done` (JSON: its pid, "done" or "failed" and the error's first
+line). The others wait for it, then open: serving, or reporting the same failure on /ready. The
+marker counts only while it names the live process holding the lock, so one left by an earlier run,
+or by a primary that died, never does.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,29 @@ log = logging.getLogger("metamedia.coord.roles")
 LOCK_FILE = "primary.lock"
 STARTUP_DONE_FILE = "startup-done"
 RETRY_SECONDS = 1.0
+ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class FirstLoad:
+    """How the primary's first load of this run ended: `error` is None when it is done, else the
+    first line of what failed."""
+
+    pid: int
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+STOPPED = FirstLoad(0, "this process is shutting down")
+
+
+def first_line(error: str) -> str:
+    """The first line of an error, at most ERROR_CHARS long: what the marker and /ready repeat."""
+    lines = error.strip().splitlines()
+    return (lines[0] if lines else "unknown error")[:ERROR_CHARS]
 
 
 def run_dir(data_dir: Path | str) -> Path:
@@ -85,32 +112,57 @@ class ProcessRole:
                         log.exception("work on becoming primary failed")
                 return
 
-    def wait_for_first_load(self, stop: threading.Event | None = None) -> bool:
-        """Block until the primary's first load of this run is done (True) or this process became
-        primary first (False: the caller does the first load itself)."""
+    def wait_for_first_load(self, stop: threading.Event | None = None) -> FirstLoad | None:
+        """Block until the live primary's first load of this run is over (done or failed: its
+        `FirstLoad`), or this process became primary first (None: the caller does the first load
+        itself). Once `stop` is set (the process is shutting down) it never takes the lock: it
+        returns `STOPPED`."""
+        stop = stop or self._stop
         while True:
+            if stop.is_set():
+                return STOPPED
+            outcome = self.first_load()
+            if outcome is not None:
+                return outcome
             if self.try_acquire():
-                return False
-            if self.startup_done():
-                return True
-            if (stop or self._stop).wait(self.retry_seconds / 4):
-                return False
+                return None
+            stop.wait(self.retry_seconds / 4)
 
     def mark_startup_done(self) -> None:
         """The primary's first load of this run is done: the other processes may open and serve."""
+        self.mark_first_load(None)
+
+    def mark_first_load(self, error: str | None) -> None:
+        """Record how this primary's first load ended: done (`error` None) or failed (the other
+        processes open and report the same failure rather than wait)."""
+        record: dict[str, Any] = {"pid": self.pid, "state": "failed" if error else "done"}
+        if error:
+            record["error"] = first_line(error)
         marker = self.folder / STARTUP_DONE_FILE
         tmp = marker.with_suffix(f".{self.pid}.tmp")
-        tmp.write_text(str(self.pid))
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, marker)
 
-    def startup_done(self) -> bool:
-        """True when the live primary wrote the marker (its first load, or its promotion, is done)."""
+    def first_load(self) -> FirstLoad | None:
+        """How the live primary's first load ended, or None while it is not over (the marker counts
+        only while it names the live process holding the lock)."""
         try:
-            done = (self.folder / STARTUP_DONE_FILE).read_text().strip()
+            raw = (self.folder / STARTUP_DONE_FILE).read_text()
             holder = (self.folder / LOCK_FILE).read_text().strip()
         except FileNotFoundError:
-            return False
-        return done.isdigit() and done == holder and _alive(int(done))
+            return None
+        try:
+            record = json.loads(raw)
+            pid, state = int(record["pid"]), str(record["state"])
+        except (ValueError, TypeError, KeyError):
+            return None
+        if str(pid) != holder or state not in ("done", "failed") or not _alive(pid):
+            return None
+        return FirstLoad(pid, str(record.get("error") or "unknown error") if state == "failed" else None)
+
+    def startup_done(self) -> bool:
+        """True when the live primary's first load (or its promotion) is over, done or failed."""
+        return self.first_load() is not None
 
     def status(self) -> dict[str, Any]:
         """Which process answered: for /health and /ready."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import BackendUnavailable, InvalidInput
 from .base import ItemWrite
+from .generations import CATALOG, Generation
 from .migrations import upgrade_schema
 from .sql import SqlCatalogStore
 
@@ -181,6 +182,7 @@ class PgCatalogStore(SqlCatalogStore):
         self.url = normalise_url(url)
         self.db = make_pg_engine(self.url, pool_size=pool_size)
         self.backend = self.db.dialect.name
+        self.catalog_changes = Generation(self.db, CATALOG)  # never watched: writers on other machines
 
     def create_schema(self) -> None:
         retry_on_disconnect(lambda: upgrade_schema(self.db))

@@ -125,6 +125,7 @@ class SqlCatalogStore:
         self.url = url
         self.db = make_engine(url)
         self.backend = self.db.dialect.name
+        self.catalog_changes = Generation(self.db, CATALOG)
 
     def create_schema(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""
@@ -332,8 +333,8 @@ class SqlCatalogStore:
     # ----- the catalog's change feed -------------------------------------------------------------
     def generation(self) -> int:
         """How many committed changes of the catalog and its index there have been (see bump)."""
-        return Generation(self.db, CATALOG).generation()
+        return self.catalog_changes.generation()
 
     def bump_generation(self) -> int:
         """Move the catalog generation on by one, atomically across processes; returns the new number."""
-        return Generation(self.db, CATALOG).bump()
+        return self.catalog_changes.bump()
