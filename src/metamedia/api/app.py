@@ -84,6 +84,8 @@ def create_app(
                 **(process.loader_options(primary) if process is not None else {}),
             )  # fmt: skip
             loader.start()
+            if not primary:  # another worker serves meanwhile: take connections once this one can answer
+                await run_in_threadpool(loader.finished.wait)
         else:
             await run_in_threadpool(eng.embedder.encode_query, "warm up")  # load the model before traffic
         app.state.engine = eng
