@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := data/demo-catalog.jsonl.gz
+# server processes for `make run` (0 = one per CPU core; each holds ~0.7-1.1 GB)
+WORKERS ?= 2
 export METAMEDIA_DATA_DIR ?= var
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -40,7 +42,7 @@ $(WEB_LIBS): $(STAMP) src/metamedia/web/browser_libs.py
 APT_PACKAGES ?= redis-server chromium
 
 run: install
-	METAMEDIA_AUTH_DISABLED=1 $(BIN)/metamedia serve --demo $(DEMO)
+	METAMEDIA_AUTH_DISABLED=1 $(BIN)/metamedia serve --demo $(DEMO) --workers $(WORKERS)
 
 test: install
 	$(BIN)/python -m pytest -q

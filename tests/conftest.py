@@ -104,6 +104,14 @@ def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv_slice(TMDB_5000, tmp_path_factory.mktemp("slice") / "tmdb_slice.csv", 300)
 
 
+def cli_ingest(data_dir: Path, catalog: Path) -> subprocess.CompletedProcess[str]:
+    """`metamedia ingest` in a process of its own (another process than the test's engine)."""
+    return subprocess.run(
+        [sys.executable, "-m", "metamedia.cli", "--data-dir", str(data_dir), "ingest", "--json", str(catalog)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import subprocess
-import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from metamedia.engine import Engine
 from metamedia.errors import NotFound
 from metamedia.settings import Settings
-from tests.conftest import TMDB_5000, write_csv_slice
+from tests.conftest import TMDB_5000, cli_ingest, write_csv_slice
 
 QUERY = "a lighthouse keeper and a talking octopus solve crimes on a foggy island"
 NEW_ITEM = {
@@ -139,11 +137,7 @@ def test_a_cli_ingest_beside_a_running_engine_is_searchable_in_it(
     record = {**NEW_ITEM, "title": "Fog Island: The Ingest", "year": 2033, "tmdb_id": 990001}
     catalog.write_text(json.dumps(record) + "\n")
     before = engine.search(QUERY, k=5)  # cached here
-    done = subprocess.run(
-        [sys.executable, "-m", "metamedia.cli",
-         "--data-dir", str(engine.settings.data_dir), "ingest", "--json", str(catalog)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = cli_ingest(engine.settings.data_dir, catalog)
     assert done.returncode == 0, done.stderr[-2000:]
     titles = [r["title"] for r in engine.search(QUERY, k=5)["results"]]
     assert "Fog Island: The Ingest" in titles

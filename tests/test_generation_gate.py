@@ -7,8 +7,6 @@ switched off here: what these tests see comes from the beacon alone."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from metamedia.engine import Engine
 from metamedia.settings import Settings
 from metamedia.store.factory import open_store
 from metamedia.store.generations import CATALOG, Generation
-from tests.conftest import TMDB_5000, write_csv_slice
+from tests.conftest import TMDB_5000, cli_ingest, write_csv_slice
 from tests.test_engine_processes import NEW_ITEM, QUERY, OtherEngine
 
 
@@ -92,11 +90,7 @@ def test_a_cli_ingest_in_another_process_refreshes_the_item_cache(
     renamed = item.title + " (Restored)"
     catalog = tmp_path / "rename.jsonl"
     catalog.write_text(json.dumps({"title": renamed, "tmdb_id": item.tmdb_id, "year": item.year}) + "\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "metamedia.cli",
-         "--data-dir", str(engine.settings.data_dir), "ingest", "--json", str(catalog)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = cli_ingest(engine.settings.data_dir, catalog)
     assert done.returncode == 0, done.stderr[-2000:]
     assert engine.store.generation() > before
     assert engine.search_pipeline.items.get_items([item.id])[item.id].title == renamed

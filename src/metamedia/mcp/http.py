@@ -250,7 +250,11 @@ def mount_mcp(app: FastAPI, path: str = MCP_PATH) -> McpHttpApp:
         auth_disabled = bool(settings.auth_disabled)
         stateless = getattr(settings, "workers", 1) != 1  # sessions live in one process's memory
         async with inner(target) as state:  # the engine exists once the app's own lifespan has started
-            async with endpoint.running(target.state.engine, auth_disabled=auth_disabled, stateless=stateless):
+            engine = getattr(target.state, "engine", None)
+            if engine is None:  # a worker told to stop before it opened anything: nothing to serve
+                yield state
+                return
+            async with endpoint.running(engine, auth_disabled=auth_disabled, stateless=stateless):
                 yield state
 
     app.router.lifespan_context = lifespan

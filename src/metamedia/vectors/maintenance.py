@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from .config import CollectionConfig
-from .locks import ReadWriteLock
 from .opening import next_generation
 from .snapshot import (
     SnapshotError,
@@ -23,7 +21,6 @@ from .snapshot import (
     write_snapshot,
 )
 from .state import CollectionState, build_state
-from .store import PointStore
 from .sync import CollectionSync, read_lineage, release_vectors, write_lineage
 
 logger = logging.getLogger("metamedia.vectors")
@@ -46,15 +43,8 @@ def _snapshot_problem(directory: Path) -> str | None:
 
 
 class CollectionMaintenance(CollectionSync):
-    """Maintenance half of `Collection` (kept apart to keep both modules small)."""
-
-    _config: CollectionConfig
-    _store: PointStore
-    directory: Path
-    _state: CollectionState
-    _rw: ReadWriteLock
-    _writer: threading.RLock
-    _snapshot_version: int
+    """Maintenance half of `Collection` (kept apart to keep both modules small); the attributes it
+    uses are declared by `CollectionSync`."""
 
     @contextmanager
     def writes_paused(self) -> Iterator[None]:
