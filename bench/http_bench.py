@@ -188,6 +188,9 @@ def main() -> int:
                 wait_ready(ours_url, ours, timeout=600)
                 name = "metamedia 1 process, 20 clients, new queries"
                 results[name] = scenario(name, ours_url, ours.pid, keys, 20, d, new)
+                for name, mix in (("cached /search", Mix(0.0, 0.0)), ("/bench/minimal", Mix(0.0, 0.0, path="/bench/minimal"))):
+                    label = f"metamedia 1 process, 20 clients, {name}"
+                    results[label] = scenario(label, ours_url, ours.pid, keys, 20, d, mix)
         finally:
             for proc in (ours, naive):
                 if proc is not None:
@@ -215,6 +218,10 @@ def main() -> int:
         one_process = single["latency"].get("search", {"rps": 0.0})
         goals["20-client new-query throughput, 1 process vs naive"] = one_process["rps"] / max(many_naive["rps"], 1e-9)
         goals["20-client new-query throughput, workers vs 1 process"] = many_ours["rps"] / max(one_process["rps"], 1e-9)
+        single_cached = results["metamedia 1 process, 20 clients, cached /search"]["server_cpu_ms_per_request"]
+        single_minimal = results["metamedia 1 process, 20 clients, /bench/minimal"]["server_cpu_ms_per_request"]
+        goals["cached /search server CPU ms/request, 1 process (goal <= 0.8)"] = single_cached
+        goals["cached /search CPU vs minimal endpoint, 1 process"] = single_cached / max(single_minimal, 1e-9)
     machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or ROOT / "bench" / "results" / f"http-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps({"machine": machine, "goals": goals, "scenarios": results, "catalog": args.catalog.name, "rows": args.rows, "workers": results.get("workers")}, indent=2) + "\n")
