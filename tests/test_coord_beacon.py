@@ -7,8 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-
 from metamedia.coord import beacon as beacon_module
 from metamedia.coord.beacon import ChangeBeacon, beacon_path
 from metamedia.coord.filelock import ProcessLock
@@ -58,12 +56,9 @@ def test_a_corrupt_file_is_repaired_and_reads_as_changed(tmp_path: Path) -> None
     assert ChangeBeacon(path).value() == after == beacon.value()
 
 
-def test_a_deleted_file_is_recreated_and_readers_follow_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(beacon_module, "RECHECK_S", 0.0)  # re-stat the path on every read
+def test_a_deleted_file_is_recreated_and_readers_follow_it(tmp_path: Path) -> None:
     path = beacon_path(tmp_path)
-    reader = ChangeBeacon(path)
+    reader = ChangeBeacon(path, recheck_s=0.0)  # re-stats the path on every read
     seen = reader.value()
     os.unlink(path)
     value = ChangeBeacon(path).bump()  # another process recreates it (seeded from the clock)

@@ -46,8 +46,9 @@ def beacon_path(data_dir: Path | str) -> Path:
 class ChangeBeacon:
     """A shared change counter over one file; `value()` is cheap enough for every request."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, recheck_s: float = RECHECK_S) -> None:
         self.path = Path(path)
+        self.recheck_s = recheck_s  # how often `value()` re-stats the path (a recreated file is remapped)
         self._lock = threading.Lock()
         self._counter: np.ndarray | None = None  # a uint64 view of the mapping (index 1: the counter)
         self._map: mmap.mmap | None = None
@@ -62,7 +63,7 @@ class ChangeBeacon:
     def value(self) -> int:
         """The current counter. Differs from an earlier reading whenever a bump happened since."""
         counter = self._counter
-        if counter is None or time.monotonic() - self._checked_at > RECHECK_S:
+        if counter is None or time.monotonic() - self._checked_at > self.recheck_s:
             return self._recheck()
         return int(counter[1])
 
