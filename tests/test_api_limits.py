@@ -71,7 +71,7 @@ def test_rate_limit_on_redis_is_shared_between_servers(
 
 
 def test_rate_limit_on_sqlite_is_shared_between_server_processes(engine: Engine, tmp_path: Path) -> None:
-    key, secret = KeyStore(engine.store.engine).create(["admin"], name="shared")
+    key, secret = KeyStore(engine.store.engine).create(["admin"], name="two-processes")
     api = with_workers(Settings(log_json=False, rate_limit="8/minute", data_dir=tmp_path), 2)
     first, second = create_app(engine=engine, settings=api), create_app(engine=engine, settings=api)
     assert first.state.limiter.backend == "sqlite"

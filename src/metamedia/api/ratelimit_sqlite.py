@@ -30,6 +30,7 @@ from pathlib import Path
 
 from limits.storage import MovingWindowSupport, Storage
 
+from ..coord.filelock import ProcessLock
 from ..errors import BackendUnavailable
 
 SCHEME = "metamedia-sqlite"
@@ -115,12 +116,15 @@ class SQLiteStorage(Storage, MovingWindowSupport):
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute("BEGIN IMMEDIATE")  # proves the file takes writes, not only reads
-                db.execute("COMMIT")
+                # One process at a time switches a new file to WAL and creates the table: workers
+                # starting together otherwise race, and SQLite refuses one with "database is locked".
+                with ProcessLock(Path(f"{path}.lock")):
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=OFF")
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                    db.execute("BEGIN IMMEDIATE")  # proves the file takes writes, not only reads
+                    db.execute("COMMIT")
                 (verdict,) = db.execute("PRAGMA quick_check").fetchone()
             except BaseException:
                 db.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from .filelock import ProcessLock
 
 FILE_NAME = "events.sqlite3"
 BUSY_TIMEOUT_MS = 5000
@@ -76,9 +77,12 @@ class EventLog:
         )
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")  # a notification log: no fsync per event
-            self._create(db)
+            # One process at a time switches a new file to WAL and creates the tables: two workers
+            # starting together otherwise race, and SQLite refuses one with "database is locked".
+            with ProcessLock(self.path.with_name(self.path.name + ".lock")):
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # a notification log: no fsync per event
+                self._create(db)
         except BaseException:
             db.close()
             raise
